@@ -1,0 +1,413 @@
+"""Readers for an ISCE2 topsStack ``merged/`` stack through GDAL (rasterio).
+
+Layout read (as topsStack writes it)::
+
+    STACK/merged/SLC/YYYYMMDD/YYYYMMDD.slc.full(.vrt/.xml)   coregistered, flattened SLCs
+    STACK/merged/geom_reference/{hgt,lat,lon,los,incLocal,shadowMask}.rdr.full(.vrt/.xml)
+    STACK/merged/baselines/YYYYMMDD/YYYYMMDD(.vrt/.xml)      gridded Bperp (optional)
+    STACK/baselines/REF_SEC/REF_SEC.txt                      'Bperp (average): ...' per swath
+    STACK/reference/IW*.xml                                   reference swath metadata
+
+Units: angles in degrees in the rasters (converted where stated), heights and baselines in m.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from stamps_python.utils import StampsError, parse_yyyymmdd
+
+# ISCE radar-geometry rasters carry no geotransform; GDAL's warning about it is noise here.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+
+GEOMETRY_NAMES = ("hgt", "lat", "lon", "los", "incLocal", "shadowMask")
+REQUIRED_GEOMETRY = ("hgt", "lat", "lon", "los", "incLocal")
+_DATE_RE = re.compile(r"^\d{8}$")
+
+
+@dataclass
+class IsceStack:
+    """An ISCE2 topsStack ``merged/`` stack: dates, raster paths and image size."""
+
+    merged: Path
+    root: Path
+    dates: list[str]
+    slc: dict[str, Path]
+    length: int
+    width: int
+    geometry: dict[str, Path] = field(default_factory=dict)
+
+    def geometry_raster(self, name: str) -> Path:
+        """Path of geometry raster ``name`` (e.g. ``hgt``); an error if the stack lacks it."""
+        if name not in self.geometry:
+            raise StampsError(f"{self.merged / 'geom_reference'}: {name}.rdr.full not found")
+        return self.geometry[name]
+
+
+def _gdal_path(base: Path) -> Path | None:
+    """The GDAL-readable path of an ISCE raster: ``base.vrt`` when present, else ``base``."""
+    vrt = base.with_name(base.name + ".vrt")
+    if vrt.is_file():
+        return vrt
+    if base.is_file() and base.with_name(base.name + ".xml").is_file():
+        return base
+    return None
+
+
+def raster_shape(path: Path) -> tuple[int, int, int]:
+    """(length, width, bands) of a GDAL-readable raster; unreadable is a StampsError."""
+    try:
+        with rasterio.open(path) as ds:
+            return ds.height, ds.width, ds.count
+    except RasterioIOError as exc:
+        raise StampsError(f"{path}: cannot open raster ({exc})") from None
+
+
+def _vrt_source(vrt: Path) -> tuple[Path, int, int] | None:
+    """(raw file, line offset in bytes, image offset) of band 1 of a raw VRT, if it is one."""
+    if vrt.suffix != ".vrt":
+        return None
+    try:
+        root = ET.parse(vrt).getroot()
+    except ET.ParseError as exc:
+        raise StampsError(f"{vrt}: unreadable VRT ({exc})") from None
+    band = root.find("VRTRasterBand")
+    if band is None or band.find("SourceFilename") is None:
+        return None
+    src = band.find("SourceFilename")
+    name = (src.text or "").strip()
+    raw = vrt.parent / name if src.get("relativeToVRT", "0") == "1" else Path(name)
+    line_offset = int(band.findtext("LineOffset", "0"))
+    image_offset = int(band.findtext("ImageOffset", "0"))
+    return raw, line_offset, image_offset
+
+
+def _check_raw_size(vrt: Path, length: int) -> None:
+    """A raw raster behind a VRT shorter than the VRT says is a StampsError (truncated file)."""
+    src = _vrt_source(vrt)
+    if src is None:
+        return
+    raw, line_offset, image_offset = src
+    if not raw.is_file():
+        raise StampsError(f"{raw}: raster file missing (referenced by {vrt.name})")
+    expected = image_offset + line_offset * length
+    size = raw.stat().st_size
+    if line_offset and size < expected:
+        raise StampsError(f"{raw}: truncated, {size} bytes where {expected} are expected")
+
+
+def open_stack(merged: str | Path) -> IsceStack:
+    """Open the topsStack ``merged/`` folder, checking that every raster is there and same-sized."""
+    merged = Path(merged)
+    if not merged.is_dir():
+        raise StampsError(f"{merged}: not a directory (expected an ISCE2 topsStack merged/ folder)")
+    slc_dir = merged / "SLC"
+    if not slc_dir.is_dir():
+        raise StampsError(f"{slc_dir}: missing (no coregistered SLCs in this merged/ folder)")
+    geom_dir = merged / "geom_reference"
+    if not geom_dir.is_dir():
+        raise StampsError(f"{geom_dir}: missing (no reference geometry in this merged/ folder)")
+
+    slc: dict[str, Path] = {}
+    for sub in sorted(slc_dir.iterdir()):
+        if not (sub.is_dir() and _DATE_RE.match(sub.name)):
+            continue
+        parse_yyyymmdd(sub.name, f"{sub}")
+        path = _gdal_path(sub / f"{sub.name}.slc.full")
+        if path is None:
+            raise StampsError(f"{sub / (sub.name + '.slc.full')}: SLC (or its .vrt/.xml) missing")
+        slc[sub.name] = path
+    if len(slc) < 2:
+        raise StampsError(f"{slc_dir}: found {len(slc)} dated SLC folder(s), need at least 2")
+    dates = sorted(slc)
+
+    length, width, _ = raster_shape(slc[dates[0]])
+    for date in dates:
+        shape = raster_shape(slc[date])[:2]
+        if shape != (length, width):
+            raise StampsError(
+                f"{slc[date]}: size {shape[0]}x{shape[1]} differs from {slc[dates[0]].name} "
+                f"({length}x{width})"
+            )
+        _check_raw_size(slc[date], length)
+
+    geometry: dict[str, Path] = {}
+    for name in GEOMETRY_NAMES:
+        path = _gdal_path(geom_dir / f"{name}.rdr.full")
+        if path is None:
+            if name in REQUIRED_GEOMETRY:
+                raise StampsError(f"{geom_dir / (name + '.rdr.full')}: missing (or its .vrt/.xml)")
+            continue
+        shape = raster_shape(path)[:2]
+        if shape != (length, width):
+            raise StampsError(
+                f"{path}: size {shape[0]}x{shape[1]} differs from the SLCs ({length}x{width})"
+            )
+        _check_raw_size(path, length)
+        geometry[name] = path
+    return IsceStack(merged=merged, root=merged.parent, dates=dates, slc=slc, length=length,
+                     width=width, geometry=geometry)
+
+
+def read_raster(path: Path, band: int = 1, rows: tuple[int, int] | None = None,
+                cols: tuple[int, int] | None = None) -> np.ndarray:
+    """Read ``band`` of a raster, optionally only rows [r0, r1) and columns [c0, c1)."""
+    try:
+        with rasterio.open(path) as ds:
+            r0, r1 = rows if rows is not None else (0, ds.height)
+            c0, c1 = cols if cols is not None else (0, ds.width)
+            return ds.read(band, window=Window(c0, r0, c1 - c0, r1 - r0))
+    except RasterioIOError as exc:
+        raise StampsError(f"{path}: read failed ({exc})") from None
+
+
+class RasterRows:
+    """An open raster read in row blocks (keeps the GDAL handle open across blocks)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._ds = rasterio.open(path)
+        except RasterioIOError as exc:
+            raise StampsError(f"{path}: cannot open raster ({exc})") from None
+
+    def read(self, r0: int, r1: int, band: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [r0, r1) of ``band`` (all columns), into ``out`` when given."""
+        try:
+            window = Window(0, r0, self._ds.width, r1 - r0)
+            if out is not None:
+                return self._ds.read(band, window=window, out=out)
+            return self._ds.read(band, window=window)
+        except RasterioIOError as exc:
+            raise StampsError(f"{self.path}: read failed at rows {r0}-{r1} ({exc})") from None
+
+    def close(self) -> None:
+        """Release the GDAL handle."""
+        self._ds.close()
+
+    def __enter__(self) -> RasterRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
+                  block_rows: int = 512) -> np.ndarray:
+    """Values of ``band`` at pixels (rows, cols), read in row blocks (never the whole raster)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    with rasterio.open(path) as ds:
+        dtype = np.dtype(ds.dtypes[band - 1])
+        out = np.empty(rows.shape, dtype=dtype)
+        if rows.size == 0:
+            return out
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        start = int(sorted_rows[0])
+        stop = int(sorted_rows[-1]) + 1
+        for r0 in range(start, stop, block_rows):
+            r1 = min(r0 + block_rows, stop)
+            lo, hi = np.searchsorted(sorted_rows, [r0, r1])
+            if lo == hi:
+                continue
+            block = ds.read(band, window=Window(0, r0, ds.width, r1 - r0))
+            sel = order[lo:hi]
+            out[sel] = block[rows[sel] - r0, cols[sel]]
+    return out
+
+
+# ----------------------------------------------------------------------------- baselines
+_BPERP_RE = re.compile(r"^\s*Bperp\s*\(average\)\s*:\s*([-+0-9.eE]+)")
+
+
+def read_baseline_txt(path: Path) -> float:
+    """Mean of the ``Bperp (average)`` lines (one per swath) of a topsStack baseline file, m."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StampsError(f"{path}: cannot read baseline file ({exc})") from None
+    values = [float(m.group(1)) for line in text.splitlines() if (m := _BPERP_RE.match(line))]
+    if not values:
+        raise StampsError(f"{path}: no 'Bperp (average):' line")
+    return float(np.mean(values))
+
+
+def _baseline_txt(stack: IsceStack, reference: str, date: str) -> Path | None:
+    pair = f"{reference}_{date}"
+    for base in (stack.root / "baselines", stack.merged / "baselines"):
+        path = base / pair / f"{pair}.txt"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_bperp(stack: IsceStack, reference: str) -> dict[str, float]:
+    """Perpendicular baseline (m, ISCE sign) of every date relative to ``reference`` (0 there).
+
+    Read from the topsStack text files ``baselines/REF_SEC/REF_SEC.txt`` beside ``merged/`` (or,
+    failing that, from the same files under ``merged/baselines/``).
+    """
+    out: dict[str, float] = {}
+    for date in stack.dates:
+        if date == reference:
+            out[date] = 0.0
+            continue
+        path = _baseline_txt(stack, reference, date)
+        if path is None:
+            raise StampsError(
+                f"{stack.root / 'baselines' / f'{reference}_{date}'}: baseline file "
+                f"{reference}_{date}.txt not found (looked beside and inside {stack.merged})"
+            )
+        out[date] = read_baseline_txt(path)
+    return out
+
+
+def baseline_grid_path(stack: IsceStack, date: str) -> Path | None:
+    """The topsStack gridded baseline ``merged/baselines/DATE/DATE`` of ``date``, if present."""
+    return _gdal_path(stack.merged / "baselines" / date / date)
+
+
+def sample_baseline_grid(path: Path, rows: np.ndarray, cols: np.ndarray, length: int,
+                         width: int) -> np.ndarray:
+    """Bperp (m) of a gridded baseline file at full-resolution pixels (rows, cols).
+
+    topsStack writes Bperp on a coarse grid spanning the whole image; as StaMPS
+    (ps_load_initial_isce) does, the grid nodes are spread evenly over [0, width] x [0, length]
+    and interpolated bilinearly at the pixels. A full-size grid is sampled directly.
+    """
+    grid = read_raster(path).astype(np.float64)
+    if grid.shape == (length, width):
+        return grid[rows, cols]
+    from scipy.interpolate import RegularGridInterpolator
+
+    ny, nx = grid.shape
+    if ny < 2 or nx < 2:
+        return np.full(np.shape(rows), float(grid.mean()))
+    interp = RegularGridInterpolator(
+        (np.linspace(0, length, ny), np.linspace(0, width, nx)), grid, bounds_error=False,
+        fill_value=None,
+    )
+    return interp(np.column_stack([rows, cols]).astype(np.float64))
+
+
+# ----------------------------------------------------------------------------- metadata
+def read_isce_xml(path: Path) -> dict[str, str]:
+    """Properties of an ISCE XML file as name -> text (first occurrence of each name)."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise StampsError(f"{path}: unreadable ISCE XML ({exc})") from None
+    props: dict[str, str] = {}
+    for prop in root.iter("property"):
+        name = (prop.get("name") or "").lower()
+        value = prop.findtext("value")
+        if name and value is not None and name not in props:
+            props[name] = value.strip()
+    return props
+
+
+def reference_xml(stack: IsceStack) -> Path:
+    """The first ``reference/IW*.xml`` of the stack (the reference swath metadata)."""
+    ref_dir = stack.root / "reference"
+    files = sorted(ref_dir.glob("IW*.xml")) if ref_dir.is_dir() else []
+    if not files:
+        raise StampsError(f"{ref_dir}: no IW*.xml (topsStack reference metadata) found")
+    return files[0]
+
+
+def _xml_float(props: dict[str, str], name: str, path: Path) -> float:
+    try:
+        return float(props[name])
+    except KeyError:
+        raise StampsError(f"{path}: property '{name}' missing") from None
+    except ValueError:
+        raise StampsError(f"{path}: property '{name}' is not a number ({props[name]!r})") from None
+
+
+def heading_from_latlon(stack: IsceStack) -> float:
+    """Satellite heading (deg clockwise from north): the direction of increasing line number.
+
+    Taken from lat/lon at the centre column between lines L/4 and 3L/4 (a local spherical
+    bearing), which is the direction StaMPS rotates its local xy frame by.
+    """
+    c = stack.width // 2
+    r0, r1 = stack.length // 4, (3 * stack.length) // 4
+    lat = read_raster(stack.geometry_raster("lat"), cols=(c, c + 1)).ravel().astype(np.float64)
+    lon = read_raster(stack.geometry_raster("lon"), cols=(c, c + 1)).ravel().astype(np.float64)
+    dlat = lat[r1] - lat[r0]
+    dlon = (lon[r1] - lon[r0]) * math.cos(math.radians(0.5 * (lat[r0] + lat[r1])))
+    if dlat == 0 and dlon == 0:
+        raise StampsError(f"{stack.geometry_raster('lat')}: lat/lon do not change along azimuth")
+    return math.degrees(math.atan2(dlon, dlat))
+
+
+def _valid_mean(values: np.ndarray) -> float:
+    values = values[np.isfinite(values) & (values != 0)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def bootstrap_metadata(stack: IsceStack, reference: str) -> dict:
+    """Stack metadata for StaMPS from the ISCE2 XML and geometry rasters.
+
+    Returns wavelength (m), heading (deg), range/azimuth pixel spacing (m), slant range (m, near,
+    centre, far), incidence and look angle (deg, scene means), dates and the reference date.
+    """
+    xml = reference_xml(stack)
+    props = read_isce_xml(xml)
+    wavelength = _xml_float(props, "radarwavelength", xml)
+    range_pixel = _xml_float(props, "rangepixelsize", xml)
+    starting_range = _xml_float(props, "startingrange", xml)
+    heading = heading_from_latlon(stack)
+
+    c = stack.width // 2
+    lat_col = read_raster(stack.geometry_raster("lat"), cols=(c, c + 1)).ravel().astype(np.float64)
+    lon_col = read_raster(stack.geometry_raster("lon"), cols=(c, c + 1)).ravel().astype(np.float64)
+    good = np.isfinite(lat_col) & (lat_col != 0)
+    idx = np.flatnonzero(good)
+    if idx.size >= 2:
+        i0, i1 = idx[0], idx[-1]
+        dn = math.radians(lat_col[i1] - lat_col[i0]) * 6371000.0
+        de = math.radians(lon_col[i1] - lon_col[i0]) * 6371000.0 * math.cos(math.radians(lat_col[i0]))
+        azimuth_pixel = math.hypot(dn, de) / (i1 - i0)
+    else:
+        azimuth_pixel = float("nan")
+
+    mid = stack.length // 2
+    los_row = read_raster(stack.geometry_raster("los"), rows=(mid, mid + 1)).ravel()
+    inc_row = read_raster(stack.geometry_raster("incLocal"), rows=(mid, mid + 1)).ravel()
+    return {
+        "processor": "isce",
+        "merged_dir": str(stack.merged.resolve()),
+        "reference_xml": str(xml.resolve()),
+        "dates": list(stack.dates),
+        "reference_date": reference,
+        "n_dates": len(stack.dates),
+        "length": stack.length,
+        "width": stack.width,
+        "wavelength": wavelength,
+        "heading": heading,
+        "pass_direction": props.get("passdirection", ""),
+        "range_pixel_spacing": range_pixel,
+        "azimuth_pixel_spacing": azimuth_pixel,
+        "slant_range_near": starting_range,
+        "slant_range_centre": starting_range + range_pixel * (stack.width - 1) / 2.0,
+        "slant_range_far": starting_range + range_pixel * (stack.width - 1),
+        "incidence_angle": _valid_mean(los_row.astype(np.float64)),
+        "look_angle": _valid_mean(inc_row.astype(np.float64)),
+        "units": {
+            "wavelength": "m", "heading": "deg clockwise from north",
+            "range_pixel_spacing": "m (slant)", "azimuth_pixel_spacing": "m (ground)",
+            "slant_range_near": "m", "incidence_angle": "deg", "look_angle": "deg",
+        },
+    }

@@ -1,0 +1,90 @@
+"""HDF5 workspace products, named as the StaMPS MATLAB workspaces (``ps1.h5``, ``ph1.h5``, ...).
+
+Each product holds one dataset per MATLAB variable. Index conventions differ from MATLAB in one
+way only: indices *into arrays* (``sort_ix``, ``day_ix``, ``master_ix``, ``ifgday_ix``...) are
+0-based, while pixel coordinates in ``ij`` keep StaMPS' meaning (column 0 is a 1-based point id,
+columns 1 and 2 are the 0-based azimuth line and range sample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from stamps_python.utils import StampsError, atomic_output
+
+PRODUCT_FORMAT = "stamps_python-1"
+
+
+def product_path(directory: str | Path, name: str, version: int | str = "") -> Path:
+    """Path of product ``name`` (e.g. ``ps``) and version (e.g. 1): ``directory/ps1.h5``."""
+    return Path(directory) / f"{name}{version}.h5"
+
+
+def save_product(
+    path: str | Path, data: Mapping[str, Any], attrs: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``data`` (name -> array, scalar or string) to the HDF5 product ``path`` atomically.
+
+    The file is written under a temporary name and renamed when complete, so an interrupted step
+    leaves no half-written product. ``None`` values are skipped.
+    """
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = PRODUCT_FORMAT
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+            for name, value in data.items():
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    f.create_dataset(name, data=value, dtype=h5py.string_dtype())
+                elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+                    f.create_dataset(name, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
+                else:
+                    arr = np.asarray(value)
+                    if arr.ndim >= 1 and arr.size > 4096:
+                        f.create_dataset(name, data=arr, chunks=True)
+                    else:
+                        f.create_dataset(name, data=arr)
+    return path
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.dtype.kind == "O":
+        return [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
+    return value
+
+
+def load_product(path: str | Path, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Read datasets ``names`` (all when None) of product ``path`` into a dict.
+
+    A missing file or dataset is a :class:`StampsError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StampsError(f"{path}: product not found")
+    try:
+        with h5py.File(path, "r") as f:
+            keys = list(f.keys()) if names is None else list(names)
+            out: dict[str, Any] = {}
+            for key in keys:
+                if key not in f:
+                    raise StampsError(f"{path}: dataset '{key}' missing")
+                out[key] = _decode(f[key][()])
+            return out
+    except OSError as exc:
+        raise StampsError(f"{path}: not a readable HDF5 product ({exc})") from None
+
+
+def product_attrs(path: str | Path) -> dict[str, Any]:
+    """File-level attributes of product ``path``."""
+    with h5py.File(path, "r") as f:
+        return {k: _decode(v) for k, v in f.attrs.items()}

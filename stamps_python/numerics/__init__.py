@@ -1,0 +1,1 @@
+"""Small pure numerical functions shared by the steps (geodesy, clap filter, topofit, ...)."""

@@ -1,0 +1,84 @@
+"""Amplitude calibration (StaMPS ``calamp``) and amplitude dispersion (StaMPS ``selpsc_patch``).
+
+calamp: the calibration constant of an SLC is its mean amplitude over pixels with amplitude
+above ``CALAMP_MIN_AMPLITUDE``. selpsc: with calibrated amplitudes a_i = |SLC_i| / c_i over all N
+images (the reference included), D_A = sqrt(N * sum(a_i^2) / sum(a_i)^2 - 1) (population std
+over mean); a pixel with any calibrated amplitude <= ``SELPSC_ZERO_AMPLITUDE`` is never a
+candidate (no data in that image).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+CALAMP_MIN_AMPLITUDE = 0.001
+SELPSC_ZERO_AMPLITUDE = 0.00005
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _accumulate(block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
+                ) -> tuple[float, int]:
+    """Add weighted amplitudes of one image block to s1/s2; return (sum, count) for calamp."""
+    rows, cols = block.shape
+    total = 0.0
+    count = 0
+    for r in numba.prange(rows):
+        for c in range(cols):
+            v = block[r, c]
+            a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag)
+            if a > CALAMP_MIN_AMPLITUDE:
+                total += a
+                count += 1
+            w = a * weight
+            s1[r, c] += w
+            s2[r, c] += w * w
+    return total, count
+
+
+def accumulate_amplitudes(block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
+                          ) -> tuple[float, int]:
+    """Accumulate ``weight * |block|`` and its square into ``s1``/``s2`` (float64, in place).
+
+    Returns the calamp partial sums of this block: (sum of amplitudes > 0.001, their count).
+    """
+    return _accumulate(np.ascontiguousarray(block, dtype=np.complex64), float(weight), s1, s2)
+
+
+def dispersion_from_sums(s1: np.ndarray, s2: np.ndarray, n_images: int) -> np.ndarray:
+    """D_A from sums of amplitudes and of squared amplitudes over ``n_images`` (NaN where s1=0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d2 = n_images * s2 / (s1 * s1) - 1.0
+    d2 = np.where(s1 > 0, np.maximum(d2, 0.0), np.nan)
+    return np.sqrt(d2)
+
+
+def amplitude_dispersion(values: np.ndarray, calconst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact selpsc D_A of pixels ``values`` (n_images, n_px) complex with constants ``calconst``.
+
+    Returns (D_A, has_zero): has_zero marks pixels with a calibrated amplitude <= 5e-5 in any
+    image (selpsc never selects those).
+    """
+    amp = np.abs(values).astype(np.float64) / np.asarray(calconst, dtype=np.float64)[:, None]
+    has_zero = np.any(amp <= SELPSC_ZERO_AMPLITUDE, axis=0)
+    d_a = dispersion_from_sums(amp.sum(axis=0), (amp * amp).sum(axis=0), amp.shape[0])
+    return d_a, has_zero
+
+
+def superset_threshold(d_thresh: float, max_weight_error: float) -> float:
+    """Provisional-weight D_A threshold that is sure to keep every pixel with true D_A < d_thresh.
+
+    If each provisional weight is within a relative ``max_weight_error`` of the exact one (up to a
+    common factor), then 1 + D_true^2 >= ((1 - e) / (1 + e))^2 (1 + D_prov^2), so any pixel with
+    provisional D_A at or above the returned value has a true D_A at or above ``d_thresh``.
+    """
+    e = max_weight_error
+    return float(np.sqrt((1 + d_thresh**2) * ((1 + e) / (1 - e)) ** 2 - 1))
+
+
+def weight_error(provisional_calconst: np.ndarray, exact_calconst: np.ndarray) -> float:
+    """Largest relative error of the weights 1/c from provisional constants, up to a common factor."""
+    ratio = np.asarray(provisional_calconst, dtype=np.float64) / np.asarray(
+        exact_calconst, dtype=np.float64)
+    g = 0.5 * (ratio.max() + ratio.min())
+    return float(np.max(np.abs(ratio / g - 1.0)))

@@ -1,0 +1,497 @@
+"""prep_isce: prepare a StaMPS PS run directory from an ISCE2 topsStack ``merged/`` stack.
+
+What StaMPS' ``mt_prep`` (calamp, selpsc_patch, mt_extract_cands) does for ISCE2, in one tool:
+
+1. amplitude calibration constant per SLC (calamp: mean amplitude over pixels above 0.001);
+2. amplitude dispersion D_A of every pixel over all SLCs (calibrated), in one streaming pass;
+3. PS candidates: D_A below ``--amp-dispersion`` (0.4) and no empty image;
+4. patches with StaMPS overlap (``patch.list``, ``PATCH_n/patch.in``, ``patch_noover.in``);
+5. per patch ``pscands.h5``: candidate position, phase (reference x conj(secondary)), lon/lat,
+   DEM height, look and incidence angles, D_A, Bperp; with ``--write-step1`` the Step-1
+   workspaces (ps1.h5, ph1.h5, ...) exactly as ps_load_initial_isce builds them.
+
+Usage::
+
+    prep_isce STACK/merged --output RUN --reference-date 20210529 --bootstrap-metadata \
+        --range-patches 2 --azimuth-patches 2 --write-step1
+"""
+
+if __name__ == "__main__" and not __package__:
+    import sys
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from stamps_python import __version__
+from stamps_python.io import isce
+from stamps_python.io.products import save_product
+from stamps_python.numerics.amplitude import (
+    accumulate_amplitudes,
+    amplitude_dispersion,
+    dispersion_from_sums,
+    superset_threshold,
+    weight_error,
+)
+from stamps_python.steps import ps_load_initial
+from stamps_python.utils import (
+    LOG_FILE,
+    StampsError,
+    get_logger,
+    parse_yyyymmdd,
+    peak_memory_mb,
+    run_cli,
+    setup_logging,
+)
+
+METADATA = "metadata.json"
+PATCH_LIST = "patch.list"
+CALAMP_FILE = "calamp.txt"
+# Provisional calibration weights (from a 1/8 sample of lines) are trusted to this relative
+# accuracy between images; the exact constants are checked against it after the pass.
+ASSUMED_WEIGHT_ERROR = 0.01
+SAMPLE_EVERY = 8
+
+
+@dataclass
+class Candidates:
+    """PS candidates of the whole image: position, D_A and complex values in every image."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    d_a: np.ndarray
+    values: np.ndarray  # (n_images, n_candidates) complex64, images in stack date order
+    calconst: np.ndarray  # (n_images,)
+
+
+@dataclass
+class Patch:
+    """A patch window, 1-based inclusive like StaMPS' patch.in (range start/end, azimuth)."""
+
+    name: str
+    rg: tuple[int, int]
+    az: tuple[int, int]
+    rg_core: tuple[int, int]
+    az_core: tuple[int, int]
+
+
+def patch_layout(width: int, length: int, n_rg: int, n_az: int, overlap_rg: int,
+                 overlap_az: int) -> list[Patch]:
+    """Patches as mt_prep lays them out: range-major numbering, cores plus overlap.
+
+    Differs from mt_prep in one way: mt_prep sizes cores with integer division, so when the
+    width (length) is not a multiple of the patch count the last columns (lines) belong to no
+    core. Here the last core runs to the image edge, so the cores tile the image exactly once.
+    """
+    if n_rg < 1 or n_az < 1:
+        raise StampsError("--range-patches/--azimuth-patches: must be at least 1")
+    if n_rg > width or n_az > length:
+        raise StampsError(f"more patches ({n_rg}x{n_az}) than image columns/lines ({width}x{length})")
+    if overlap_rg < 0 or overlap_az < 0:
+        raise StampsError("--range-overlap/--azimuth-overlap: must not be negative")
+    width_p, length_p = width // n_rg, length // n_az
+    patches = []
+    for irg in range(1, n_rg + 1):
+        rg1 = width_p * (irg - 1) + 1
+        rg2 = width if irg == n_rg else width_p * irg
+        for iaz in range(1, n_az + 1):
+            az1 = length_p * (iaz - 1) + 1
+            az2 = length if iaz == n_az else length_p * iaz
+            patches.append(Patch(
+                name=f"PATCH_{len(patches) + 1}",
+                rg=(max(rg1 - overlap_rg, 1), min(rg2 + overlap_rg, width)),
+                az=(max(az1 - overlap_az, 1), min(az2 + overlap_az, length)),
+                rg_core=(rg1, rg2), az_core=(az1, az2),
+            ))
+    return patches
+
+
+def _block_rows(n_images: int, width: int, block_mb: float) -> int:
+    return max(1, int(block_mb * 2**20 // (n_images * width * 8)))
+
+
+def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int) -> np.ndarray:
+    """Provisional calibration constants from every SAMPLE_EVERY-th line of each SLC."""
+    buf = np.empty((1, width), dtype=np.complex64)
+    s1 = np.zeros((1, width))
+    s2 = np.zeros((1, width))
+    out = np.zeros(len(readers))
+    for i, reader in enumerate(readers):
+        total, count = 0.0, 0
+        for r0 in range(SAMPLE_EVERY // 2, length, SAMPLE_EVERY):
+            block = reader.read(r0, r0 + 1, out=buf)
+            t, c = accumulate_amplitudes(block, 1.0, s1, s2)
+            total += t
+            count += c
+        out[i] = total / count if count else 0.0
+    return out
+
+
+def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,
+          threshold: float, block_rows: int, label: str
+          ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """One streaming pass: calamp sums and the pixels whose weighted D_A is below ``threshold``.
+
+    Returns ([(rows, cols, values (n_images, n)) per block], amplitude sums, counts per image).
+    """
+    n, length, width = len(readers), stack.length, stack.width
+    buf = np.empty((n, block_rows, width), dtype=np.complex64)
+    s1 = np.zeros((block_rows, width))
+    s2 = np.zeros((block_rows, width))
+    sums = np.zeros(n)
+    counts = np.zeros(n, dtype=np.int64)
+    kept = []
+    for r0 in tqdm(range(0, length, block_rows), desc=label, unit="block", leave=False):
+        r1 = min(r0 + block_rows, length)
+        h = r1 - r0
+        s1[:h] = 0.0
+        s2[:h] = 0.0
+        for i, reader in enumerate(readers):
+            reader.read(r0, r1, out=buf[i, :h])
+            t, c = accumulate_amplitudes(buf[i, :h], weights[i], s1[:h], s2[:h])
+            sums[i] += t
+            counts[i] += c
+        d_a = dispersion_from_sums(s1[:h], s2[:h], n)
+        rr, cc = np.nonzero(d_a < threshold)
+        kept.append((rr + r0, cc, buf[:, :h][:, rr, cc]))
+    return kept, sums, counts
+
+
+def select_candidates(stack: isce.IsceStack, d_thresh: float, block_mb: float = 256.0
+                      ) -> Candidates:
+    """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/8 sample).
+
+    Provisional calibration constants from a sample of lines let the single full pass keep a
+    small superset of possible candidates (threshold widened by :func:`superset_threshold`); the
+    exact constants from that pass then give each kept pixel its exact D_A. Should the sample be
+    off by more than assumed (checked), a second pass with the exact constants is made.
+    """
+    log = get_logger()
+    readers = [isce.RasterRows(stack.slc[d]) for d in stack.dates]
+    try:
+        block_rows = _block_rows(len(readers), stack.width, block_mb)
+        provisional = _calamp_sample(readers, stack.length, stack.width)
+        safe = np.where(provisional > 0, provisional, np.nan)
+        fill = np.nanmedian(safe) if np.isfinite(safe).any() else 1.0
+        provisional = np.where(np.isfinite(safe), safe, fill)
+        wide = superset_threshold(d_thresh, ASSUMED_WEIGHT_ERROR)
+        kept, sums, counts = _scan(stack, readers, 1.0 / provisional, wide, block_rows,
+                                   "amplitude pass")
+        for date, count in zip(stack.dates, counts):
+            if count == 0:
+                raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
+        calconst = sums / counts
+        err = weight_error(provisional, calconst)
+        log.info("calamp: %d SLCs, constants %.4g..%.4g (sample estimate within %.2g%%)",
+                 len(calconst), calconst.min(), calconst.max(), 100 * err)
+        if err > ASSUMED_WEIGHT_ERROR:
+            log.warning("calamp sample off by %.2g%% (> %.2g%%): second pass with exact constants",
+                        100 * err, 100 * ASSUMED_WEIGHT_ERROR)
+            kept, _, _ = _scan(stack, readers, 1.0 / calconst, d_thresh, block_rows,
+                               "amplitude pass 2")
+    finally:
+        for reader in readers:
+            reader.close()
+
+    rows = np.concatenate([k[0] for k in kept])
+    cols = np.concatenate([k[1] for k in kept])
+    values = np.concatenate([k[2] for k in kept], axis=1)
+    d_a, has_zero = amplitude_dispersion(values, calconst)
+    keep = (d_a < d_thresh) & ~has_zero
+    log.info("selpsc: %d candidates with D_A < %g (of %d pixels; %d pixels checked exactly)",
+             int(keep.sum()), d_thresh, stack.length * stack.width, len(d_a))
+    return Candidates(rows=rows[keep], cols=cols[keep], d_a=d_a[keep],
+                      values=np.ascontiguousarray(values[:, keep]), calconst=calconst)
+
+
+def _check_output(output: Path, merged: Path, reference: str) -> dict | None:
+    """An existing output must be empty or a run of the same stack and reference date."""
+    if not output.exists():
+        return None
+    if not output.is_dir():
+        raise StampsError(f"{output}: exists and is not a directory")
+    meta_path = output / METADATA
+    if not meta_path.is_file():
+        if any(p for p in output.iterdir() if p.name != LOG_FILE):
+            raise StampsError(f"{output}: not empty and holds no {METADATA}; choose a new --output")
+        return None
+    try:
+        old = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StampsError(f"{meta_path}: unreadable ({exc})") from None
+    if Path(old.get("merged_dir", "")).resolve() != merged.resolve() or \
+            old.get("reference_date") != reference:
+        raise StampsError(
+            f"{output}: holds a different run ({old.get('merged_dir')}, reference "
+            f"{old.get('reference_date')}); choose a new --output"
+        )
+    return old
+
+
+def _infer_reference(stack: isce.IsceStack) -> str:
+    """The reference date named by the topsStack baseline folders (REF_SEC)."""
+    refs = set()
+    for base in (stack.root / "baselines", stack.merged / "baselines"):
+        if base.is_dir():
+            refs.update(p.name.split("_")[0] for p in base.iterdir() if "_" in p.name)
+    if len(refs) != 1:
+        raise StampsError(f"{stack.merged}: cannot tell the reference date; pass --reference-date")
+    return refs.pop()
+
+
+def _sample_geometry(stack: isce.IsceStack, rows: np.ndarray, cols: np.ndarray,
+                     inc_angle: bool) -> dict[str, np.ndarray]:
+    """lon/lat/hgt and look (incidence) angles at the candidates, as float32 like mt_prep."""
+    geo = {
+        "lon": isce.sample_raster(stack.geometry_raster("lon"), rows, cols),
+        "lat": isce.sample_raster(stack.geometry_raster("lat"), rows, cols),
+        "hgt": isce.sample_raster(stack.geometry_raster("hgt"), rows, cols),
+        # incLocal band 1: angle between the ray to the target and the vertical at the sensor.
+        "la": isce.sample_raster(stack.geometry_raster("incLocal"), rows, cols, band=1),
+    }
+    if inc_angle:
+        # los band 1: incidence angle at the target, from the vertical.
+        geo["inc"] = isce.sample_raster(stack.geometry_raster("los"), rows, cols, band=1)
+    return {k: v.astype(np.float32) for k, v in geo.items()}
+
+
+def _bperp_grids(stack: isce.IsceStack, reference: str, rows: np.ndarray, cols: np.ndarray
+                 ) -> np.ndarray | None:
+    """(n, n_secondaries) Bperp from topsStack baseline grids, or None when there are none."""
+    secondaries = [d for d in stack.dates if d != reference]
+    paths = [isce.baseline_grid_path(stack, d) for d in secondaries]
+    if not any(paths):
+        return None
+    if not all(paths):
+        missing = [d for d, p in zip(secondaries, paths) if p is None]
+        get_logger().warning("baseline grids missing for %s: using the per-date averages",
+                             ", ".join(missing[:5]))
+        return None
+    return np.column_stack([
+        isce.sample_baseline_grid(p, rows, cols, stack.length, stack.width) for p in paths
+    ]).astype(np.float32)
+
+
+def _write_patch_files(directory: Path, patch: Patch) -> None:
+    (directory / "patch.in").write_text("\n".join(map(str, (*patch.rg, *patch.az))) + "\n")
+    (directory / "patch_noover.in").write_text(
+        "\n".join(map(str, (*patch.rg_core, *patch.az_core))) + "\n")
+
+
+def _commit(staging: Path, output: Path, patch_names: list[str]) -> None:
+    """Move the staged run into ``output``, keeping a user's parms.json/localparms.json."""
+    if not output.exists():
+        os.replace(staging, output)
+        return
+    for old in output.glob("PATCH_*"):
+        if old.is_dir() and old.name not in patch_names:
+            shutil.rmtree(old)
+    for stale in output.glob("*.h5"):
+        stale.unlink()
+    for item in staging.iterdir():
+        target = output / item.name
+        if item.name == LOG_FILE:
+            with open(target, "a", encoding="utf-8") as f:
+                f.write(item.read_text(encoding="utf-8"))
+            continue
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def prepare(merged: str | Path, output: str | Path, reference_date: str | None = None,
+            bootstrap_metadata: bool = True, wavelength: float | None = None,
+            heading: float | None = None, range_patches: int = 1, azimuth_patches: int = 1,
+            range_overlap: int = 50, azimuth_overlap: int = 50, amp_dispersion: float = 0.4,
+            write_step1: bool = False, inc_angle: bool = True, block_mb: float = 256.0
+            ) -> dict[str, Any]:
+    """Prepare run directory ``output`` from ISCE2 ``merged``; returns a summary dict.
+
+    Everything is built in a staging folder beside ``output`` and moved in at the end, so a
+    failure leaves ``output`` as it was. Rerunning on the same stack and reference date replaces
+    the patches and keeps the user's parms.json.
+    """
+    from stamps_python import parms as parms_mod
+
+    start = time.perf_counter()
+    merged, output = Path(merged), Path(output)
+    if not 0 < amp_dispersion < 2:
+        raise StampsError(f"--amp-dispersion: {amp_dispersion} is outside (0, 2)")
+    stack = isce.open_stack(merged)
+    reference = reference_date or _infer_reference(stack)
+    parse_yyyymmdd(reference, "--reference-date")
+    if reference not in stack.dates:
+        raise StampsError(
+            f"--reference-date {reference}: not in the stack {merged / 'SLC'} "
+            f"({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)"
+        )
+    previous = _check_output(output, merged, reference)
+    patches = patch_layout(stack.width, stack.length, range_patches, azimuth_patches,
+                           range_overlap, azimuth_overlap)
+
+    staging = output.parent / f".{output.name}.prep-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    log = setup_logging(staging)
+    try:
+        log.info("prep_isce %s: %s, %d dates %s..%s, %d lines x %d samples, reference %s",
+                 __version__, merged, len(stack.dates), stack.dates[0], stack.dates[-1],
+                 stack.length, stack.width, reference)
+        if bootstrap_metadata:
+            meta = isce.bootstrap_metadata(stack, reference)
+        elif previous is not None:
+            meta = previous
+        else:
+            meta = {"processor": "isce", "merged_dir": str(merged.resolve()),
+                    "dates": list(stack.dates), "reference_date": reference,
+                    "n_dates": len(stack.dates), "length": stack.length, "width": stack.width}
+        if wavelength is not None:
+            meta["wavelength"] = float(wavelength)
+        if heading is not None:
+            meta["heading"] = float(heading)
+        for key in ("wavelength", "heading"):
+            if not np.isfinite(meta.get(key, np.nan)):
+                raise StampsError(f"{key} unknown: pass --bootstrap-metadata or --{key}")
+        bperp = isce.read_bperp(stack, reference)
+
+        cands = select_candidates(stack, amp_dispersion, block_mb)
+        ref_i = stack.dates.index(reference)
+        sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
+        geo = _sample_geometry(stack, cands.rows, cands.cols, inc_angle)
+        grids = _bperp_grids(stack, reference, cands.rows, cands.cols)
+
+        patch_names = []
+        for patch in patches:
+            inside = ((cands.cols >= patch.rg[0] - 1) & (cands.cols <= patch.rg[1] - 1)
+                      & (cands.rows >= patch.az[0] - 1) & (cands.rows <= patch.az[1] - 1))
+            idx = np.flatnonzero(inside)
+            if idx.size == 0:
+                log.warning("%s has no candidates: left out of %s", patch.name, PATCH_LIST)
+                continue
+            pdir = staging / patch.name
+            pdir.mkdir()
+            _write_patch_files(pdir, patch)
+            vals = cands.values[:, idx]
+            data = {
+                "ij": np.column_stack([cands.rows[idx], cands.cols[idx]]).astype(np.int32),
+                "ph": (vals[ref_i][:, None] * np.conj(vals[sec_i].T)).astype(np.complex64),
+                "lonlat": np.column_stack([geo["lon"][idx], geo["lat"][idx]]),
+                "hgt": geo["hgt"][idx], "la": geo["la"][idx],
+                "inc": geo["inc"][idx] if "inc" in geo else None,
+                "D_A": cands.d_a[idx].astype(np.float32),
+                "bperp_mat": grids[idx] if grids is not None else None,
+                "dates": list(stack.dates), "master_date": reference,
+                "bperp": np.array([bperp[d] for d in stack.dates]),
+                "calconst": cands.calconst, "heading": float(meta["heading"]),
+                "lambda": float(meta["wavelength"]),
+            }
+            save_product(pdir / ps_load_initial.PSCANDS, data)
+            if write_step1:
+                for name, prod in ps_load_initial.build_step1(data).items():
+                    save_product(pdir / f"{name}.h5", prod)
+            patch_names.append(patch.name)
+            log.info("%s: range %d-%d, azimuth %d-%d: %d candidates", patch.name, *patch.rg,
+                     *patch.az, idx.size)
+        if not patch_names:
+            raise StampsError(f"no pixel of {merged} has D_A < {amp_dispersion}: no candidates")
+
+        meta.update({
+            "prep": {
+                "amp_dispersion": amp_dispersion, "range_patches": range_patches,
+                "azimuth_patches": azimuth_patches, "range_overlap": range_overlap,
+                "azimuth_overlap": azimuth_overlap, "n_candidates": int(cands.rows.size),
+                "inc_angle": inc_angle, "bperp_grids": grids is not None,
+                "stamps_python_version": __version__,
+            },
+            "bperp": {d: bperp[d] for d in stack.dates},
+            "calconst": dict(zip(stack.dates, map(float, cands.calconst))),
+        })
+        (staging / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
+        (staging / PATCH_LIST).write_text("\n".join(patch_names) + "\n")
+        (staging / CALAMP_FILE).write_text("".join(
+            f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, cands.calconst)))
+        values = {"lambda": float(meta["wavelength"]), "heading": float(meta["heading"])}
+        if not (output / parms_mod.PARMS_FILE).is_file():
+            parms_mod.write_parms(staging, small_baseline=False, overrides=values)
+        log.info("prep_isce wrote %d patches, %d candidates in %.1f s (peak memory %.0f MiB)",
+                 len(patch_names), cands.rows.size, time.perf_counter() - start, peak_memory_mb())
+    except BaseException:
+        setup_logging(None)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    setup_logging(None)
+    _commit(staging, output, patch_names)
+    if (output / parms_mod.PARMS_FILE).is_file():
+        for name, value in values.items():
+            parms_mod.set_parm(output, name, value)
+    setup_logging(output)
+    get_logger().info("run directory: %s", output)
+    return {"output": output, "n_candidates": int(cands.rows.size), "patches": patch_names,
+            "calconst": cands.calconst, "metadata": meta}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of prep_isce."""
+    p = argparse.ArgumentParser(
+        prog="prep_isce", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("merged", help="ISCE2 topsStack merged/ folder (with SLC/ and geom_reference/)")
+    p.add_argument("--output", "-o", required=True, help="run directory to create (or refresh)")
+    p.add_argument("--reference-date", help="reference (master) date YYYYMMDD; default: the "
+                   "one named by the baselines/ folders")
+    p.add_argument("--bootstrap-metadata", action="store_true",
+                   help="read wavelength, heading, spacing, slant range, angles from the ISCE2 "
+                   "XML and geometry into metadata.json")
+    p.add_argument("--wavelength", type=float, help="radar wavelength in m (overrides the XML)")
+    p.add_argument("--heading", type=float, help="satellite heading in deg (overrides lat/lon)")
+    p.add_argument("--range-patches", type=int, default=1)
+    p.add_argument("--azimuth-patches", type=int, default=1)
+    p.add_argument("--range-overlap", type=int, default=50, help="pixels")
+    p.add_argument("--azimuth-overlap", type=int, default=50, help="lines")
+    p.add_argument("--amp-dispersion", type=float, default=0.4,
+                   help="amplitude dispersion threshold for PS candidates")
+    p.add_argument("--write-step1", action="store_true",
+                   help="also write the Step-1 workspaces (ps1.h5, ph1.h5, ...) per patch")
+    p.add_argument("--no-inc-angle", action="store_true",
+                   help="give StaMPS only the look angle (la1), no incidence angle (inc1)")
+    p.add_argument("--block-mb", type=float, default=256.0,
+                   help="memory for one block of lines of all SLCs, MiB")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run prep_isce with command-line arguments ``argv``."""
+    args = build_parser().parse_args(argv)
+    setup_logging(None, verbose=args.verbose)
+    prepare(
+        args.merged, args.output, reference_date=args.reference_date,
+        bootstrap_metadata=args.bootstrap_metadata, wavelength=args.wavelength,
+        heading=args.heading, range_patches=args.range_patches,
+        azimuth_patches=args.azimuth_patches, range_overlap=args.range_overlap,
+        azimuth_overlap=args.azimuth_overlap, amp_dispersion=args.amp_dispersion,
+        write_step1=args.write_step1, inc_angle=not args.no_inc_angle, block_mb=args.block_mb,
+    )
+    return 0
+
+
+def cli() -> int:
+    """Console-script entry point."""
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

@@ -1,0 +1,1 @@
+"""One module per StaMPS processing step (and its Small Baseline variant)."""

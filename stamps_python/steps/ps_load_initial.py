@@ -1,0 +1,133 @@
+"""Step 1 (PS): load the candidates of a patch into the StaMPS workspaces, as ps_load_initial_isce.
+
+Input: ``PATCH_n/pscands.h5`` written by prep_isce (the equivalent of mt_prep's pscands.1.ij,
+.ph, .ll, .hgt, .da files plus the stack-wide day/bperp/calamp lists). Output: ``ps1.h5``,
+``ph1.h5``, ``bp1.h5``, ``la1.h5``, ``inc1.h5`` (when incidence angles were prepared), ``da1.h5``,
+``hgt1.h5`` (see docs/products.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.numerics.geodesy import llh2local
+from stamps_python.utils import StampsError, datenum, get_logger
+
+PSCANDS = "pscands.h5"
+
+
+def rotate_to_scene_axes(xy: np.ndarray, heading_deg: float) -> tuple[np.ndarray, float]:
+    """Rotate local xy (n, 2; m) by the heading so scene axes roughly align with x and y.
+
+    As StaMPS: the rotation angle is (180 - heading) deg, wrapped to (-pi, pi]; the rotation is
+    kept only if it shrinks the extent along both axes. Returns (xy, angle in degrees applied).
+    """
+    theta = np.radians(180.0 - heading_deg)
+    if theta > np.pi:
+        theta -= 2 * np.pi
+    c, s = np.cos(theta), np.sin(theta)
+    rotated = np.column_stack([c * xy[:, 0] + s * xy[:, 1], -s * xy[:, 0] + c * xy[:, 1]])
+    span = np.ptp(xy, axis=0) if len(xy) else np.zeros(2)
+    span_rot = np.ptp(rotated, axis=0) if len(xy) else np.zeros(2)
+    if span_rot[0] < span[0] and span_rot[1] < span[1]:
+        return rotated, float(np.degrees(theta))
+    return xy, 0.0
+
+
+def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Build the Step-1 workspaces from one patch's candidate data.
+
+    ``cands`` holds: ``ij`` (n, 2) azimuth line / range sample (0-based); ``ph`` (n, n_sec)
+    complex reference x conj(secondary), secondaries in ``dates`` order without the reference;
+    ``lonlat`` (n, 2) deg; ``hgt`` (n,) m; ``D_A`` (n,); ``la`` (n,) deg; optional ``inc`` (n,)
+    deg; optional ``bperp_mat`` (n, n_sec) m; ``dates`` (all images, YYYYMMDD); ``master_date``;
+    ``bperp`` per image (m, 0 at the reference); ``calconst`` per image; ``heading`` (deg).
+    Returns {product name: {dataset: value}} for ps1, ph1, bp1, la1, inc1, da1, hgt1.
+    """
+    dates = [str(d) for d in cands["dates"]]
+    master = str(cands["master_date"])
+    if master not in dates:
+        raise StampsError(f"reference date {master} is not among the stack dates")
+    sec_dates = [d for d in dates if d != master]
+    bperp_all = dict(zip(dates, np.asarray(cands["bperp"], dtype=np.float64)))
+    cal_all = dict(zip(dates, np.asarray(cands["calconst"], dtype=np.float64)))
+
+    slave_day = np.array([datenum(d) for d in sec_dates], dtype=np.float64)
+    day_ix = np.argsort(slave_day, kind="stable")
+    slave_day = slave_day[day_ix]
+    master_day = float(datenum(master))
+    master_ix = int(np.sum(slave_day < master_day))
+    day = np.insert(slave_day, master_ix, master_day)
+    sec_sorted = [sec_dates[i] for i in day_ix]
+    all_sorted = sec_sorted[:master_ix] + [master] + sec_sorted[master_ix:]
+    bperp = np.insert(np.array([bperp_all[d] for d in sec_sorted]), master_ix, 0.0)
+    calconst = np.array([cal_all[d] for d in sec_sorted])
+    n_ifg = len(day)
+
+    ij_in = np.asarray(cands["ij"], dtype=np.int64).reshape(-1, 2)
+    n_ps = len(ij_in)
+    if n_ps == 0:
+        raise StampsError("no PS candidates in this patch")
+    ph = np.asarray(cands["ph"], dtype=np.complex64)[:, day_ix]
+    ph = (ph / calconst.astype(np.float32)[None, :]).astype(np.complex64)
+    ph = np.insert(ph, master_ix, np.ones(n_ps, dtype=np.complex64), axis=1)
+
+    lonlat = np.asarray(cands["lonlat"], dtype=np.float64).reshape(-1, 2)
+    ll0 = (lonlat.max(axis=0) + lonlat.min(axis=0)) / 2.0
+    xy, rotation = rotate_to_scene_axes(llh2local(lonlat, ll0), float(cands["heading"]))
+    xy = xy.astype(np.float32)
+    sort_ix = np.lexsort((xy[:, 0], xy[:, 1]))
+    xy = xy[sort_ix]
+    xy = np.round(xy * np.float32(1000)) / np.float32(1000)
+    xy_out = np.column_stack([np.arange(1, n_ps + 1, dtype=np.float32), xy]).astype(np.float32)
+
+    ij = np.column_stack([np.arange(1, n_ps + 1), ij_in[sort_ix]]).astype(np.int32)
+    ps1 = {
+        "ij": ij, "lonlat": lonlat[sort_ix], "xy": xy_out, "bperp": bperp, "day": day,
+        "dates": all_sorted, "master_day": master_day, "master_date": master,
+        "master_ix": master_ix, "n_ifg": n_ifg, "n_image": n_ifg, "n_ps": n_ps,
+        "sort_ix": sort_ix.astype(np.int64), "ll0": ll0, "calconst": calconst,
+        "day_ix": day_ix.astype(np.int64), "xy_rotation_deg": rotation,
+    }
+    if cands.get("bperp_mat") is not None:
+        bperp_mat = np.asarray(cands["bperp_mat"], dtype=np.float32)[:, day_ix][sort_ix]
+    else:
+        bperp_mat = np.repeat(np.delete(bperp, master_ix)[None, :].astype(np.float32), n_ps, axis=0)
+    out: dict[str, dict[str, Any]] = {
+        "ps1": ps1,
+        "ph1": {"ph": ph[sort_ix]},
+        "bp1": {"bperp_mat": bperp_mat},
+        "la1": {"la": np.radians(np.asarray(cands["la"], dtype=np.float64)[sort_ix])},
+        "da1": {"D_A": np.asarray(cands["D_A"], dtype=np.float64)[sort_ix]},
+        "hgt1": {"hgt": np.asarray(cands["hgt"], dtype=np.float64)[sort_ix]},
+    }
+    if cands.get("inc") is not None:
+        out["inc1"] = {"inc": np.radians(np.asarray(cands["inc"], dtype=np.float64)[sort_ix])}
+    return out
+
+
+def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
+    """Step 1 for one patch: read ``pscands.h5``, write ps1/ph1/bp1/la1/(inc1)/da1/hgt1.h5."""
+    log = get_logger()
+    patch_dir = Path(patch_dir)
+    start = time.perf_counter()
+    src = patch_dir / PSCANDS
+    if not src.is_file():
+        raise StampsError(f"{src}: not found; run prep_isce on this run directory first")
+    cands = load_product(src)
+    products = build_step1(cands)
+    for name, data in products.items():
+        save_product(product_path(patch_dir, name), data)
+    ps1 = products["ps1"]
+    log.info(
+        "Step 1 %s: read %s (%d candidates, %d images, reference %s); wrote %s in %.1f s",
+        patch_dir.name, src.name, ps1["n_ps"], ps1["n_ifg"], ps1["master_date"],
+        ", ".join(f"{n}.h5" for n in products), time.perf_counter() - start,
+    )
+    return product_path(patch_dir, "ps1")

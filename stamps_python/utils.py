@@ -1,0 +1,129 @@
+"""Small utilities shared by every stamps_python script and step.
+
+Error reporting (one-line errors, non-zero exit), atomic product writes, logging to the console
+and to ``stamps.log``, step timing, and StaMPS/MATLAB date numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+LOGGER_NAME = "stamps"
+LOG_FILE = "stamps.log"
+
+
+class StampsError(Exception):
+    """A user-facing error: bad input, missing prerequisite, bad parameter.
+
+    The message is printed as one line (naming the file or parameter and what is wrong) and the
+    script exits non-zero, without a traceback.
+    """
+
+
+def get_logger() -> logging.Logger:
+    """The suite's logger (console and, once :func:`setup_logging` ran, ``stamps.log``)."""
+    return logging.getLogger(LOGGER_NAME)
+
+
+def setup_logging(run_dir: str | Path | None = None, verbose: bool = False) -> logging.Logger:
+    """Log to the console and, when ``run_dir`` is given, append to ``run_dir/stamps.log``."""
+    log = get_logger()
+    log.setLevel(logging.DEBUG)
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(console)
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(Path(run_dir) / LOG_FILE, encoding="utf-8")
+        file_handler.setLevel(logging.DEBUG)
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
+        log.addHandler(file_handler)
+    log.propagate = False
+    return log
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    An interrupted or failing writer leaves nothing under the final name, so a step can simply be
+    run again.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            if tmp.is_dir():
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def timed(label: str) -> Iterator[None]:
+    """Log ``label`` and, when the block ends, how long it took (wall seconds)."""
+    log = get_logger()
+    start = time.perf_counter()
+    log.info("%s ...", label)
+    yield
+    log.info("%s done in %.1f s", label, time.perf_counter() - start)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def parse_yyyymmdd(text: str, what: str = "date") -> _dt.date:
+    """Parse a ``YYYYMMDD`` string; a malformed one is a :class:`StampsError` naming ``what``."""
+    try:
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError
+        return _dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise StampsError(f"{what}: '{text}' is not a date in YYYYMMDD form") from None
+
+
+def datenum(yyyymmdd: str | _dt.date) -> int:
+    """MATLAB ``datenum`` (days since year 0) of a date, as StaMPS stores ``day``/``master_day``."""
+    date = parse_yyyymmdd(yyyymmdd) if isinstance(yyyymmdd, str) else yyyymmdd
+    return date.toordinal() + 366
+
+
+def datestr(day: float) -> str:
+    """``YYYYMMDD`` of a MATLAB datenum (inverse of :func:`datenum`)."""
+    return _dt.date.fromordinal(int(round(day)) - 366).strftime("%Y%m%d")
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+    """Run a script's ``main``; a :class:`StampsError` becomes one line on stderr and exit code 1."""
+    try:
+        code = main(argv)
+    except StampsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        get_logger().debug("error: %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; products being written were discarded", file=sys.stderr)
+        return 130
+    return int(code or 0)
