@@ -54,4 +54,5 @@ def direct_dispersion(merged: Path, dates: list[str], calconst: np.ndarray) -> n
         with rasterio.open(merged / "SLC" / d / f"{d}.slc.full.vrt") as ds:
             amps.append(np.abs(ds.read(1)).astype(np.float64) / c)
     amps = np.array(amps)
-    return amps.std(axis=0) / amps.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return amps.std(axis=0) / amps.mean(axis=0)
