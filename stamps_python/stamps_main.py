@@ -1,0 +1,172 @@
+"""stamps_main: run StaMPS steps START..END on a run directory, as MATLAB ``stamps(start, end)``.
+
+Steps 1-5 run per patch (``patch.list``, or ``--patches``); Step 5 then merges the patches and
+estimates the interferogram noise; Steps 6-8 run on the merged workspaces. Parameters are read
+from ``parms.json`` / ``localparms.json`` before every step, so edits between runs take effect.
+A step whose inputs are missing says which step to run first.
+
+    stamps_main --start 1 --end 5 --config runs/myarea
+"""
+
+if __name__ == "__main__" and not __package__:
+    import sys
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from stamps_python import __version__
+from stamps_python.io.products import product_path
+from stamps_python.parms import load_parms
+from stamps_python.steps import (
+    ps_calc_ifg_std,
+    ps_correct_phase,
+    ps_est_gamma_quick,
+    ps_load_initial,
+    ps_merge_patches,
+    ps_select,
+    ps_weed,
+)
+from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
+
+STEP_NAMES = {
+    1: "load initial (ps_load_initial_isce)",
+    2: "estimate gamma (ps_est_gamma_quick)",
+    3: "select PS (ps_select)",
+    4: "weed PS (ps_weed)",
+    5: "correct phase, merge patches, ifg std (ps_correct_phase, ps_merge_patches, ps_calc_ifg_std)",
+    6: "unwrap (ps_unwrap)",
+    7: "spatially correlated look angle error (ps_calc_scla, ps_smooth_scla)",
+    8: "spatially correlated noise (ps_scn_filt)",
+}
+# The workspace each per-patch step needs, and the step that writes it.
+PATCH_PREREQ = {1: ("pscands", "prep_isce"), 2: ("ps1", "Step 1"), 3: ("pm1", "Step 2"),
+                4: ("select1", "Step 3"), 5: ("ps2", "Step 4")}
+MAX_STEP_AVAILABLE = 5
+
+
+class NoPSLeft(StampsError):
+    """A patch has no PS left after a step; it is left out of the later steps and the merge."""
+
+
+def _patch_dirs(run_dir: Path, patches: Sequence[str] | None) -> list[Path]:
+    if patches:
+        dirs = [run_dir / p for p in patches]
+    else:
+        dirs = ps_merge_patches.read_patch_list(run_dir)
+    for d in dirs:
+        if not d.is_dir():
+            raise StampsError(f"{d}: patch folder not found (check patch.list / --patches)")
+    return dirs
+
+
+def _check_prereq(step: int, patch_dir: Path) -> None:
+    name, writer = PATCH_PREREQ[step]
+    path = patch_dir / f"{name}.h5"
+    if not path.is_file():
+        raise StampsError(f"Step {step} needs {path}: run {writer} first")
+
+
+def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
+    runners: dict[int, Callable[[Path, dict[str, Any]], Any]] = {
+        1: ps_load_initial.run, 2: ps_est_gamma_quick.run, 3: ps_select.run, 4: ps_weed.run,
+        5: ps_correct_phase.run,
+    }
+    _check_prereq(step, patch_dir)
+    runners[step](patch_dir, parms)
+    n_ps = _n_ps_after(step, patch_dir)
+    if n_ps == 0:
+        raise NoPSLeft(f"{patch_dir.name}: no PS left after Step {step}")
+
+
+def _n_ps_after(step: int, patch_dir: Path) -> int | None:
+    """Number of PS a patch holds after ``step`` (None when the step does not change it)."""
+    import h5py
+    import numpy as np
+
+    if step == 3:
+        with h5py.File(product_path(patch_dir, "select1"), "r") as f:
+            return int(np.size(f["keep_ix"][()]) and np.count_nonzero(f["keep_ix"][()]))
+    if step == 4:
+        with h5py.File(product_path(patch_dir, "ps2"), "r") as f:
+            return int(f["n_ps"][()])
+    return None
+
+
+def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
+              patches: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run StaMPS steps ``start``..``end`` in ``run_dir``; returns per-step timings (s)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StampsError(f"{run_dir}: run directory not found (create it with prep_isce)")
+    if not 1 <= start <= 8 or not 1 <= end <= 8:
+        raise StampsError(f"--start/--end: {start}/{end} outside 1..8")
+    if start > end:
+        raise StampsError(f"--start {start} is after --end {end}")
+    if start > MAX_STEP_AVAILABLE:
+        raise StampsError(f"Steps 6-8 are not available in stamps_python {__version__} yet; "
+                          f"Steps 1-{MAX_STEP_AVAILABLE} are")
+    log = setup_logging(run_dir)
+    log.info("#" * 40)
+    log.info("stamps_python %s: steps %d to %d in %s", __version__, start, end, run_dir)
+    timings: dict[str, float] = {}
+    patch_dirs = _patch_dirs(run_dir, patches)
+    active = list(patch_dirs)
+    for step in range(start, min(end, 5) + 1):
+        log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
+        t0 = time.perf_counter()
+        for patch_dir in list(active):
+            parms = load_parms(patch_dir)
+            log.info("Directory is %s", patch_dir.name)
+            try:
+                _run_patch_step(step, patch_dir, parms)
+            except NoPSLeft as exc:
+                log.warning("%s; %s is left out of the later steps", exc, patch_dir.name)
+                active.remove(patch_dir)
+        if step == 5:
+            if not active:
+                raise StampsError("no patch has PS left after Step 4: nothing to merge")
+            parms = load_parms(run_dir)
+            ps_merge_patches.run(run_dir, parms, active)
+            ps_calc_ifg_std.run(run_dir, parms)
+        timings[f"step{step}"] = time.perf_counter() - t0
+        log.info("Step %d done in %.1f s (peak memory %.0f MiB)", step, timings[f"step{step}"],
+                 peak_memory_mb())
+    if end > MAX_STEP_AVAILABLE:
+        raise StampsError(f"Steps 1-{MAX_STEP_AVAILABLE} done; Steps 6-8 are not available in "
+                          f"stamps_python {__version__} yet")
+    return timings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of stamps_main."""
+    p = argparse.ArgumentParser(prog="stamps_main", description=__doc__.split("\n\n")[0])
+    p.add_argument("--start", type=int, default=1, help="first step (1..8)")
+    p.add_argument("--end", type=int, default=8, help="last step (1..8)")
+    p.add_argument("--config", default=".", help="run directory made by prep_isce")
+    p.add_argument("--patches", nargs="+", help="patch folders to process (default: patch.list)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run stamps_main with command-line arguments ``argv``."""
+    args = build_parser().parse_args(argv)
+    setup_logging(None, verbose=args.verbose)
+    run_steps(args.config, args.start, args.end, args.patches)
+    get_logger().info("stamps_main finished")
+    return 0
+
+
+def cli() -> int:
+    """Console-script entry point."""
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
