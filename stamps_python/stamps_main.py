@@ -65,6 +65,15 @@ def _patch_dirs(run_dir: Path, patches: Sequence[str] | None) -> list[Path]:
     return dirs
 
 
+def _remove_stale_temporaries(dirs: Sequence[Path]) -> None:
+    """Delete half-written products (``.NAME.tmp-PID``) left by an interrupted earlier run."""
+    for d in dirs:
+        for tmp in d.glob(".*.tmp-*"):
+            if tmp.is_file():
+                tmp.unlink()
+                get_logger().info("removed %s left by an interrupted run", tmp)
+
+
 def _check_prereq(step: int, patch_dir: Path) -> None:
     name, writer = PATCH_PREREQ[step]
     path = patch_dir / f"{name}.h5"
@@ -78,6 +87,9 @@ def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
         5: ps_correct_phase.run,
     }
     _check_prereq(step, patch_dir)
+    if step == 2 and str(parms.get("quick_est_gamma_flag", "y")).lower() != "y":
+        raise StampsError("quick_est_gamma_flag = 'n' (the slow ps_est_gamma) is not supported; "
+                          "set it to 'y' (the StaMPS default)")
     runners[step](patch_dir, parms)
     n_ps = _n_ps_after(step, patch_dir)
     if n_ps == 0:
@@ -116,6 +128,7 @@ def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
     log.info("stamps_python %s: steps %d to %d in %s", __version__, start, end, run_dir)
     timings: dict[str, float] = {}
     patch_dirs = _patch_dirs(run_dir, patches)
+    _remove_stale_temporaries([run_dir, *patch_dirs])
     active = list(patch_dirs)
     for step in range(start, min(end, 5) + 1):
         log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
