@@ -20,8 +20,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stamps_python import __version__
-from stamps_python.io.products import product_path
+from stamps_python.io.products import load_product, product_path
 from stamps_python.parms import load_parms
 from stamps_python.steps import (
     ps_calc_ifg_std,
@@ -98,15 +100,11 @@ def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
 
 def _n_ps_after(step: int, patch_dir: Path) -> int | None:
     """Number of PS a patch holds after ``step`` (None when the step does not change it)."""
-    import h5py
-    import numpy as np
-
     if step == 3:
-        with h5py.File(product_path(patch_dir, "select1"), "r") as f:
-            return int(np.size(f["keep_ix"][()]) and np.count_nonzero(f["keep_ix"][()]))
+        keep = load_product(product_path(patch_dir, "select1"), ["keep_ix"])["keep_ix"]
+        return int(np.count_nonzero(keep))
     if step == 4:
-        with h5py.File(product_path(patch_dir, "ps2"), "r") as f:
-            return int(f["n_ps"][()])
+        return int(load_product(product_path(patch_dir, "ps2"), ["n_ps"])["n_ps"])
     return None
 
 
