@@ -1,0 +1,530 @@
+"""Step 7 (ps_calc_scla): spatially correlated look-angle error (SCLA) and master AOE.
+
+From the unwrapped phase (radians) of every PS, a phase gradient with perpendicular baseline
+``K_ps_uw`` (rad/m; the look-angle / DEM error), optionally a mean velocity (rad/day, not saved)
+and a constant are fitted by weighted least squares with one design matrix shared by all PS (the
+PS-mean baseline of each interferogram), exactly as StaMPS:
+
+- single-master pass (``use_small_baselines=False``; PS, or the SB network inverted to single
+  master by Step 6): the fit is to the differences between consecutive images (in date order),
+  which reduces the influence of deformation; afterwards ``C_ps_uw`` (rad), the phase common to
+  all interferograms (master atmosphere and orbit error), is the intercept at the master date of
+  a weighted linear fit in time of ``ph_uw - ph_scla`` (``coest_mean_vel``), or its mean;
+- small-baseline pass (``use_small_baselines=True``): the fit is to the SB interferograms
+  themselves, weighted by their covariance, and ``C_ps_uw`` is zero.
+
+Before the fit, the TRAIN tropospheric correction (``subtr_tropo``), planar ramps
+(``scla_deramp``) and an older ``aps2`` correction are removed, and every interferogram is
+referenced to the mean of the reference PS (``ref_lon``/``ref_lat``/``ref_radius``, as
+``ps_setref``). Writes ``scla2.h5`` / ``scla_sb2.h5``: ``ph_scla`` = K_ps_uw x bperp (rad),
+``K_ps_uw``, ``C_ps_uw``, ``ph_ramp`` (rad; empty (0, 0) when not deramped) and ``ifg_vcm``
+(rad^2).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.numerics.deramp import ps_deramp
+from stamps_python.numerics.geodesy import llh2local
+from stamps_python.parms import default_parms
+from stamps_python.utils import StampsError, datestr, get_logger
+
+_ROW_CHUNK = 131072
+_L1_MAX_ITER = 200
+_L1_EPS = 1e-6  # rad: floor on |residual| in the L1 reweighting
+
+# TRAIN correction names (ps_plot_tca): method -> (datasets summed, dataset whose all-zero
+# columns mark interferograms without an estimate, whose summed correction is then set to 0).
+_TCA_METHODS: dict[str, tuple[tuple[str, ...], str | None]] = {}
+
+
+def _tca(names: tuple[str, ...], fields: tuple[str, ...], mask: str | None = None) -> None:
+    for name in names:
+        _TCA_METHODS[name] = (fields, mask)
+
+
+_tca(("a_l", "a_linear"), ("ph_tropo_linear",))
+_tca(("a_p", "a_powerlaw"), ("ph_tropo_powerlaw",))
+_tca(("a_m", "a_meris"), ("ph_tropo_meris",))
+_tca(("a_e", "a_erai"), ("ph_tropo_era",))
+_tca(("a_eh", "a_erai-h"), ("ph_tropo_era_hydro",))
+_tca(("a_ew", "a_erai-w"), ("ph_tropo_era_wet",))
+_tca(("a_w", "a_wrf"), ("ph_tropo_wrf",))
+_tca(("a_wh", "a_wrf-h"), ("ph_tropo_wrf_hydro",))
+_tca(("a_ww", "a_wrf-w"), ("ph_tropo_wrf_wet",))
+_tca(("a_mi", "a_meris-ni"), ("ph_tropo_meris_no_interp",))
+_tca(("a_pk", "a_powerlaw-k"), ("K_tropo_powerlaw",))
+_tca(("a_M", "a_modis"), ("ph_tropo_modis",))
+_tca(("a_MI", "a_modis-ni"), ("ph_tropo_modis_no_interp",))
+_tca(("a_lman", "a_linear-man"), ("strat_corr",))
+_tca(("a_RM", "a_recalmodis"), ("ph_tropo_modis_recal",))
+_tca(("a_RMI", "a_recalmodis-ni"), ("ph_tropo_modis_no_interp_recal",))
+for _hyd_short, _hyd_long, _hyd in (("a_eh", "a_erai-h", "ph_tropo_era_hydro"),
+                                    ("a_wh", "a_wrf-h", "ph_tropo_wrf_hydro")):
+    _tca((f"a_m+{_hyd_short}", f"a_meris+{_hyd_long}"), ("ph_tropo_meris", _hyd), "ph_tropo_meris")
+    _tca((f"a_mi+{_hyd_short}", f"a_meris-ni+{_hyd_long}"), ("ph_tropo_meris_no_interp", _hyd))
+    _tca((f"a_M+{_hyd_short}", f"a_modis+{_hyd_long}"), ("ph_tropo_modis", _hyd), "ph_tropo_modis")
+    _tca((f"a_MI+{_hyd_short}", f"a_modis-ni+{_hyd_long}"), ("ph_tropo_modis_no_interp", _hyd))
+    _tca((f"a_RM+{_hyd_short}", f"a_recalmodis+{_hyd_long}"), ("ph_tropo_modis_recal", _hyd),
+         "ph_tropo_modis")
+    _tca((f"a_RMI+{_hyd_short}", f"a_recalmodis-ni+{_hyd_long}"),
+         ("ph_tropo_modis_no_interp_recal", _hyd))
+for _model in ("merra", "merra2", "narr"):
+    _tca((f"a_{_model}",), (f"ph_tropo_{_model}",))
+    _tca((f"a_{_model}-h",), (f"ph_tropo_{_model}_hydro",))
+    _tca((f"a_{_model}-w",), (f"ph_tropo_{_model}_wet",))
+_tca(("a_gacos",), ("ph_tropo_gacos",))
+_tca(("a_era5",), ("ph_tropo_era5",))
+_tca(("a_era5-h",), ("ph_tropo_era5_hydro",))
+_tca(("a_era5-w",), ("ph_tropo_era5_wet",))
+
+
+# ------------------------------------------------------------------------------ parameters
+
+
+def with_defaults(parms: Mapping[str, Any]) -> dict[str, Any]:
+    """``parms`` completed with the StaMPS defaults (PS or SB, after ``small_baseline_flag``)."""
+    sb = str(parms.get("small_baseline_flag", "n")).strip().lower().startswith("y")
+    out = default_parms(sb)
+    out.update(parms)
+    return out
+
+
+def parm_flag(parms: Mapping[str, Any], name: str) -> bool:
+    """True when the StaMPS yes/no parameter ``name`` is ``'y'``."""
+    return str(parms.get(name, "n")).strip().lower().startswith("y")
+
+
+def index_list0(value: Any, n: int, name: str, allow_all: bool = False) -> np.ndarray:
+    """0-based sorted unique indices below ``n`` from a StaMPS 1-based index-list parameter.
+
+    Numbers outside 1..n are ignored (as MATLAB's ``setdiff``/``intersect`` do); ``'all'`` (when
+    ``allow_all``) gives every index.
+    """
+    if value is None:
+        return np.zeros(0, dtype=np.int64)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if allow_all and text == "all":
+            return np.arange(n, dtype=np.int64)
+        if text in ("", "[]"):
+            return np.zeros(0, dtype=np.int64)
+        raise StampsError(f"parameter {name}: '{value}' is not a list of interferogram numbers")
+    try:
+        vals = np.atleast_1d(np.asarray(value, dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        raise StampsError(f"parameter {name}: {value!r} is not a list of numbers") from None
+    if np.any(vals != np.round(vals)):
+        raise StampsError(f"parameter {name}: {vals.tolist()} are not whole numbers")
+    idx = vals.astype(np.int64) - 1
+    if np.any((idx < 0) | (idx >= n)):
+        get_logger().warning("parameter %s: numbers outside 1..%d ignored: %s", name, n,
+                             (idx[(idx < 0) | (idx >= n)] + 1).tolist())
+    return np.unique(idx[(idx >= 0) & (idx < n)])
+
+
+# ------------------------------------------------------------------------------ numerics
+
+
+def lscov_operator(G: np.ndarray, V: np.ndarray | None = None) -> np.ndarray:
+    """Matrix M (p, n) of the weighted least-squares solution ``m = M @ d`` of ``G m = d``.
+
+    ``V`` (n, n) is the data covariance (MATLAB ``lscov(G, d, V)``); None means identity. A
+    positive-definite V is whitened by its Cholesky factor; otherwise its pseudo-inverse is used.
+    A rank-deficient G gives the minimum-norm solution.
+    """
+    G = np.asarray(G, dtype=np.float64)
+    if V is None:
+        return np.linalg.pinv(G)
+    V = np.asarray(V, dtype=np.float64)
+    try:
+        L = np.linalg.cholesky(V)
+    except np.linalg.LinAlgError:
+        Vi = np.linalg.pinv(V, hermitian=True)
+        return np.linalg.pinv(G.T @ Vi @ G) @ G.T @ Vi
+    Li = solve_triangular(L, np.eye(len(V)), lower=True)
+    return np.linalg.pinv(Li @ G) @ Li
+
+
+def lscov(G: np.ndarray, B: np.ndarray, V: np.ndarray | None = None) -> np.ndarray:
+    """Weighted least-squares solution (p, k) of ``G m = B`` for every column of ``B`` (n, k)."""
+    return lscov_operator(G, V) @ np.asarray(B, dtype=np.float64)
+
+
+def rows_matmul(a: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a[:, cols] @ w`` in float64, computed over row chunks (``a`` may be float32)."""
+    w = np.asarray(w, dtype=np.float64)
+    out = np.empty((a.shape[0],) + w.shape[1:], dtype=np.float64)
+    for r0 in range(0, a.shape[0], _ROW_CHUNK):
+        rows = slice(r0, r0 + _ROW_CHUNK)
+        out[rows] = np.asarray(a[rows][:, cols], dtype=np.float64) @ w
+    return out
+
+
+def nanmean_rows(a: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+    """Mean over the selected rows of ``a`` of each column, NaN ignored (float64)."""
+    sub = a[rows]
+    total = np.zeros(a.shape[1])
+    count = np.zeros(a.shape[1])
+    for r0 in range(0, sub.shape[0], _ROW_CHUNK):
+        block = np.asarray(sub[r0:r0 + _ROW_CHUNK], dtype=np.float64)
+        ok = ~np.isnan(block)
+        total += np.where(ok, block, 0.0).sum(axis=0)
+        count += ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def l1_fit(G: np.ndarray, D: np.ndarray, m0: np.ndarray) -> np.ndarray:
+    """Least-absolute-deviation fit of ``G m = d`` for every row d of ``D`` (n_ps, n), batched.
+
+    Iteratively reweighted least squares from the starting models ``m0`` (n_ps, p); rows with
+    non-finite data keep ``m0``. Returns (n_ps, p).
+    """
+    G = np.asarray(G, dtype=np.float64)
+    D = np.asarray(D, dtype=np.float64)
+    m = np.array(m0, dtype=np.float64)
+    ok = np.isfinite(D).all(axis=1) & np.isfinite(m).all(axis=1)
+    active = np.flatnonzero(ok)
+    for _ in range(_L1_MAX_ITER):
+        if active.size == 0:
+            break
+        r = D[active] - m[active] @ G.T
+        w = 1.0 / np.maximum(np.abs(r), _L1_EPS)
+        lhs = np.einsum("ni,ij,ik->njk", w, G, G)
+        rhs = np.einsum("ni,ij,ni->nj", w, G, D[active])
+        try:
+            new = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            new = np.einsum("njk,nk->nj", np.linalg.pinv(lhs), rhs)
+        change = np.abs(new - m[active]).max(axis=1)
+        m[active] = new
+        active = active[change > 1e-10 * (1.0 + np.abs(new).max(axis=1))]
+    return m
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def require(path: Path, step: str) -> Path:
+    """``path`` if it exists, else a StampsError saying which step makes it."""
+    if not path.is_file():
+        raise StampsError(f"{path}: not found; run {step} first")
+    return path
+
+
+def check_rows(path: Path, values: np.ndarray, n_ps: int, step: str) -> np.ndarray:
+    """``values`` if it has one row per PS, else a StampsError (a product from another PS set)."""
+    if np.shape(values)[0] != n_ps:
+        raise StampsError(f"{path}: has {np.shape(values)[0]} PS but ps2.h5 has {n_ps}; "
+                          f"run {step} again")
+    return values
+
+
+def reference_ps(ps: Mapping[str, Any], parms: Mapping[str, Any]) -> np.ndarray | None:
+    """0-based indices of the reference PS (StaMPS ``ps_setref``); None when ``ref_radius`` = -inf.
+
+    With ``ref_x``/``ref_y`` set (local metres), the PS strictly inside that box; otherwise those
+    strictly inside ``ref_lon``/``ref_lat`` and, when ``ref_radius`` is finite, within
+    ``ref_radius`` m of ``ref_centre_lonlat``. An empty reference area is an error.
+    """
+    xy = np.asarray(ps["xy"], dtype=np.float64)
+    if "ref_x" in parms and "ref_y" in parms:
+        rx = np.asarray(parms["ref_x"], dtype=np.float64).ravel()
+        ry = np.asarray(parms["ref_y"], dtype=np.float64).ravel()
+        sel = (xy[:, 1] > rx[0]) & (xy[:, 1] < rx[1]) & (xy[:, 2] > ry[0]) & (xy[:, 2] < ry[1])
+        ref = np.flatnonzero(sel)
+        what = "ref_x/ref_y"
+    else:
+        radius = float(parms.get("ref_radius", np.inf))
+        if radius == -np.inf:
+            return None
+        lon = np.asarray(parms.get("ref_lon", [-np.inf, np.inf]), dtype=np.float64).ravel()
+        lat = np.asarray(parms.get("ref_lat", [-np.inf, np.inf]), dtype=np.float64).ravel()
+        lonlat = np.asarray(ps["lonlat"], dtype=np.float64)
+        sel = ((lonlat[:, 0] > lon[0]) & (lonlat[:, 0] < lon[1]) & (lonlat[:, 1] > lat[0])
+               & (lonlat[:, 1] < lat[1]))
+        ref = np.flatnonzero(sel)
+        if radius < np.inf and ref.size:
+            ll0 = np.asarray(ps["ll0"], dtype=np.float64).ravel()
+            centre = np.asarray(parms.get("ref_centre_lonlat", [0.0, 0.0]), dtype=np.float64)
+            cxy = llh2local(centre.reshape(1, 2), ll0)[0]
+            pxy = llh2local(lonlat[ref], ll0)
+            ref = ref[(pxy[:, 0] - cxy[0]) ** 2 + (pxy[:, 1] - cxy[1]) ** 2 <= radius**2]
+        what = "ref_lon/ref_lat/ref_radius"
+    if ref.size == 0:
+        raise StampsError(f"no PS inside the reference area ({what}); widen it or set ref_radius "
+                          f"to -inf for no reference")
+    return ref
+
+
+def tropo_correction(tca: Mapping[str, np.ndarray], method: str) -> np.ndarray:
+    """The TRAIN correction (rad, n_ps x n_ifg) that ``tropo_method`` names (as ps_plot_tca)."""
+    if method not in _TCA_METHODS:
+        raise StampsError(f"parameter tropo_method: '{method}' is not a TRAIN correction")
+    fields, mask = _TCA_METHODS[method]
+    missing = [f for f in fields + ((mask,) if mask else ()) if f not in tca]
+    if missing:
+        raise StampsError(f"tropo_method '{method}' needs {', '.join(missing)} in the TRAIN "
+                          f"correction product, which lacks it; run TRAIN for it first")
+    corr = np.sum([np.asarray(tca[f], dtype=np.float64) for f in fields], axis=0)
+    if mask is not None:
+        corr[:, np.asarray(tca[mask]).sum(axis=0) == 0] = 0.0
+    return corr
+
+
+def sb_design(ps: Mapping[str, Any]) -> np.ndarray:
+    """(n_ifg, n_image) design matrix of the SB network: -1 at the first, +1 at the second image."""
+    ix = np.asarray(ps["ifgday_ix"], dtype=np.int64)
+    G = np.zeros((ix.shape[0], int(ps["n_image"])))
+    rows = np.arange(ix.shape[0])
+    G[rows, ix[:, 0]] = -1.0
+    G[rows, ix[:, 1]] = 1.0
+    return G
+
+
+def sb_invert_tropo(ps: Mapping[str, Any], corr_sb: np.ndarray, drop0: np.ndarray) -> np.ndarray:
+    """Single-master (n_ps, n_image) tropospheric correction from the SB one (sb_invert_aps).
+
+    Interferograms without an estimate (column mean 0) and dropped ones are left out; the master
+    image is the reference (0).
+    """
+    n_ifg = int(ps["n_ifg"])
+    mi = int(ps["master_ix"])
+    G = sb_design(ps)
+    if not np.any(G[:, mi]):
+        raise StampsError("none of the SB interferograms includes the master image")
+    G[:, mi] = 0.0
+    uii = np.setdiff1d(np.arange(n_ifg), drop0)
+    G2 = G[uii]
+    nzc = np.any(G2 != 0, axis=0)
+    if np.linalg.matrix_rank(G2[:, nzc]) < nzc.sum():
+        raise StampsError("SB network has isolated subsets (cannot be inverted w.r.t. master)")
+    with np.errstate(invalid="ignore"):
+        no_est = np.flatnonzero(np.nanmean(corr_sb, axis=0) == 0)
+    uii = np.setdiff1d(uii, no_est)
+    G3 = G[uii]
+    nzc = np.any(G3 != 0, axis=0)
+    if np.linalg.matrix_rank(G3[:, nzc]) < nzc.sum():
+        raise StampsError("the SB interferograms with a tropospheric estimate form isolated "
+                          "subsets (cannot be inverted w.r.t. master)")
+    ifgday = np.asarray(ps["ifgday"], dtype=np.float64)[uii]
+    has = np.asarray(corr_sb)[:, uii].sum(axis=0) != 0
+    days = np.unique(ifgday[has].ravel())
+    if np.count_nonzero(days == float(ps["master_day"])) != 1:
+        raise StampsError("the master image has no tropospheric estimate; cannot invert to "
+                          "single master")
+    out = np.zeros((corr_sb.shape[0], int(ps["n_image"])), dtype=np.float32)
+    out[:, nzc] = (np.asarray(corr_sb, dtype=np.float64)[:, uii] @ np.linalg.pinv(G3[:, nzc]).T)
+    return out
+
+
+def bperp_with_master(bperp_mat: np.ndarray, master_ix: int) -> np.ndarray:
+    """(n_ps, n_ifg) baselines, m: the (n_ps, n_ifg-1) PS ``bperp_mat`` with 0 at the master."""
+    bp = np.asarray(bperp_mat, dtype=np.float32)
+    return np.insert(bp, master_ix, np.zeros(bp.shape[0], dtype=np.float32), axis=1)
+
+
+def sm_bperp_from_sb(bperp_sb: np.ndarray, G: np.ndarray, cols: np.ndarray,
+                     n_image: int) -> np.ndarray:
+    """Single-master baselines (n_ps, n_image) from SB ones: least squares on columns ``cols``."""
+    out = np.zeros((bperp_sb.shape[0], n_image), dtype=np.float32)
+    out[:, cols] = rows_matmul(np.asarray(bperp_sb), np.arange(bperp_sb.shape[1]),
+                               np.linalg.pinv(G[:, cols]).T)
+    return out
+
+
+def _backup_old(path: Path) -> None:
+    """Rename an existing product to ``tmp_<name>_YYYYMMDD_HHMMSS.h5`` (its time), as StaMPS."""
+    if path.is_file():
+        stamp = _dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
+        backup = path.with_name(f"tmp_{path.stem}_{stamp}.h5")
+        os.replace(path, backup)
+        get_logger().info("moved the previous %s to %s", path.name, backup.name)
+
+
+# ------------------------------------------------------------------------------ step
+
+
+def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: bool = False,
+        coest_mean_vel: bool = True) -> Path:
+    """ps_calc_scla(use_small_baselines, coest_mean_vel) in ``run_dir``: writes scla(_sb)2.h5."""
+    log = get_logger()
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    p = with_defaults(parms)
+    sb_flag = parm_flag(p, "small_baseline_flag")
+    use_sb = bool(use_small_baselines)
+    if use_sb and not sb_flag:
+        raise StampsError("ps_calc_scla: small baselines requested but small_baseline_flag is "
+                          "'n' (there are no small-baseline interferograms)")
+    log.info("Estimating spatially-correlated look angle error%s ...",
+             " (small baseline interferograms)" if use_sb else "")
+
+    ps_path = require(product_path(run_dir, "ps2"), "Step 5")
+    phuw_path = require(product_path(run_dir, "phuw_sb" if use_sb else "phuw", 2), "Step 6")
+    res_path = product_path(run_dir, "phuw_sb_res", 2)
+    if sb_flag:
+        require(res_path, "Step 6")
+    ps = load_product(ps_path)
+    n_ps, n_ifg = int(ps["n_ps"]), int(ps["n_ifg"])
+    n_image = int(ps.get("n_image", n_ifg))
+    master_ix = int(ps["master_ix"])
+    day_all = np.asarray(ps["day"], dtype=np.float64)
+    uw = load_product(phuw_path)
+    ph_uw = np.array(check_rows(phuw_path, uw["ph_uw"], n_ps, "Step 6"), dtype=np.float32)
+    n_col = ph_uw.shape[1]
+    log.info("read %s, %s (%d PS, %d interferograms)", ps_path.name, phuw_path.name, n_ps, n_col)
+
+    bp_path = product_path(run_dir, "bp2")
+    if bp_path.is_file():
+        bperp_in = np.asarray(check_rows(bp_path, load_product(bp_path, ["bperp_mat"])
+                                         ["bperp_mat"], n_ps, "Step 5"), np.float32)
+    else:
+        bperp = np.asarray(ps["bperp"], dtype=np.float32).ravel()
+        if not sb_flag:
+            bperp = np.delete(bperp, master_ix)
+        bperp_in = np.tile(bperp, (n_ps, 1))
+        log.info("%s not found: using the scene baselines of ps2 for every PS", bp_path.name)
+
+    drop0 = index_list0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index")
+    if sb_flag and not use_sb:
+        uii = np.arange(n_image)
+    else:
+        uii = np.setdiff1d(np.arange(n_ifg), drop0)
+
+    if parm_flag(p, "subtr_tropo"):
+        method = str(p.get("tropo_method", "a_l"))
+        tca_name = "tca_sb" if (use_sb or sb_flag) else "tca"
+        tca = load_product(require(product_path(run_dir, tca_name, 2), "TRAIN (tropospheric "
+                                   "correction; or set subtr_tropo to 'n')"))
+        corr = tropo_correction(tca, method)
+        if sb_flag and not use_sb:
+            corr = sb_invert_tropo(ps, corr, drop0)
+        ph_uw -= corr.astype(np.float32)
+        log.info("subtracted the TRAIN correction %s", method)
+
+    ph_ramp = np.zeros((0, 0), dtype=np.float32)
+    if parm_flag(p, "scla_deramp"):
+        log.info("deramping ifgs ...")
+        ph_uw, ramp = ps_deramp(ps, ph_uw)
+        ph_uw[:, np.isnan(ramp).all(axis=0)] = np.nan
+        ph_ramp = ramp.astype(np.float32)
+
+    drop_name = "sb_scla_drop_index" if use_sb else "scla_drop_index"
+    uii = np.setdiff1d(uii, index_list0(p.get(drop_name, []), n_col, drop_name))
+
+    aps_path = product_path(run_dir, "aps_sb" if use_sb else "aps", 2)
+    if aps_path.is_file():
+        if parm_flag(p, "subtr_tropo"):
+            log.warning("atmosphere removed twice: %s is subtracted and subtr_tropo is 'y'",
+                        aps_path.name)
+        ph_uw -= np.asarray(load_product(aps_path, ["ph_aps_slave"])["ph_aps_slave"], np.float32)
+        log.info("subtracted ph_aps_slave of %s", aps_path.name)
+
+    ref_ps = reference_ps(ps, p)
+    if ref_ps is not None:
+        ph_uw -= nanmean_rows(ph_uw, ref_ps).astype(np.float32)
+        log.info("%d reference PS", ref_ps.size)
+
+    if not use_sb:
+        if sb_flag:
+            G_sb = sb_design(ps)
+            if "unwrap_ifg_index_sm" in uw:
+                sm_ix = np.asarray(uw["unwrap_ifg_index_sm"], dtype=np.int64).ravel()
+                uii = np.setdiff1d(sm_ix, index_list0(p.get(drop_name, []), n_col, drop_name))
+            uii = np.setdiff1d(uii, [master_ix])
+            bperp_mat = sm_bperp_from_sb(bperp_in, G_sb, uii, n_image)
+        else:
+            bperp_mat = bperp_with_master(bperp_in, master_ix)
+        day = np.diff(day_all[uii])
+        op = np.zeros((uii.size, max(uii.size - 1, 0)))  # consecutive differences
+        op[np.arange(uii.size - 1), np.arange(uii.size - 1)] = -1.0
+        op[np.arange(1, uii.size), np.arange(uii.size - 1)] = 1.0
+    else:
+        bperp_mat = bperp_in
+        ifgday = np.asarray(ps["ifgday"], dtype=np.float64)
+        day = ifgday[uii, 1] - ifgday[uii, 0]
+        op = np.eye(uii.size)
+    # PS-mean baseline of each fitted interferogram (or consecutive difference), m
+    bprint = np.mean(bperp_mat[:, uii], axis=0, dtype=np.float64) @ op
+    n_used = op.shape[1]
+    if n_used == 0:
+        raise StampsError("ps_calc_scla: no interferograms left for the estimate "
+                          "(check drop_ifg_index / scla_drop_index)")
+
+    log.info("%d ifgs used in estimation:", n_used)
+    for i in range(n_used):
+        if use_sb:
+            d0, d1 = ifgday[uii[i], 0], ifgday[uii[i], 1]
+        else:
+            d0, d1 = day_all[uii[i]], day_all[uii[i + 1]]
+        log.info("   %s to %s %5d days %5d m", datestr(d0), datestr(d1), round(day[i]),
+                 round(bprint[i]))
+
+    with_vel = coest_mean_vel and uii.size >= 4
+    G = np.column_stack([np.ones(n_used), bprint] + ([day] if with_vel else []))
+
+    ifg_vcm = None
+    if sb_flag:
+        key = "sb_cov" if use_sb else "sm_cov"
+        res = load_product(res_path)
+        if key in res:
+            ifg_vcm = np.asarray(res[key], dtype=np.float64)
+    else:
+        std_path = product_path(run_dir, "ifgstd2")
+        if std_path.is_file():
+            std = np.asarray(load_product(std_path, ["ifg_std"])["ifg_std"], np.float64).ravel()
+            ifg_vcm = np.diag(np.radians(std) ** 2)
+    if ifg_vcm is None:
+        # StaMPS uses eye(n_ifg) here; for the single-master pass of an SB run that is the
+        # number of SB interferograms, not of images, so the images' count is used instead.
+        ifg_vcm = np.eye(n_image if (sb_flag and not use_sb) else n_ifg)
+    V_use = None if not use_sb else ifg_vcm[np.ix_(uii, uii)]
+
+    M = lscov_operator(G, V_use)
+    coeffs = rows_matmul(ph_uw, uii, op @ M.T)
+    if str(p.get("scla_method", "L2")).upper() == "L1":
+        log.info("L1-norm fit of every PS ...")
+        for r0 in range(0, n_ps, _ROW_CHUNK):
+            rows = slice(r0, r0 + _ROW_CHUNK)
+            d = np.asarray(ph_uw[rows][:, uii], dtype=np.float64) @ op
+            coeffs[rows] = l1_fit(G, d, coeffs[rows])
+    K_ps_uw = coeffs[:, 1].copy()
+    ph_scla = (K_ps_uw[:, None].astype(np.float32) * bperp_mat).astype(np.float32)
+
+    if not use_sb:
+        uic = np.setdiff1d(uii, [master_ix])
+        if not coest_mean_vel:
+            C_ps_uw = (rows_matmul(ph_uw, uic, np.full(uic.size, 1.0 / uic.size))
+                       - K_ps_uw * rows_matmul(bperp_mat, uic, np.full(uic.size, 1.0 / uic.size)))
+        else:
+            G2 = np.column_stack([np.ones(uic.size), day_all[uic] - day_all[master_ix]])
+            M2 = lscov_operator(G2, ifg_vcm[np.ix_(uic, uic)])
+            C_ps_uw = rows_matmul(ph_uw, uic, M2[0]) - K_ps_uw * rows_matmul(bperp_mat, uic, M2[0])
+    else:
+        C_ps_uw = np.zeros(n_ps)
+
+    out_path = product_path(run_dir, "scla_sb" if use_sb else "scla", 2)
+    if not use_sb:
+        mv = product_path(run_dir, "mv", 2)
+        if mv.is_file():
+            mv.unlink()
+    _backup_old(out_path)
+    save_product(out_path, {"ph_scla": ph_scla, "K_ps_uw": K_ps_uw, "C_ps_uw": C_ps_uw,
+                            "ph_ramp": ph_ramp, "ifg_vcm": ifg_vcm})
+    log.info("K_ps_uw: median %.3g, 5-95%% range %.3g..%.3g rad/m; C_ps_uw std %.3f rad",
+             *np.nanpercentile(K_ps_uw, [50, 5, 95]), float(np.nanstd(C_ps_uw)))
+    log.info("Step 7 ps_calc_scla: wrote %s in %.1f s", out_path.name,
+             time.perf_counter() - t_start)
+    return out_path
