@@ -1,0 +1,519 @@
+"""export_results: PS velocities and time series as GeoPackage, Shapefile or CSV point layers.
+
+For each correction (a StaMPS ``ps_plot`` velocity value type such as ``v-do`` or ``v-dso``) one
+EPSG:4326 point layer is written with the fields CODE, HEIGHT (m), H_STDEV, VEL (mm/yr), V_STDEV
+(mm/yr), COHERENCE, EFF_AREA and one DYYYYMMDD field per date (mm, 0 on the reference date),
+displacements and velocities positive toward the satellite. See docs/export.md.
+
+    python stamps_python/export_results.py --input-path RUN --output-dir DIR --format gpkg \\
+        --correction v-do --correction v-dso [--ref-lonlat LON LAT --ref-radius M] [--plot]
+"""
+
+if __name__ == "__main__" and not __package__:
+    import sys
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stamps_python import __version__
+from stamps_python.io.products import load_product, product_path
+from stamps_python.numerics.timeseries import (
+    Correction,
+    TimeSeries,
+    corrected_phase,
+    los_time_series,
+    parse_correction,
+    reference_ps,
+    used_ifg_index,
+)
+from stamps_python.parms import load_parms
+from stamps_python.utils import (
+    StampsError,
+    datestr,
+    get_logger,
+    run_cli,
+    setup_logging,
+    timed,
+)
+
+FORMATS = ("gpkg", "shp", "csv")
+FIXED_FIELDS = ("CODE", "HEIGHT", "H_STDEV", "VEL", "V_STDEV", "COHERENCE", "EFF_AREA")
+SHP_MAX_FIELDS = 255
+DEFAULT_N_BOOT = 100
+DEFAULT_SEED = 2008
+
+# Workspace -> (step that writes it, what it holds), for one-line "missing product" errors.
+WORKSPACES = {
+    "ps2": ("Step 5 (stamps_main --start 5 --end 5)", "merged PS"),
+    "pm2": ("Step 5 (stamps_main --start 5 --end 5)", "PS coherence"),
+    "rc2": ("Step 5 (stamps_main --start 5 --end 5)", "wrapped phase"),
+    "phuw2": ("Step 6 (stamps_main --start 6 --end 6)", "unwrapped phase"),
+    "scla2": ("Step 7 (stamps_main --start 7 --end 7)", "SCLA / reference AOE"),
+    "scn2": ("Step 8 (stamps_main --start 8 --end 8)", "spatially correlated noise"),
+    "tca2": ("the TRAIN tropospheric correction (tca2, not made by stamps_python)",
+             "tropospheric phase"),
+}
+
+# --------------------------------------------------------------------------------------------
+# reference
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Reference area as StaMPS' ref_lon / ref_lat (deg) box and ref_centre_lonlat / ref_radius
+    (deg, m) circle; ``source`` says where it came from (parms or command line)."""
+
+    ref_lon: tuple[float, float] = (-math.inf, math.inf)
+    ref_lat: tuple[float, float] = (-math.inf, math.inf)
+    ref_centre_lonlat: tuple[float, float] = (0.0, 0.0)
+    ref_radius: float = math.inf
+    source: str = "parms"
+
+    def select(self, lonlat: np.ndarray, ll0: Sequence[float]) -> np.ndarray | None:
+        """0-based reference PS (None: no reference); an empty area is a StampsError."""
+        ix = reference_ps(lonlat, ll0, self.ref_lon, self.ref_lat, self.ref_centre_lonlat,
+                          self.ref_radius)
+        if ix is not None and ix.size == 0:
+            raise StampsError(f"no PS in the reference area ({self.describe()}); choose another "
+                              f"ref_lon/ref_lat/ref_centre_lonlat/ref_radius or --ref-* option")
+        return ix
+
+    def describe(self) -> str:
+        """The reference area in words."""
+        if self.ref_radius == -math.inf:
+            return "none (ref_radius = -inf): no reference subtracted"
+        parts = []
+        if any(math.isfinite(v) for v in (*self.ref_lon, *self.ref_lat)):
+            parts.append(f"lon {self.ref_lon[0]:g} to {self.ref_lon[1]:g}, lat {self.ref_lat[0]:g} "
+                         f"to {self.ref_lat[1]:g} deg")
+        if math.isfinite(self.ref_radius):
+            parts.append(f"within {self.ref_radius:g} m of lon {self.ref_centre_lonlat[0]:g}, "
+                         f"lat {self.ref_centre_lonlat[1]:g}")
+        return " and ".join(parts) if parts else "all PS"
+
+
+def _pair(value: Any, name: str) -> tuple[float, float]:
+    vals = [float(v) for v in np.asarray(value, dtype=np.float64).ravel()]
+    if len(vals) != 2:
+        raise StampsError(f"parameter {name}: two values expected, got {value!r}")
+    return vals[0], vals[1]
+
+
+def reference_from_parms(parms: Mapping[str, Any]) -> Reference:
+    """The reference area StaMPS' ``ps_setref`` uses: parameters ref_lon, ref_lat,
+    ref_centre_lonlat and ref_radius."""
+    return Reference(_pair(parms["ref_lon"], "ref_lon"), _pair(parms["ref_lat"], "ref_lat"),
+                     _pair(parms["ref_centre_lonlat"], "ref_centre_lonlat"),
+                     float(parms["ref_radius"]), "parms")
+
+
+def reference_from_args(ref_lonlat: Sequence[float] | None, ref_radius: float | None,
+                        lon_box: Sequence[float] | None, lat_box: Sequence[float] | None
+                        ) -> Reference | None:
+    """A reference area from the command line (circle, or box), None when none is given."""
+    circle = ref_lonlat is not None or ref_radius is not None
+    box = lon_box is not None or lat_box is not None
+    if circle and box:
+        raise StampsError("give either --ref-lonlat/--ref-radius or --ref-lon-box/--ref-lat-box, "
+                          "not both")
+    if circle:
+        if ref_lonlat is None or ref_radius is None:
+            raise StampsError("--ref-lonlat and --ref-radius go together")
+        lon, lat = (float(v) for v in ref_lonlat)
+        _check_lonlat(lon, lat, "--ref-lonlat")
+        if not (math.isfinite(ref_radius) and ref_radius > 0):
+            raise StampsError(f"--ref-radius {ref_radius:g}: a radius in m > 0 is needed")
+        return Reference(ref_centre_lonlat=(lon, lat), ref_radius=float(ref_radius),
+                         source="command line")
+    if box:
+        lons = tuple(float(v) for v in lon_box) if lon_box is not None else (-math.inf, math.inf)
+        lats = tuple(float(v) for v in lat_box) if lat_box is not None else (-math.inf, math.inf)
+        for name, (lo, hi) in (("--ref-lon-box", lons), ("--ref-lat-box", lats)):
+            if not lo < hi:
+                raise StampsError(f"{name} {lo:g} {hi:g}: MIN must be below MAX")
+        return Reference(ref_lon=lons, ref_lat=lats, source="command line")  # type: ignore[arg-type]
+    return None
+
+
+def _check_lonlat(lon: float, lat: float, what: str) -> None:
+    if not (-180.0 <= lon <= 360.0 and -90.0 <= lat <= 90.0):
+        raise StampsError(f"{what} {lon:g} {lat:g}: not a longitude, latitude in degrees")
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def require_product(run_dir: Path, name: str, why: str) -> Path:
+    """Path of workspace ``name`` (e.g. ``scn2``); a one-line StampsError if it is missing."""
+    path = product_path(run_dir, name)
+    if not path.is_file():
+        step, what = WORKSPACES.get(name, ("the step that writes it", "needed"))
+        raise StampsError(f"{path} not found: {why} needs the {what} workspace {name}; "
+                          f"run {step} first")
+    return path
+
+
+@dataclass
+class RunData:
+    """The merged products every export needs (ps2, parms) and, lazily, the others."""
+
+    run_dir: Path
+    parms: dict[str, Any]
+    ps: dict[str, Any]
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def n_ps(self) -> int:
+        return int(self.ps["n_ps"])
+
+    @property
+    def n_ifg(self) -> int:
+        return int(self.ps["n_ifg"])
+
+    @property
+    def master_ix(self) -> int:
+        return int(self.ps["master_ix"])
+
+    @property
+    def dates(self) -> list[str]:
+        if "dates" in self.ps:
+            return [str(d) for d in self.ps["dates"]]
+        return [datestr(d) for d in np.asarray(self.ps["day"]).ravel()]
+
+    def product(self, name: str, why: str, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """Datasets of workspace ``name``, loaded once; a missing file names the step to run."""
+        if name not in self.cache:
+            self.cache[name] = load_product(require_product(self.run_dir, name, why))
+        data = self.cache[name]
+        for key in names or ():
+            if key not in data:
+                raise StampsError(f"{product_path(self.run_dir, name)}: dataset '{key}' missing "
+                                  f"(needed by {why}); rerun the step that writes {name}")
+        return data
+
+    def per_ps(self, name: str, key: str, why: str, columns: int | None = None) -> np.ndarray:
+        """Dataset ``key`` of ``name`` checked to have n_ps rows (and ``columns`` columns)."""
+        arr = np.asarray(self.product(name, why, [key])[key])
+        shape = (self.n_ps,) if columns is None else (self.n_ps, columns)
+        if arr.shape != shape and not (columns is None and arr.shape == (self.n_ps, 1)):
+            raise StampsError(f"{product_path(self.run_dir, name)}: {key} has shape {arr.shape}, "
+                              f"expected {shape} (ps2 has {self.n_ps} PS, {self.n_ifg} images); "
+                              f"rerun the steps after Step 5")
+        return arr.reshape(shape)
+
+    def has(self, name: str) -> bool:
+        return product_path(self.run_dir, name).is_file()
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Parameters and ``ps2`` of a run directory (after Step 5), checked for export."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StampsError(f"{run_dir}: no such run directory")
+    parms = load_parms(run_dir)
+    if parms.get("small_baseline_flag") == "y":
+        raise StampsError(f"{run_dir}: small-baseline runs are not supported by export_results "
+                          f"yet (small_baseline_flag = 'y')")
+    wavelength = float(parms["lambda"])
+    if not (math.isfinite(wavelength) and wavelength > 0):
+        raise StampsError(f"{run_dir}: parameter lambda (radar wavelength, m) is not set; set it "
+                          f"with stamps_parms {run_dir} set lambda VALUE")
+    ps = load_product(require_product(run_dir, "ps2", "the export"))
+    for key in ("ij", "lonlat", "xy", "day", "master_ix", "n_ps", "n_ifg", "ll0"):
+        if key not in ps:
+            raise StampsError(f"{product_path(run_dir, 'ps2')}: dataset '{key}' missing; rerun "
+                              f"Step 5")
+    return RunData(run_dir, parms, ps)
+
+
+def aps_phase(run: RunData, why: str) -> np.ndarray:
+    """TRAIN tropospheric phase (rad, (n_ps, n_ifg)) chosen by tropo_method, from tca2 (as
+    ps_plot_tca, through Step 7's ``tropo_correction``)."""
+    from stamps_python.steps.ps_calc_scla import tropo_correction
+
+    method = str(run.parms.get("tropo_method", "a_l"))
+    corr = tropo_correction(run.product("tca2", f"{why} (tropo_method {method})"), method)
+    if corr.shape != (run.n_ps, run.n_ifg):
+        raise StampsError(f"{product_path(run.run_dir, 'tca2')}: the {method} correction has "
+                          f"shape {corr.shape}, expected ({run.n_ps}, {run.n_ifg})")
+    return corr
+
+
+# --------------------------------------------------------------------------------------------
+# computation
+
+
+@dataclass
+class ExportResult:
+    """One correction's layer: per-PS values and the layer metadata."""
+
+    correction: Correction
+    ts: TimeSeries
+    dates: list[str]
+    codes: np.ndarray
+    lonlat: np.ndarray
+    hgt: np.ndarray
+    coh: np.ndarray
+    metadata: dict[str, Any]
+
+
+def compute_results(run: RunData, correction: Correction, reference: Reference | None = None,
+                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> ExportResult:
+    """Time series, velocity and attributes of every PS for a 'v' ``correction``.
+
+    As ps_plot(value_type) with its 'ts' time-series path: Step 6 ``ph_uw`` minus the named
+    terms, deramped for 'o', minus the reference AOE ``C_ps_uw`` when Step 7 ran, referenced to
+    the reference area (``reference``, default the parameters) and scaled to mm.
+    """
+    log = get_logger()
+    if correction.kind != "v":
+        raise StampsError(f"correction '{correction.text}': export needs a velocity type "
+                          f"('v', 'v-d', 'v-do', 'v-dso', ...)")
+    why = f"correction '{correction.text}'"
+    ph_uw = run.per_ps("phuw2", "ph_uw", why, run.n_ifg)
+    scla_name = "scla2"
+    if not run.has("scla2") and run.has("scla_smooth2"):
+        scla_name = "scla_smooth2"
+        log.info("scla2 not found; using scla_smooth2 for the SCLA term and reference AOE")
+    ph_scla = run.per_ps(scla_name, "ph_scla", why, run.n_ifg) if correction.has("d") else None
+    ph_scn = (run.per_ps("scn2", "ph_scn_slave", why, run.n_ifg)
+              if correction.has("s") else None)
+    ph_aps = aps_phase(run, why) if correction.has("a") else None
+    c_ps_uw = None
+    if run.has(scla_name):
+        c_ps_uw = run.per_ps(scla_name, "C_ps_uw", "the reference-date AOE").astype(np.float64)
+    else:
+        log.info("%s not found: the reference-date (master) AOE is not subtracted",
+                 product_path(run.run_dir, scla_name))
+    ph = corrected_phase(ph_uw, correction, master_ix=run.master_ix,
+                         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64), ph_scla=ph_scla,
+                         ph_scn=ph_scn, ph_aps=ph_aps)
+    reference = reference or reference_from_parms(run.parms)
+    lonlat = np.asarray(run.ps["lonlat"], dtype=np.float64)
+    ref_ix = reference.select(lonlat, np.asarray(run.ps["ll0"], dtype=np.float64))
+    use_ix = used_ifg_index(run.n_ifg, run.master_ix, run.parms.get("drop_ifg_index") or [])
+    ifg_std = None
+    if run.has("ifgstd2"):
+        ifg_std = np.asarray(run.product("ifgstd2", "weights", ["ifg_std"])["ifg_std"]).ravel()
+    else:
+        log.info("ifgstd2.h5 not found: interferograms weighted equally")
+    wavelength = float(run.parms["lambda"])
+    ref_velocity = float(run.parms.get("ref_velocity", 0.0))
+    ts = los_time_series(ph, day=np.asarray(run.ps["day"], dtype=np.float64).ravel(),
+                         master_ix=run.master_ix, wavelength=wavelength, use_ix=use_ix,
+                         c_ps_uw=c_ps_uw, ref_ix=ref_ix, ref_velocity=ref_velocity,
+                         ifg_std=ifg_std, n_boot=n_boot, seed=seed)
+    dates = run.dates
+    hgt = (run.per_ps("hgt2", "hgt", "HEIGHT").astype(np.float64) if run.has("hgt2")
+           else np.zeros(run.n_ps))
+    if not run.has("hgt2"):
+        log.info("hgt2.h5 not found: HEIGHT set to 0")
+    coh = run.per_ps("pm2", "coh_ps", "COHERENCE").astype(np.float64)
+    dropped = sorted(set(range(run.n_ifg)) - set(ts.date_ix.tolist()))
+    metadata = {
+        "correction": correction.text,
+        "correction_meaning": correction.describe(),
+        "reference_aoe_subtracted": "yes" if c_ps_uw is not None else "no",
+        "wavelength_m": wavelength,
+        "reference_date": dates[run.master_ix],
+        "reference_area": reference.describe(),
+        "reference_area_source": reference.source,
+        "n_reference_ps": 0 if ref_ix is None else int(ref_ix.size),
+        "ref_velocity_mm_per_yr": ref_velocity * 1000.0,
+        "dates": [dates[k] for k in ts.date_ix],
+        "dropped_dates": [dates[k] for k in dropped],
+        "n_ps": run.n_ps,
+        "units": "HEIGHT m; VEL, V_STDEV mm/yr (365.25-day years); D fields mm",
+        "sign": "LOS displacement and velocity positive toward the satellite",
+        "velocity_fit": "weighted least squares over the dates, reference date excluded; "
+                        "weights 1/ifg_std^2 (ifgstd2) when present",
+        "v_stdev": f"bootstrap over the interferograms, {n_boot} draws, seed {seed}",
+        "h_stdev": "not estimated by StaMPS: 0",
+        "software": f"stamps_python {__version__}",
+        "stamps_python_version": __version__,
+    }
+    return ExportResult(correction, ts, dates, np.asarray(run.ps["ij"])[:, 0].astype(np.int32),
+                        lonlat, hgt, coh, metadata)
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def date_fields(result: ExportResult) -> list[str]:
+    """``DYYYYMMDD`` field names of the layer's dates."""
+    return [f"D{result.dates[k]}" for k in result.ts.date_ix]
+
+
+def result_table(result: ExportResult) -> dict[str, np.ndarray]:
+    """Field name -> column, in the documented order (CODE ... EFF_AREA, D fields)."""
+    n = result.codes.size
+    table: dict[str, np.ndarray] = {
+        "CODE": result.codes,
+        "HEIGHT": result.hgt,
+        "H_STDEV": np.zeros(n),
+        "VEL": result.ts.vel,
+        "V_STDEV": result.ts.vel_std,
+        "COHERENCE": result.coh,
+        "EFF_AREA": np.ones(n, dtype=np.int32),
+    }
+    disp = result.ts.disp_mm.astype(np.float32)
+    for j, name in enumerate(date_fields(result)):
+        table[name] = disp[:, j]
+    return table
+
+
+def _geodataframe(result: ExportResult) -> Any:
+    import geopandas as gpd
+    import pandas as pd
+
+    frame = pd.DataFrame(result_table(result))
+    geometry = gpd.points_from_xy(result.lonlat[:, 0], result.lonlat[:, 1])
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+
+def _metadata_strings(metadata: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+
+
+def output_stem(correction: Correction) -> str:
+    """File name without extension: ``ps_`` + the correction, e.g. ``ps_v-do``."""
+    return f"ps_{correction.text}"
+
+
+def write_layer(result: ExportResult, output_dir: str | Path, fmt: str = "gpkg") -> Path:
+    """Write one correction's layer in ``fmt`` (gpkg, shp or csv) into ``output_dir``.
+
+    The files are written in a temporary folder beside them and renamed into place when
+    complete (a Shapefile's .shp last). GeoPackage metadata holds the layer description;
+    Shapefile and CSV get a ``<file>.json`` sidecar. Returns the main file's path.
+    """
+    import pyogrio
+
+    if fmt not in FORMATS:
+        raise StampsError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    n_fields = len(FIXED_FIELDS) + result.ts.date_ix.size
+    if fmt == "shp" and n_fields > SHP_MAX_FIELDS:
+        raise StampsError(f"a Shapefile holds at most {SHP_MAX_FIELDS} fields, this layer needs "
+                          f"{n_fields} ({result.ts.date_ix.size} dates); use --format gpkg or csv")
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = output_stem(result.correction)
+    meta = dict(result.metadata, format=fmt, layer=result.correction.layer_name,
+                fields=list(FIXED_FIELDS) + date_fields(result), crs="EPSG:4326")
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{stem}.{fmt}.tmp-", dir=out_dir))
+    try:
+        main_file = tmp_dir / f"{stem}.{fmt}"
+        if fmt == "gpkg":
+            pyogrio.write_dataframe(_geodataframe(result), main_file, driver="GPKG",
+                                    layer=result.correction.layer_name,
+                                    layer_metadata=_metadata_strings(meta))
+        elif fmt == "shp":
+            pyogrio.write_dataframe(_geodataframe(result), main_file, driver="ESRI Shapefile",
+                                    layer=stem, encoding="UTF-8")
+        else:
+            import pandas as pd
+
+            table = result_table(result)
+            frame = pd.DataFrame({"LON": result.lonlat[:, 0], "LAT": result.lonlat[:, 1], **table})
+            frame.to_csv(main_file, index=False)
+        if fmt != "gpkg":
+            (tmp_dir / f"{stem}.{fmt}.json").write_text(json.dumps(meta, indent=2) + "\n",
+                                                        encoding="utf-8")
+        files = sorted(tmp_dir.iterdir(), key=lambda p: p == main_file)
+        for path in files:
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out_dir / f"{stem}.{fmt}"
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one-line StampsErrors (exit 1)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise StampsError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="export_results",
+                description="Export PS mean LOS velocities and time series (mm, positive toward "
+                            "the satellite) as EPSG:4326 point layers, one per correction.")
+    p.add_argument("--input-path", required=True, help="run directory after Steps 6-8")
+    p.add_argument("--output-dir", help="folder for the layers (default: the run directory)")
+    p.add_argument("--format", default="gpkg", choices=FORMATS, help="default gpkg")
+    p.add_argument("--correction", action="append", metavar="TYPE",
+                   help="ps_plot velocity type, repeatable: v, v-d, v-o, v-do, v-s, v-so, v-ds, "
+                        "v-dso, v-a, v-da, v-ao, v-dao (default v-do)")
+    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
+                   help="centre of a circular reference area (deg); with --ref-radius")
+    p.add_argument("--ref-radius", type=float, metavar="M", help="reference radius, m")
+    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="longitude limits of a reference box (deg)")
+    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="latitude limits of a reference box (deg)")
+    p.add_argument("--plot", action="store_true", help="also write the PNG plots (ps_plot)")
+    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
+                   help=f"bootstrap draws for V_STDEV (default {DEFAULT_N_BOOT}, as ps_mean_v)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap random seed")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the export command line; errors are StampsError (one line, exit 1)."""
+    args = build_parser().parse_args(argv)
+    corrections = [parse_correction(c) for c in (args.correction or ["v-do"])]
+    reference = reference_from_args(args.ref_lonlat, args.ref_radius, args.ref_lon_box,
+                                    args.ref_lat_box)
+    if args.n_boot < 2:
+        raise StampsError(f"--n-boot {args.n_boot}: at least 2 draws are needed")
+    run_dir = Path(args.input_path)
+    if not run_dir.is_dir():
+        raise StampsError(f"{run_dir}: no such run directory")
+    setup_logging(run_dir, args.verbose)
+    log = get_logger()
+    run = load_run(run_dir)
+    output_dir = Path(args.output_dir) if args.output_dir else run_dir
+    written: list[Path] = []
+    for correction in corrections:
+        with timed(f"export {correction.text}"):
+            result = compute_results(run, correction, reference, args.n_boot, args.seed)
+            path = write_layer(result, output_dir, args.format)
+            log.info("wrote %s: %d PS, %d dates, reference %s", path, result.codes.size,
+                     result.ts.date_ix.size, result.metadata["reference_area"])
+            written.append(path)
+            if args.plot:
+                from stamps_python.ps_plot import make_plots
+
+                written.extend(make_plots(run, result, output_dir))
+    for path in written:
+        print(path)
+    return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: exit 0, or 1 with a one-line error."""
+    return run_cli(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

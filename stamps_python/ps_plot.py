@@ -1,0 +1,411 @@
+"""ps_plot: PNG plots of a run, as StaMPS ``ps_plot`` draws them.
+
+For one velocity correction (``v-do``, ``v-dso``, ...) it writes into the output folder:
+
+* ``ps_plot_<corr>_velocity.png``: mean LOS velocity (mm/yr, positive toward the satellite) of
+  every PS on lon/lat axes, a diverging colour map centred on 0;
+* ``ps_plot_<corr>_ts.png``: the time series (mm) of the PS nearest to chosen lon/lat points
+  (default: the PS with the largest and the smallest velocity) with the fitted line;
+* ``ps_plot_w.png``: wrapped phase of every interferogram (Step 5 ``rc2`` ``ph_rc``);
+* ``ps_plot_<u-corr>.png``: unwrapped phase (Step 6 ``phuw2``) with the same corrections, rad.
+
+    python stamps_python/ps_plot.py RUN --correction v-dso [--ts-points LON,LAT ...]
+        [--output-dir DIR]
+"""
+
+if __name__ == "__main__" and not __package__:
+    import sys
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import datetime as _dt
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.ticker import MaxNLocator
+
+from stamps_python.export_results import (
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    ExportResult,
+    Reference,
+    RunData,
+    aps_phase,
+    compute_results,
+    load_run,
+    reference_from_args,
+)
+from stamps_python.numerics.geodesy import llh2local
+from stamps_python.numerics.timeseries import (
+    DAYS_PER_YEAR,
+    corrected_phase,
+    parse_correction,
+    subtract_reference,
+)
+from stamps_python.utils import StampsError, get_logger, run_cli, setup_logging
+
+DPI = 100
+MAP_SIZE_IN = (9.0, 7.5)
+TS_PANEL_IN = (10.0, 3.2)
+VELOCITY_CMAP = "RdYlBu"  # red: away from the satellite, blue: toward it (as EGMS)
+PHASE_CMAP = "twilight"
+UNWRAPPED_CMAP = "RdBu_r"
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Save ``fig`` as PNG atomically (temporary name, then rename) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=DPI, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _lonlat_axes(ax: plt.Axes, lonlat: np.ndarray) -> None:
+    """Equal ground scale on lon/lat axes (1 deg lon = cos(lat) deg lat)."""
+    lat0 = float(np.nanmean(lonlat[:, 1])) if lonlat.size else 0.0
+    ax.set_aspect(1.0 / max(math.cos(math.radians(lat0)), 1e-3))
+
+
+def _marker_size(n_points: int, area_in2: float) -> float:
+    """Scatter marker area (pt^2) so that points roughly tile the axes without hiding others."""
+    return float(np.clip(area_in2 * 72.0**2 / max(n_points, 1) * 0.6, 0.05, 30.0))
+
+
+def _symmetric_limit(values: np.ndarray) -> float:
+    """Colour limit: the 99.9th percentile of |values| (ps_plot uses 0.1 / 99.9 percentiles)."""
+    finite = np.abs(values[np.isfinite(values)])
+    if finite.size == 0:
+        return 1.0
+    lim = float(np.percentile(finite, 99.9))
+    return lim if lim > 0 else 1.0
+
+
+def plot_velocity_map(lonlat: np.ndarray, vel: np.ndarray, title: str, path: str | Path,
+                      ref_ix: np.ndarray | None = None) -> Path:
+    """Scatter of mean LOS velocity (mm/yr) on lon/lat, colour centred on 0; reference PS
+    (when not all PS) outlined in black."""
+    lonlat = np.asarray(lonlat, dtype=np.float64)
+    vel = np.asarray(vel, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=MAP_SIZE_IN)
+    lim = _symmetric_limit(vel)
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    order = np.argsort(np.abs(np.nan_to_num(vel)))
+    sc = ax.scatter(lonlat[order, 0], lonlat[order, 1], c=vel[order], cmap=VELOCITY_CMAP,
+                    norm=norm, s=_marker_size(len(vel), 30.0), linewidths=0, rasterized=True)
+    if ref_ix is not None and 0 < ref_ix.size < len(vel):
+        ax.scatter(lonlat[ref_ix, 0], lonlat[ref_ix, 1], s=12, facecolors="none",
+                   edgecolors="k", linewidths=0.6, label=f"reference ({ref_ix.size} PS)")
+        ax.legend(loc="upper right", fontsize=8)
+    _lonlat_axes(ax, lonlat)
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    ax.set_title(title)
+    ax.ticklabel_format(useOffset=False)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.yaxis.set_major_locator(MaxNLocator(6))
+    cbar = fig.colorbar(sc, ax=ax, shrink=0.85, extend="both")
+    cbar.set_label("mean LOS velocity (mm/yr, + toward satellite)")
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def nearest_ps(lonlat: np.ndarray, ll0: Sequence[float], points: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """0-based index of the PS nearest each lon/lat point, and its distance (m)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    xy = llh2local(lonlat, ll0)
+    pxy = llh2local(pts, ll0)
+    d2 = ((xy[None, :, :] - pxy[:, None, :]) ** 2).sum(axis=2)
+    ix = np.argmin(d2, axis=1)
+    return ix, np.sqrt(d2[np.arange(len(pts)), ix])
+
+
+def _as_dates(day: np.ndarray) -> list[_dt.date]:
+    return [_dt.date.fromordinal(round(float(d)) - 366) for d in np.asarray(day).ravel()]
+
+
+def plot_time_series(day: np.ndarray, master_day: float, result: ExportResult,
+                     ps_ix: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
+    """One panel per PS: displacement (mm) against date, with the fitted velocity line."""
+    ts = result.ts
+    days = np.asarray(day, dtype=np.float64)[ts.date_ix]
+    dates = _as_dates(days)
+    t_years = (days - master_day) / DAYS_PER_YEAR
+    n = len(ps_ix)
+    fig, axes = plt.subplots(n, 1, figsize=(TS_PANEL_IN[0], TS_PANEL_IN[1] * n + 0.6),
+                             squeeze=False, sharex=True)
+    for ax, i, label in zip(axes[:, 0], ps_ix, labels):
+        ax.plot(dates, ts.disp_mm[i], "o", color="tab:blue", ms=4, label="displacement")
+        fit = ts.intercept[i] + ts.vel[i] * t_years
+        ax.plot(dates, fit, "-", color="tab:red", lw=1.2,
+                label=f"{ts.vel[i]:.2f} ± {ts.vel_std[i]:.2f} mm/yr")
+        ax.axhline(0.0, color="0.6", lw=0.6)
+        ax.set_ylabel("LOS (mm)")
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, lw=0.3)
+        ax.legend(loc="best", fontsize=8)
+    axes[-1, 0].set_xlabel("date")
+    fig.suptitle(f"LOS time series ({result.correction.text}), + toward satellite, "
+                 f"0 on {result.metadata['reference_date']}", fontsize=10)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def rasterize_points(lonlat: np.ndarray, values: np.ndarray, shape: tuple[int, int],
+                     extent: tuple[float, float, float, float], px: int = 3) -> np.ndarray:
+    """Image (ny, nx) of ``values`` with each point a ``px`` x ``px`` pixel square, NaN between.
+
+    ``extent`` is (lon min, lon max, lat min, lat max); row 0 is the southern edge. Where squares
+    overlap, later points are drawn on top. This is how StaMPS draws PS
+    (``plot_pixels_scatterer`` pixels each), and much faster than a scatter of many points.
+    """
+    ny, nx = shape
+    x0, x1, y0, y1 = extent
+    col = np.floor((lonlat[:, 0] - x0) / (x1 - x0) * nx).astype(np.int64)
+    row = np.floor((lonlat[:, 1] - y0) / (y1 - y0) * ny).astype(np.int64)
+    img = np.full(shape, np.nan)
+    half = px // 2
+    for dy in range(-half, px - half):
+        r = np.clip(row + dy, 0, ny - 1)
+        for dx in range(-half, px - half):
+            img[r, np.clip(col + dx, 0, nx - 1)] = values
+    return img
+
+
+def plot_ifg_panels(lonlat: np.ndarray, values: np.ndarray, titles: Sequence[str],
+                    path: str | Path, *, wrapped: bool, suptitle: str, px: int = 3) -> Path:
+    """A grid of lon/lat panels, one per column of ``values`` (rad), PS drawn as ``px``-pixel
+    squares.
+
+    Wrapped phase uses a cyclic colour map on [-pi, pi]; unwrapped phase a diverging one with
+    common limits (99.9th percentile of |phase|).
+    """
+    lonlat = np.asarray(lonlat, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[1]
+    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    lat0 = float(np.mean(lonlat[:, 1]))
+    coslat = max(math.cos(math.radians(lat0)), 1e-3)
+    aspect = float(np.clip(span[1] / (span[0] * coslat), 0.2, 5.0))
+    ncols = max(1, math.ceil(math.sqrt(n / aspect)))
+    nrows = math.ceil(n / ncols)
+    panel_w = min(2.6, 30.0 / ncols)
+    panel_h = min(panel_w * aspect, 30.0 / nrows)
+    fig_w, fig_h = panel_w * ncols + 1.2, panel_h * nrows + 0.8
+    fig, axes = plt.subplots(nrows, ncols, figsize=(fig_w, fig_h), squeeze=False)
+    fig.subplots_adjust(left=0.2 / fig_w, right=1 - 1.0 / fig_w, bottom=0.1 / fig_h,
+                        top=1 - 0.75 / fig_h, wspace=0.06, hspace=0.06 + 0.15 / panel_h)
+    if wrapped:
+        kw = {"cmap": PHASE_CMAP, "vmin": -math.pi, "vmax": math.pi}
+    else:
+        lim = _symmetric_limit(values)
+        kw = {"cmap": UNWRAPPED_CMAP, "vmin": -lim, "vmax": lim}
+    nx = max(16, round(panel_w * DPI * 0.9))
+    ny = max(16, round(nx * span[1] / (span[0] * coslat)))
+    # sparse PS are drawn larger than plot_pixels_scatterer so that they stay visible
+    px = max(px, min(8, int(0.5 * math.sqrt(nx * ny / max(len(lonlat), 1)))))
+    pad = np.array([span[0] * px / nx, span[1] * px / ny])
+    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    im = None
+    for k, ax in enumerate(axes.ravel()):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        img = rasterize_points(lonlat, values[:, k], (ny, nx), extent, px)
+        im = ax.imshow(img, origin="lower", extent=extent, interpolation="nearest", **kw)
+        ax.set_aspect(1.0 / coslat)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(titles[k], fontsize=7, pad=2)
+    fig.suptitle(suptitle, fontsize=10, y=1 - 0.25 / fig_h, va="center")
+    if im is not None:
+        cax = fig.add_axes((1 - 0.8 / fig_w, 0.15, 0.15 / fig_w, 0.7))
+        cbar = fig.colorbar(im, cax=cax)
+        cbar.set_label("phase (rad)")
+    return _save(fig, Path(path))
+
+
+def wrapped_phase(run: RunData, ref_ix: np.ndarray | None) -> np.ndarray:
+    """Wrapped phase (rad) of every image from rc2 ``ph_rc``, referenced to the reference PS as
+    ps_output does (times the conjugate of their sum); the reference date is 0."""
+    ph_rc = run.per_ps("rc2", "ph_rc", "the wrapped-phase plot", run.n_ifg).astype(np.complex128)
+    if ref_ix is not None:
+        ph_rc = ph_rc * np.conj(ph_rc[ref_ix].sum(axis=0))
+    out = np.angle(ph_rc)
+    out[:, run.master_ix] = 0.0
+    return out
+
+
+def unwrapped_phase(run: RunData, result: ExportResult) -> tuple[np.ndarray, str]:
+    """Unwrapped phase (rad) with the export's corrections, as ps_plot('u-...'), referenced.
+
+    The reference AOE (m) is removed too when Step 7 ran, as from the exported time series, so
+    a 'v-dso' export is shown as ps_plot('u-dmos').
+    """
+    name = "scla2" if run.has("scla2") or not run.has("scla_smooth2") else "scla_smooth2"
+    wanted = set(result.correction.letters) | ({"m"} if run.has(name) else set())
+    letters = "".join(c for c in "dmaos" if c in wanted)
+    corr = parse_correction("u" + (f"-{letters}" if letters else ""))
+    why = f"the unwrapped-phase plot '{corr.text}'"
+    ph_uw = run.per_ps("phuw2", "ph_uw", why, run.n_ifg)
+    c_ps_uw = run.per_ps(name, "C_ps_uw", why) if corr.has("m") else None
+    ph = corrected_phase(
+        ph_uw, corr, master_ix=run.master_ix, c_ps_uw=c_ps_uw,
+        ps_xy=np.asarray(run.ps["xy"], dtype=np.float64),
+        ph_scla=run.per_ps(name, "ph_scla", why, run.n_ifg) if corr.has("d") else None,
+        ph_scn=run.per_ps("scn2", "ph_scn_slave", why, run.n_ifg) if corr.has("s") else None,
+        ph_aps=aps_phase(run, why) if corr.has("a") else None)
+    return subtract_reference(ph, result.ts.ref_ix), corr.text
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def make_plots(run: RunData, result: ExportResult, output_dir: str | Path,
+               ts_points: Sequence[tuple[float, float]] | None = None) -> list[Path]:
+    """Velocity map, time series, wrapped and unwrapped interferogram panels as PNG files."""
+    log = get_logger()
+    out = Path(output_dir)
+    corr = result.correction.text
+    lonlat = result.lonlat
+    ll0 = np.asarray(run.ps["ll0"], dtype=np.float64)
+    day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
+    paths = [plot_velocity_map(
+        lonlat, result.ts.vel,
+        f"Mean LOS velocity {corr}, {lonlat.shape[0]} PS\nreference: "
+        f"{result.metadata['reference_area']}",
+        out / f"ps_plot_{_slug(corr)}_velocity.png", result.ts.ref_ix)]
+    if ts_points:
+        ps_ix, dist = nearest_ps(lonlat, ll0, np.asarray(ts_points))
+        labels = [f"PS {result.codes[i]} at {lonlat[i, 0]:.5f}, {lonlat[i, 1]:.5f} "
+                  f"({d:.0f} m from {p[0]:g}, {p[1]:g})"
+                  for i, d, p in zip(ps_ix, dist, ts_points)]
+    else:
+        vel = np.where(np.isfinite(result.ts.vel), result.ts.vel, 0.0)
+        ps_ix = np.array([int(np.argmax(vel)), int(np.argmin(vel))])
+        labels = [f"PS {result.codes[i]} at {lonlat[i, 0]:.5f}, {lonlat[i, 1]:.5f} ({what})"
+                  for i, what in zip(ps_ix, ("largest velocity", "smallest velocity"))]
+    paths.append(plot_time_series(day, float(day[run.master_ix]), result, ps_ix, labels,
+                                  out / f"ps_plot_{_slug(corr)}_ts.png"))
+    shown = result.ts.date_ix
+    dates = run.dates
+    titles = [f"{k + 1}: {dates[k]}" for k in shown]
+    px = int(run.parms.get("plot_pixels_scatterer", 3))
+    paths.append(plot_ifg_panels(
+        lonlat, wrapped_phase(run, result.ts.ref_ix)[:, shown], titles, out / "ps_plot_w.png",
+        wrapped=True, px=px, suptitle=f"wrapped phase (rc2), reference date "
+                                      f"{dates[run.master_ix]}, relative to the reference"))
+    uw, uname = unwrapped_phase(run, result)
+    paths.append(plot_ifg_panels(
+        lonlat, uw[:, shown], titles, out / f"ps_plot_{_slug(uname)}.png", wrapped=False, px=px,
+        suptitle=f"unwrapped phase {uname} (rad), relative to the reference"))
+    for p in paths:
+        log.info("wrote %s", p)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+_POINT_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*,\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*$")
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """``LON,LAT`` in degrees."""
+    m = _POINT_RE.match(text)
+    if not m:
+        raise StampsError(f"--ts-points '{text}': expected LON,LAT in degrees, like -120.5,37.0")
+    lon, lat = float(m.group(1)), float(m.group(2))
+    if not (-180.0 <= lon <= 360.0 and -90.0 <= lat <= 90.0):
+        raise StampsError(f"--ts-points '{text}': not a longitude, latitude in degrees")
+    return lon, lat
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one-line StampsErrors (exit 1)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise StampsError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ps_plot", description="PNG plots of a StaMPS run: velocity map, time "
+                                            "series, wrapped and unwrapped interferograms.")
+    p.add_argument("run_dir", help="run directory after Steps 6-8")
+    p.add_argument("--correction", default="v-do", help="velocity type, e.g. v-do, v-dso")
+    p.add_argument("--ts-points", nargs="+", default=[], metavar="LON,LAT",
+                   help="plot the time series of the PS nearest each point")
+    p.add_argument("--output-dir", help="folder for the PNG files (default: RUN/plots)")
+    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"))
+    p.add_argument("--ref-radius", type=float, metavar="M")
+    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"))
+    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"))
+    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _protect_points(argv: Sequence[str]) -> list[str]:
+    """Let ``--ts-points -120.5,37`` through argparse (a leading '-' would look like an option)."""
+    out: list[str] = []
+    in_points = False
+    for tok in argv:
+        if tok == "--ts-points":
+            in_points = True
+        elif in_points and _POINT_RE.match(tok) and tok.lstrip().startswith("-"):
+            tok = " " + tok
+        elif tok.startswith("-"):
+            in_points = False
+        out.append(tok)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ps_plot command line; errors are StampsError (one line, exit 1)."""
+    import sys
+
+    args = build_parser().parse_args(_protect_points(sys.argv[1:] if argv is None else argv))
+    correction = parse_correction(args.correction)
+    points = [parse_point(p) for p in args.ts_points]
+    reference: Reference | None = reference_from_args(args.ref_lonlat, args.ref_radius,
+                                                      args.ref_lon_box, args.ref_lat_box)
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise StampsError(f"{run_dir}: no such run directory")
+    setup_logging(run_dir, args.verbose)
+    run = load_run(run_dir)
+    result = compute_results(run, correction, reference, args.n_boot, args.seed)
+    out = Path(args.output_dir) if args.output_dir else run_dir / "plots"
+    for path in make_plots(run, result, out, points):
+        print(path)
+    return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point: exit 0, or 1 with a one-line error."""
+    return run_cli(main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
