@@ -336,10 +336,11 @@ def _xml_float(props: dict[str, str], name: str, path: Path) -> float:
 
 
 def heading_from_latlon(stack: IsceStack) -> float:
-    """Satellite heading (deg clockwise from north): the direction of increasing line number.
+    """Direction of increasing line number (deg clockwise from north) from the lat/lon rasters.
 
-    Taken from lat/lon at the centre column between lines L/4 and 3L/4 (a local spherical
-    bearing), which is the direction StaMPS rotates its local xy frame by.
+    Measured at the centre column between lines L/4 and 3L/4 (a local spherical bearing). Terrain
+    shifts geolocated pixels across track, so on hilly scenes this is off by up to a few degrees;
+    :func:`heading_from_los` is preferred.
     """
     c = stack.width // 2
     r0, r1 = stack.length // 4, (3 * stack.length) // 4
@@ -350,6 +351,23 @@ def heading_from_latlon(stack: IsceStack) -> float:
     if dlat == 0 and dlon == 0:
         raise StampsError(f"{stack.geometry_raster('lat')}: lat/lon do not change along azimuth")
     return math.degrees(math.atan2(dlon, dlat))
+
+
+def heading_from_los(stack: IsceStack) -> float | None:
+    """Satellite heading (deg clockwise from north) from the LOS azimuth (los band 2), or None.
+
+    ISCE's los band 2 is the azimuth of the target-to-satellite vector, anticlockwise from north.
+    For a right-looking SAR (Sentinel-1) the heading is 90 deg minus it, wrapped to (-180, 180].
+    """
+    mid = stack.length // 2
+    az = read_raster(stack.geometry_raster("los"), band=2, rows=(mid, mid + 1)).astype(np.float64)
+    az = az[np.isfinite(az) & (az != 0)]
+    if az.size == 0:
+        return None
+    # average as unit vectors so that azimuths on both sides of +-180 deg do not cancel
+    mean = math.degrees(math.atan2(np.mean(np.sin(np.radians(az))), np.mean(np.cos(np.radians(az)))))
+    heading = (90.0 - mean + 180.0) % 360.0 - 180.0
+    return heading if heading != -180.0 else 180.0
 
 
 def _valid_mean(values: np.ndarray) -> float:
@@ -368,7 +386,11 @@ def bootstrap_metadata(stack: IsceStack, reference: str) -> dict:
     wavelength = _xml_float(props, "radarwavelength", xml)
     range_pixel = _xml_float(props, "rangepixelsize", xml)
     starting_range = _xml_float(props, "startingrange", xml)
-    heading = heading_from_latlon(stack)
+    heading = heading_from_los(stack)
+    heading_source = "los.rdr.full band 2 (LOS azimuth), right-looking"
+    if heading is None:
+        heading = heading_from_latlon(stack)
+        heading_source = "lat/lon.rdr.full along azimuth at the centre column"
 
     c = stack.width // 2
     lat_col = read_raster(stack.geometry_raster("lat"), cols=(c, c + 1)).ravel().astype(np.float64)
@@ -397,6 +419,7 @@ def bootstrap_metadata(stack: IsceStack, reference: str) -> dict:
         "width": stack.width,
         "wavelength": wavelength,
         "heading": heading,
+        "heading_source": heading_source,
         "pass_direction": props.get("passdirection", ""),
         "range_pixel_spacing": range_pixel,
         "azimuth_pixel_spacing": azimuth_pixel,
