@@ -13,10 +13,10 @@ import h5py
 import numpy as np
 import pytest
 import rasterio
+from isce_xml_reader import read_isce_xml, read_raster
 from rasterio.errors import NotGeoreferencedWarning
 
 from stamps_python import synthetic as syn
-from stamps_python.io.isce_sidecars import read_isce_xml, read_raster
 from stamps_python.synthetic import (
     EARTH_RADIUS_M,
     RANGE_PIXEL_M,
