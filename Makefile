@@ -19,13 +19,18 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	$(VENV)/bin/stamps_synthetic $(DEMO)/stack --profile easy --rows 300 --cols 600 --seed 7
+	$(VENV)/bin/stamps_synthetic $(DEMO)/stack --profile easy --rows 300 --cols 600 --seed 7 --quiet
 	$(VENV)/bin/prep_isce $(DEMO)/stack/merged --output $(DEMO)/run --bootstrap-metadata \
 		--range-patches 2 --azimuth-patches 1 --write-step1
+	$(VENV)/bin/stamps_main --start 1 --end 8 --config $(DEMO)/run
+	$(VENV)/bin/export_results --input-path $(DEMO)/run --output-dir $(DEMO)/export \
+		--format gpkg --correction v-do --correction v-dso --plot
 	@echo
-	@echo "Demo stack:    $(DEMO)/stack (truth in $(DEMO)/stack/truth.h5)"
-	@echo "Run directory: $(DEMO)/run (parms.json, metadata.json, patch.list, PATCH_*/ps1.h5 ...)"
-	@echo "Log:           $(DEMO)/run/stamps.log"
+	@echo "Demo finished."
+	@echo "  synthetic stack:  $(DEMO)/stack   (truth: $(DEMO)/stack/truth.h5)"
+	@echo "  run directory:    $(DEMO)/run     (parms.json, stamps.log, ps2.h5, phuw2.h5, ...)"
+	@echo "  GeoPackages:      $$(ls $(DEMO)/export/*.gpkg | tr '\n' ' ')"
+	@echo "  plots (PNG):      $$(ls -d $(DEMO)/export/plots* 2>/dev/null | tr '\n' ' ')"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -30,8 +30,12 @@ from stamps_python.steps import (
     ps_correct_phase,
     ps_est_gamma_quick,
     ps_load_initial,
+    ps_calc_scla,
     ps_merge_patches,
+    ps_scn_filt,
     ps_select,
+    ps_smooth_scla,
+    ps_unwrap,
     ps_weed,
 )
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
@@ -49,7 +53,9 @@ STEP_NAMES = {
 # The workspace each per-patch step needs, and the step that writes it.
 PATCH_PREREQ = {1: ("pscands", "prep_isce"), 2: ("ps1", "Step 1"), 3: ("pm1", "Step 2"),
                 4: ("select1", "Step 3"), 5: ("ps2", "Step 4")}
-MAX_STEP_AVAILABLE = 5
+
+
+NO_PS_MARKER = "no_ps_left"  # holds the step after which a patch had no PS (StaMPS no_ps_info)
 
 
 class NoPSLeft(StampsError):
@@ -108,6 +114,30 @@ def _n_ps_after(step: int, patch_dir: Path) -> int | None:
     return None
 
 
+def _run_merged_step(step: int, run_dir: Path, parms: dict[str, Any]) -> None:
+    """Steps 6-8 on the merged workspaces, in the order stamps.m calls them."""
+    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
+    if step == 6:
+        if small_baseline:
+            raise StampsError("small_baseline_flag = 'y': the SB inversion (sb_invert_uw) of Step 6 "
+                              "is not available yet; PS runs (small_baseline_flag = 'n') are")
+        ps_unwrap.run(run_dir, parms)
+    elif step == 7:
+        if small_baseline:
+            ps_calc_scla.run(run_dir, parms, use_small_baselines=True, coest_mean_vel=True)
+            ps_smooth_scla.run(run_dir, parms, use_small_baselines=True)
+            ps_calc_scla.run(run_dir, load_parms(run_dir), use_small_baselines=False,
+                             coest_mean_vel=True)
+        else:
+            ps_calc_scla.run(run_dir, parms, use_small_baselines=False, coest_mean_vel=True)
+            ps_smooth_scla.run(run_dir, parms)
+    elif step == 8:
+        if str(parms.get("scn_kriging_flag", "n")).lower() == "y":
+            raise StampsError("scn_kriging_flag = 'y' (ps_scn_filt_krig) is not supported; set it "
+                              "to 'n' (the StaMPS default)")
+        ps_scn_filt.run(run_dir, parms)
+
+
 def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
               patches: Sequence[str] | None = None) -> dict[str, Any]:
     """Run StaMPS steps ``start``..``end`` in ``run_dir``; returns per-step timings (s)."""
@@ -118,9 +148,6 @@ def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
         raise StampsError(f"--start/--end: {start}/{end} outside 1..8")
     if start > end:
         raise StampsError(f"--start {start} is after --end {end}")
-    if start > MAX_STEP_AVAILABLE:
-        raise StampsError(f"Steps 6-8 are not available in stamps_python {__version__} yet; "
-                          f"Steps 1-{MAX_STEP_AVAILABLE} are")
     log = setup_logging(run_dir)
     log.info("#" * 40)
     log.info("stamps_python %s: steps %d to %d in %s", __version__, start, end, run_dir)
@@ -132,12 +159,21 @@ def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
         log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
         t0 = time.perf_counter()
         for patch_dir in list(active):
+            marker = patch_dir / NO_PS_MARKER
+            if marker.is_file():
+                emptied = int(marker.read_text().split()[0])
+                if emptied < step:
+                    log.info("%s: no PS left after Step %d; skipped", patch_dir.name, emptied)
+                    active.remove(patch_dir)
+                    continue
+                marker.unlink()
             parms = load_parms(patch_dir)
             log.info("Directory is %s", patch_dir.name)
             try:
                 _run_patch_step(step, patch_dir, parms)
             except NoPSLeft as exc:
                 log.warning("%s; %s is left out of the later steps", exc, patch_dir.name)
+                marker.write_text(f"{step}\n")
                 active.remove(patch_dir)
         if step == 5:
             if not active:
@@ -148,9 +184,13 @@ def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
         timings[f"step{step}"] = time.perf_counter() - t0
         log.info("Step %d done in %.1f s (peak memory %.0f MiB)", step, timings[f"step{step}"],
                  peak_memory_mb())
-    if end > MAX_STEP_AVAILABLE:
-        raise StampsError(f"Steps 1-{MAX_STEP_AVAILABLE} done; Steps 6-8 are not available in "
-                          f"stamps_python {__version__} yet")
+    for step in range(max(start, 6), end + 1):
+        log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
+        t0 = time.perf_counter()
+        _run_merged_step(step, run_dir, load_parms(run_dir))
+        timings[f"step{step}"] = time.perf_counter() - t0
+        log.info("Step %d done in %.1f s (peak memory %.0f MiB)", step, timings[f"step{step}"],
+                 peak_memory_mb())
     return timings
 
 

@@ -1,0 +1,139 @@
+"""Finding and running the snaphu phase-unwrapping program as StaMPS Step 6 does.
+
+StaMPS (``uw_stat_costs.m``) unwraps each gridded interferogram with ``snaphu -d -f snaphu.conf
+NCOL`` in deformation cost mode, giving snaphu its own statistical costs through ``COSTINFILE``.
+The executable is ``$SNAPHU_BIN`` when that variable is set, otherwise the program shipped inside
+the PyPI ``snaphu`` package, otherwise ``snaphu`` on the PATH.
+
+Files (all native little-endian, row-major, in a working folder):
+
+- ``snaphu.in``: complex64 interferogram (nrow, ncol), real/imaginary interleaved;
+- ``snaphu.costinfile``: int16 cost records of 4 values [offset, sigsq, dzmax, laycost] per arc,
+  first the (nrow-1, ncol) arcs between rows i and i+1, then the (nrow, ncol-1) arcs between
+  columns j and j+1 (snaphu's ``costT`` layout, read by ``Read2DRowColFile``);
+- ``snaphu.out``: float32 unwrapped phase (nrow, ncol), radians;
+- ``snaphu.log``: snaphu's standard output and error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from stamps_python.utils import StampsError
+
+SNAPHU_ENV = "SNAPHU_BIN"
+CONF_NAME = "snaphu.conf"
+IN_NAME = "snaphu.in"
+OUT_NAME = "snaphu.out"
+COST_NAME = "snaphu.costinfile"
+LOG_NAME = "snaphu.log"
+
+
+def find_snaphu() -> Path:
+    """Path of the snaphu executable: ``$SNAPHU_BIN``, the PyPI package's, or the PATH's."""
+    env = os.environ.get(SNAPHU_ENV)
+    if env:
+        path = Path(env)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise StampsError(f"snaphu not found: {SNAPHU_ENV}={env} is not an executable file; "
+                              f"point {SNAPHU_ENV} at the snaphu program or unset it")
+        return path
+    try:
+        import snaphu as snaphu_pkg
+
+        bundled = Path(snaphu_pkg.__file__).parent / "snaphu"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return bundled
+    except ImportError:
+        pass
+    which = shutil.which("snaphu")
+    if which:
+        return Path(which)
+    raise StampsError(f"snaphu not found: install the PyPI 'snaphu' package or set {SNAPHU_ENV} "
+                      f"to the snaphu program")
+
+
+def conf_text() -> str:
+    """The snaphu.conf StaMPS writes: complex input, float output, costs from COSTINFILE, DEFO."""
+    return (f"INFILE  {IN_NAME}\nOUTFILE {OUT_NAME}\nCOSTINFILE {COST_NAME}\n"
+            "STATCOSTMODE  DEFO\nINFILEFORMAT  COMPLEX_DATA\nOUTFILEFORMAT FLOAT_DATA\n")
+
+
+def write_cost_file(path: str | Path, rowcost: np.ndarray, colcost: np.ndarray) -> None:
+    """Write snaphu cost records: ``rowcost`` (nrow-1, ncol, 4), then ``colcost`` (nrow, ncol-1, 4).
+
+    Each record is [offset, sigsq, dzmax, laycost] as int16 (offset in 1/nshortcycle cycles).
+    """
+    rowcost = np.asarray(rowcost)
+    colcost = np.asarray(colcost)
+    if rowcost.ndim != 3 or colcost.ndim != 3 or rowcost.shape[2] != 4 or colcost.shape[2] != 4:
+        raise ValueError("cost arrays must have shape (rows, cols, 4)")
+    nrow, ncol = colcost.shape[0], rowcost.shape[1]
+    if rowcost.shape[:2] != (nrow - 1, ncol) or colcost.shape[:2] != (nrow, ncol - 1):
+        raise ValueError(f"cost arrays {rowcost.shape} / {colcost.shape} do not fit one grid")
+    with open(path, "wb") as f:
+        f.write(np.ascontiguousarray(rowcost, dtype="<i2").tobytes())
+        f.write(np.ascontiguousarray(colcost, dtype="<i2").tobytes())
+
+
+def read_cost_file(path: str | Path, nrow: int, ncol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read a cost file written by :func:`write_cost_file` for an (nrow, ncol) grid."""
+    data = np.fromfile(path, dtype="<i2")
+    n_row_arcs = (nrow - 1) * ncol * 4
+    if data.size != n_row_arcs + nrow * (ncol - 1) * 4:
+        raise StampsError(f"{path}: {data.size} values, not a cost file for a {nrow} x {ncol} grid")
+    return (data[:n_row_arcs].reshape(nrow - 1, ncol, 4),
+            data[n_row_arcs:].reshape(nrow, ncol - 1, 4))
+
+
+def _log_tail(path: Path, n_lines: int = 6) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no snaphu log)"
+    return " | ".join(lines[-n_lines:]) if lines else "(empty snaphu log)"
+
+
+class Snaphu:
+    """Runs snaphu repeatedly in ``work_dir`` with StaMPS' configuration (one grid at a time)."""
+
+    def __init__(self, work_dir: str | Path, executable: str | Path | None = None) -> None:
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.executable = Path(executable) if executable is not None else find_snaphu()
+        (self.work_dir / CONF_NAME).write_text(conf_text())
+
+    def unwrap(self, ifg: np.ndarray, rowcost: np.ndarray, colcost: np.ndarray,
+               label: str = "grid") -> np.ndarray:
+        """Unwrapped phase (nrow, ncol) float32 radians of complex ``ifg`` with the given costs.
+
+        A failing run (non-zero exit, no or short output) is a :class:`StampsError` quoting the
+        end of snaphu's log; ``label`` names the interferogram in that message.
+        """
+        ifg = np.asarray(ifg)
+        nrow, ncol = ifg.shape
+        out_path = self.work_dir / OUT_NAME
+        log_path = self.work_dir / LOG_NAME
+        if out_path.exists():
+            out_path.unlink()
+        np.ascontiguousarray(ifg, dtype="<c8").tofile(self.work_dir / IN_NAME)
+        write_cost_file(self.work_dir / COST_NAME, rowcost, colcost)
+        cmd = [str(self.executable), "-d", "-f", CONF_NAME, str(ncol)]
+        try:
+            with open(log_path, "wb") as log:
+                proc = subprocess.run(cmd, cwd=self.work_dir, stdout=log, stderr=subprocess.STDOUT,
+                                      check=False)
+        except OSError as exc:
+            raise StampsError(f"snaphu could not be started ({self.executable}): {exc}") from None
+        expected = nrow * ncol * 4
+        size = out_path.stat().st_size if out_path.exists() else 0
+        if proc.returncode != 0 or size != expected:
+            what = (f"exit code {proc.returncode}" if proc.returncode != 0
+                    else f"output has {size} bytes, expected {expected}")
+            raise StampsError(f"snaphu failed on {label} ({what}); log ends: {_log_tail(log_path)}")
+        return np.fromfile(out_path, dtype="<f4").reshape(nrow, ncol)

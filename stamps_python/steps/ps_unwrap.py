@@ -1,0 +1,321 @@
+"""StaMPS Step 6 (``ps_unwrap`` -> ``uw_3d``): 3-D phase unwrapping of the merged PS.
+
+Reads the merged workspaces of the run directory (``ps2``, ``rc2`` or ``pm2``, ``bp2``, ``la2``,
+and when Step 7 has run ``scla_smooth2`` / ``scla_smooth_sb2``, plus ``tca2`` / ``tca_sb2`` when
+``subtr_tropo = 'y'``) and unwraps the wrapped phase of every kept interferogram:
+
+1. wrapped phase: the re-referenced phase ``ph_rc`` with the uncorrelated look-angle error
+   ``K_ps * bperp`` put back (or, ``unwrap_patch_phase = 'y'``, the filtered patch phase), minus
+   the spatially correlated look-angle error, master atmosphere and orbital ramps of Step 7 and
+   the tropospheric estimate when present (the StaMPS 6-7-6 iteration);
+2. ``uw_3d``: grid to ``unwrap_grid_size`` m and Goldstein filter (``uw_grid_wrapped``), nearest-
+   node network (``uw_interp``), unwrapping of the network edges in time
+   (``uw_sb_unwrap_space_time``), snaphu with statistical costs per interferogram
+   (``uw_stat_costs``), back to the PS (``uw_unwrap_from_grid``);
+3. everything subtracted in 1 is added back; dropped interferograms (``drop_ifg_index``) and, for
+   PS, the master are 0.
+
+Writes ``phuw2.h5`` (PS) or ``phuw_sb2.h5`` (small baselines), with ``ph_uw`` (n_ps, n_ifg)
+float32 radians and ``msd`` (n_ifg,) rad^2, and StaMPS' intermediate workspaces ``uw_grid.h5``,
+``uw_interp.h5``, ``uw_space_time.h5`` and ``uw_phaseuw.h5`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.numerics.unwrap_costs import uw_stat_costs, uw_unwrap_from_grid
+from stamps_python.numerics.unwrap_grid import uw_grid_wrapped
+from stamps_python.numerics.unwrap_interp import uw_interp
+from stamps_python.numerics.unwrap_space_time import ANNEAL_SEED, uw_sb_unwrap_space_time
+from stamps_python.steps.ps_calc_scla import tropo_correction
+from stamps_python.steps.ps_weed import drop_ifg_index0, parm_flag, parm_float
+from stamps_python.utils import StampsError, get_logger
+
+RHO = 830000.0  # mean slant range (m) StaMPS assumes for the look-angle-error search range
+
+def uw_3d(
+    ph: np.ndarray,
+    xy: np.ndarray,
+    day: np.ndarray,
+    ifgday_ix: np.ndarray,
+    bperp: np.ndarray,
+    options: Mapping[str, Any],
+    work_dir: str | Path,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unwrap the phase time series ``ph`` (n_ps, n_ifg) (StaMPS ``uw_3d``).
+
+    ``ph`` complex phasors or radians; ``xy`` (n_ps, 3) [id, x m, y m] (or (n_ps, 2) [x, y]);
+    ``day`` (n_image,) days relative to the master; ``ifgday_ix`` (n_ifg, 2) 0-based first /
+    second image of each interferogram; ``bperp`` (n_ifg,) m. ``options`` keys (StaMPS names
+    and defaults): ``grid_size`` (5 m), ``prefilt_win`` (16), ``time_win`` (365 days),
+    ``unwrap_method``, ``goldfilt_flag`` ('n'), ``lowfilt_flag`` ('n'), ``gold_alpha`` (0.8),
+    ``n_trial_wraps`` (6), ``la_flag`` ('y'), ``scf_flag`` ('y'), ``ph_uw_predef`` (None;
+    radians, NaN unknown), ``variance``, ``seed``. The workspaces uw_grid/uw_interp/
+    uw_space_time/uw_phaseuw.h5 are written to
+    ``work_dir``. Returns (ph_uw (n_ps, n_ifg) float32 radians, msd (n_ifg,) rad^2).
+    """
+    log = get_logger()
+    valid = {"la_flag", "scf_flag", "master_day", "grid_size", "prefilt_win", "time_win",
+             "unwrap_method", "goldfilt_flag", "lowfilt_flag", "gold_alpha", "n_trial_wraps",
+             "variance", "ph_uw_predef", "seed"}
+    invalid = sorted(set(options) - valid)
+    if invalid:
+        raise StampsError(f'uw_3d: "{invalid[0]}" is an invalid option')
+    work_dir = Path(work_dir)
+    ifgday_ix = np.asarray(ifgday_ix, dtype=np.int64)
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.shape[1] == 2:  # [x, y] without the id column
+        xy = np.column_stack([np.arange(1, len(xy) + 1), xy])
+
+    def flag(name: str, default: str) -> bool:
+        return str(options.get(name, default)).strip().lower().startswith("y")
+
+    method = str(options.get("unwrap_method") or "3D_FULL").upper()
+    lowfilt = flag("lowfilt_flag", "n")
+    if method in ("3D", "3D_NEW"):
+        if len(np.unique(ifgday_ix[:, 0])) == 1:
+            method = "3D_FULL"
+        else:
+            lowfilt = True
+    grid_size = float(options.get("grid_size", 5))
+    prefilt_win = int(options.get("prefilt_win", 16))
+    predef = options.get("ph_uw_predef")
+
+    log.info("Resampling phase to grid (%g m)", grid_size)
+    ug = uw_grid_wrapped(ph, xy, grid_size, prefilt_win, flag("goldfilt_flag", "n"), lowfilt,
+                         float(options.get("gold_alpha", 0.8)), predef, progress=progress)
+    log.info("   %d interferograms, %d points, %d resampled points", ph.shape[1], ph.shape[0],
+             ug["n_ps"])
+    save_product(work_dir / "uw_grid.h5", ug)
+    log.info("Interpolating grid")
+    ui = uw_interp(ug["nzix"])
+    log.info("   Number of unique edges in grid: %d", ui["n_edge"])
+    save_product(work_dir / "uw_interp.h5", ui)
+    log.info("Unwrapping in time-space (%s)", method)
+    ut = uw_sb_unwrap_space_time(
+        day, ifgday_ix, method, float(options.get("time_win", 365)), flag("la_flag", "y"),
+        bperp, float(options.get("n_trial_wraps", 6)), prefilt_win, flag("scf_flag", "y"),
+        ug, ui, seed=int(options.get("seed", ANNEAL_SEED)), progress=progress)
+    save_product(work_dir / "uw_space_time.h5", ut)
+    log.info("Unwrapping in space (snaphu)")
+    pu = uw_stat_costs(method, ug, ui, ut, work_dir, options.get("variance"), progress=progress)
+    save_product(work_dir / "uw_phaseuw.h5", pu)
+    log.info("Unwrapping from grid")
+    return uw_unwrap_from_grid(ug, pu["ph_uw"]), pu["msd"]
+
+
+def _rotate(ph: np.ndarray, phase_of: Callable[[int], np.ndarray]) -> None:
+    """Multiply column j of complex ``ph`` in place by exp(1i * phase_of(j)) (radians)."""
+    for j in range(ph.shape[1]):
+        ph[:, j] *= np.exp(1j * phase_of(j)).astype(ph.dtype)
+
+
+def _patch_phase(pm_path: Path, master_ix: int, small_baseline: bool, master_value: float
+                 ) -> np.ndarray:
+    """Unit patch phase (n_ps, n_ifg) complex64; for PS with ``master_value`` as master column."""
+    ph = np.asarray(load_product(pm_path, ["ph_patch"])["ph_patch"], dtype=np.complex64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ph = ph / np.abs(ph)
+    if not small_baseline:
+        ph = np.insert(ph, master_ix, master_value, axis=1)
+    return ph
+
+
+def _require(run_dir: Path, names: tuple[str, ...]) -> None:
+    for name in names:
+        path = product_path(run_dir, name)
+        if not path.is_file():
+            raise StampsError(f"{path}: not found; run Step 5 first")
+
+
+def _load_scla(run_dir: Path, name: str, n_ps: int) -> dict[str, Any] | None:
+    """Step 7 smoothed SCLA product, or None (deleted, as StaMPS does, if it has other PS)."""
+    path = product_path(run_dir, name)
+    if not path.is_file():
+        return None
+    scla = load_product(path)
+    if np.asarray(scla["K_ps_uw"]).shape[0] != n_ps:
+        get_logger().warning("   wrong number of PS in %s - subtraction skipped", path.name)
+        path.unlink()
+        return None
+    return scla
+
+
+def _good_pixel_predef(run_dir: Path, phuw_name: str, n_ps: int, n_ifg: int) -> np.ndarray | None:
+    """Previously unwrapped values judged good (``unwrap_hold_good_values``), NaN elsewhere."""
+    log = get_logger()
+    good_path = product_path(run_dir, "phuw_good2")
+    if not good_path.is_file():
+        raise StampsError(f"unwrap_hold_good_values = 'y' needs {good_path} (good_pixels from the "
+                          f"closure-loop test sb_identify_good_pixels); set "
+                          f"unwrap_hold_good_values to 'n'")
+    good = np.asarray(load_product(good_path, ["good_pixels"])["good_pixels"], dtype=bool)
+    uw = np.asarray(load_product(run_dir / phuw_name, ["ph_uw"])["ph_uw"])
+    predef = np.full((n_ps, n_ifg), np.nan, dtype=np.float32)
+    if good.shape == (n_ps, n_ifg) and uw.shape[0] == n_ps:
+        predef[good] = uw[good]
+    else:
+        log.warning("   wrong number of PS in keep good pixels - skipped")
+    return predef
+
+
+def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) -> Path:
+    """ps_unwrap on the merged workspaces of ``run_dir``; returns the path of phuw2/phuw_sb2.h5."""
+    log = get_logger()
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    small_baseline = parm_flag(parms, "small_baseline_flag", "n")
+    patch_phase = parm_flag(parms, "unwrap_patch_phase", "n")
+    scla_deramp = parm_flag(parms, "scla_deramp", "n")
+    subtr_tropo = parm_flag(parms, "subtr_tropo", "n")
+    _require(run_dir, ("ps2", "rc2", "pm2") if patch_phase else ("ps2", "rc2"))
+    suffix = "_sb" if small_baseline else ""
+    scla_name, aps_name, phuw_name = f"scla_smooth{suffix}2", f"tca{suffix}2", f"phuw{suffix}2.h5"
+
+    ps = load_product(product_path(run_dir, "ps2"))
+    n_ps, n_ifg = int(ps["n_ps"]), int(ps["n_ifg"])
+    day = np.asarray(ps["day"], dtype=np.float64).ravel()
+    bperp = np.asarray(ps["bperp"], dtype=np.float64).ravel()
+    master_ix = int(ps["master_ix"])
+    master_day = float(ps["master_day"]) if "master_day" in ps else float(day[master_ix])
+    unwrap_ix = np.setdiff1d(np.arange(n_ifg), drop_ifg_index0(parms, n_ifg))
+
+    bp_path = product_path(run_dir, "bp2")
+    if bp_path.is_file():
+        bperp_mat = np.asarray(load_product(bp_path, ["bperp_mat"])["bperp_mat"], dtype=np.float32)
+    else:
+        b = bperp if small_baseline else np.delete(bperp, master_ix)
+        bperp_mat = np.tile(b.astype(np.float32), (n_ps, 1))
+    if not small_baseline:
+        bperp_mat = np.insert(bperp_mat, master_ix, 0.0, axis=1)
+
+    pm_path = product_path(run_dir, "pm2")
+    if patch_phase:
+        ph_w = _patch_phase(pm_path, master_ix, small_baseline, master_value=1.0)
+    else:
+        ph_w = np.array(load_product(product_path(run_dir, "rc2"), ["ph_rc"])["ph_rc"],
+                        dtype=np.complex64)
+        if pm_path.is_file():
+            pm = load_product(pm_path)
+            k_ps = np.asarray(pm.get("K_ps", np.zeros(0)), dtype=np.float64).ravel()
+            if k_ps.size:
+                _rotate(ph_w, lambda j: k_ps * bperp_mat[:, j])
+    for j in range(n_ifg):  # unit magnitude (zeros stay zero)
+        col = ph_w[:, j]
+        mag = np.abs(col)
+        np.divide(col, mag, out=col, where=mag != 0)
+
+    hold_good = parm_flag(parms, "unwrap_hold_good_values", "n")
+    predef = None
+    if not small_baseline or not (run_dir / phuw_name).is_file():
+        hold_good = False
+    if hold_good:
+        predef = _good_pixel_predef(run_dir, phuw_name, n_ps, n_ifg)
+
+    scla = _load_scla(run_dir, scla_name, n_ps)
+    ramp = None
+    k_uw = c_uw = None
+    if scla is not None:
+        log.info("   subtracting scla%s", "" if small_baseline else " and master aoe")
+        k_uw = np.asarray(scla["K_ps_uw"], dtype=np.float64).ravel()
+        _rotate(ph_w, lambda j: -k_uw * bperp_mat[:, j])
+        if predef is not None:
+            predef = predef - k_uw[:, None] * bperp_mat
+        if not small_baseline:
+            c_uw = np.asarray(scla["C_ps_uw"], dtype=np.float64).ravel()
+            _rotate(ph_w, lambda j: -c_uw)
+        ph_ramp = scla.get("ph_ramp")
+        if scla_deramp and ph_ramp is not None and np.asarray(ph_ramp).shape[0] == n_ps:
+            ramp = np.asarray(ph_ramp)
+            _rotate(ph_w, lambda j: -ramp[:, j].astype(np.float64))
+            if predef is not None:
+                predef = predef - ramp
+
+    aps_path = product_path(run_dir, aps_name)
+    aps_corr = None
+    if subtr_tropo and aps_path.is_file():
+        log.info("   subtracting slave aps")
+        aps_corr = tropo_correction(load_product(aps_path), str(parms.get("tropo_method", "a_l")))
+        _rotate(ph_w, lambda j: -aps_corr[:, j])
+        if predef is not None:
+            predef = predef - aps_corr
+
+    lam = parm_float(parms, "lambda", np.nan)
+    if not np.isfinite(lam):
+        raise StampsError("parameter lambda: unset (nan); set the radar wavelength in m")
+    if "mean_incidence" in ps:
+        inc_mean = float(ps["mean_incidence"])
+    elif product_path(run_dir, "la2").is_file():
+        la = np.asarray(load_product(product_path(run_dir, "la2"), ["la"])["la"], dtype=np.float64)
+        inc_mean = float(la.mean()) + 0.052
+    else:
+        inc_mean = np.radians(21.0)
+    max_k = parm_float(parms, "max_topo_err", 20.0) / (lam * RHO * np.sin(inc_mean) / 4 / np.pi)
+    n_trial_wraps = (bperp.max() - bperp.min()) * max_k / (2 * np.pi)
+    log.info("n_trial_wraps=%f", n_trial_wraps)
+
+    if small_baseline:
+        ifgday_ix = np.asarray(ps["ifgday_ix"], dtype=np.int64)
+        lowfilt = "n"
+    else:
+        ifgday_ix = np.column_stack([np.full(n_ifg, master_ix), np.arange(n_ifg)])
+        # the master-master interferogram is only noise
+        unwrap_ix = np.setdiff1d(unwrap_ix, [int(np.sum(master_day > day))])
+        lowfilt = "n"
+    rel_day = day - master_day
+    options = {
+        "master_day": master_day,
+        "time_win": parm_float(parms, "unwrap_time_win", 730.0),
+        "unwrap_method": str(parms.get("unwrap_method", "3D_QUICK" if small_baseline else "3D")),
+        "grid_size": parm_float(parms, "unwrap_grid_size", 200.0),
+        "prefilt_win": int(parm_float(parms, "unwrap_gold_n_win", 32)),
+        "goldfilt_flag": str(parms.get("unwrap_prefilter_flag", "y")),
+        "gold_alpha": parm_float(parms, "unwrap_gold_alpha", 0.8),
+        "la_flag": str(parms.get("unwrap_la_error_flag", "y")),
+        "scf_flag": str(parms.get("unwrap_spatial_cost_func_flag", "n")),
+        "lowfilt_flag": lowfilt,
+        "n_trial_wraps": n_trial_wraps,
+        "ph_uw_predef": None if predef is None else predef[:, unwrap_ix],
+    }
+    if unwrap_ix.size == 0:
+        raise StampsError("no interferogram left to unwrap (check drop_ifg_index)")
+    ph_uw_some, msd_some = uw_3d(ph_w[:, unwrap_ix],
+                                 np.asarray(ps["xy"], dtype=np.float64),
+                                 rel_day, ifgday_ix[unwrap_ix], bperp[unwrap_ix], options,
+                                 run_dir, progress=progress)
+
+    ph_uw = np.zeros((n_ps, n_ifg), dtype=np.float32)
+    msd = np.zeros(n_ifg, dtype=np.float32)
+    ph_uw[:, unwrap_ix] = ph_uw_some
+    msd[unwrap_ix] = msd_some
+    del ph_uw_some
+    if scla is not None:
+        log.info("Adding back SCLA%s", "" if small_baseline else " and master AOE")
+        for j in range(n_ifg):
+            ph_uw[:, j] += k_uw * bperp_mat[:, j]
+            if c_uw is not None:
+                ph_uw[:, j] += c_uw
+            if ramp is not None:
+                ph_uw[:, j] += ramp[:, j]
+    if aps_corr is not None:
+        log.info("Adding back slave APS")
+        ph_uw += aps_corr
+    if patch_phase:
+        ph_patch = _patch_phase(pm_path, master_ix, small_baseline, master_value=0.0)
+        ph_rc = load_product(product_path(run_dir, "rc2"), ["ph_rc"])["ph_rc"]
+        for j in range(n_ifg):
+            ph_uw[:, j] += np.angle(ph_rc[:, j] * np.conj(ph_patch[:, j]))
+    not_unwrapped = np.setdiff1d(np.arange(n_ifg), unwrap_ix)
+    ph_uw[:, not_unwrapped] = 0
+    path = save_product(run_dir / phuw_name, {"ph_uw": ph_uw, "msd": msd})
+    log.info("Step 6 (ps_unwrap): %d PS, %d of %d interferograms unwrapped; wrote %s in %.1f s",
+             n_ps, unwrap_ix.size, n_ifg, path.name, time.perf_counter() - start)
+    return path

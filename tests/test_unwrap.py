@@ -1,0 +1,390 @@
+"""Step 6 (ps_unwrap / uw_3d): gridding, Goldstein filter, network, time unwrapping, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stamps_python.io.products import load_product, save_product
+from stamps_python.numerics.unwrap_costs import uw_unwrap_from_grid
+from stamps_python.numerics.unwrap_grid import grid_cells, uw_grid_wrapped, wrap_filt
+from stamps_python.numerics.unwrap_interp import uw_interp
+from stamps_python.numerics.unwrap_space_time import (
+    design_matrix,
+    estimate_arc_gradient,
+    gradient_filt,
+    smooth_unwrap_anneal,
+)
+from stamps_python.parms import default_parms
+from stamps_python.steps import ps_unwrap
+from stamps_python.utils import StampsError, datenum
+
+LAMBDA = 0.05546576
+SCENE = (4000.0, 3000.0)  # x, y extent of the synthetic scenes, m
+
+
+def _scene(rng: np.random.Generator, n_ps: int) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.uniform(0, SCENE[0], n_ps)
+    y = rng.uniform(0, SCENE[1], n_ps)
+    order = np.lexsort((x, y))
+    return x[order], y[order]
+
+
+def _ps_product(x: np.ndarray, y: np.ndarray, day: np.ndarray, bperp: np.ndarray, master: int,
+                n_ifg: int, extra: dict | None = None) -> dict:
+    n_ps = len(x)
+    ps = {
+        "ij": np.column_stack([np.arange(1, n_ps + 1), (y / 10).astype(int),
+                               (x / 10).astype(int)]).astype(np.int32),
+        "xy": np.column_stack([np.arange(1, n_ps + 1), x, y]).astype(np.float32),
+        "lonlat": np.column_stack([x * 1e-5, y * 1e-5]), "day": day, "bperp": bperp,
+        "master_ix": master, "master_day": day[master], "n_ifg": n_ifg, "n_image": len(day),
+        "n_ps": n_ps, "dates": [f"2020{k:04d}" for k in range(len(day))],
+    }
+    ps.update(extra or {})
+    return ps
+
+
+def make_ps_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5, cycles: float = 4.0,
+                noise: float = 0.3, seed: int = 0, ramp_cycles_per_km: float = 0.0,
+                bperp_max: float = 150.0) -> dict[str, np.ndarray]:
+    """Merged single-reference run: a deformation ramp of ``cycles`` across the scene growing
+    linearly in time, per-PS look-angle error, Gaussian noise (rad). Returns the true phases."""
+    rng = np.random.default_rng(seed)
+    run.mkdir(parents=True, exist_ok=True)
+    x, y = _scene(rng, n_ps)
+    day = datenum("20200101") + 36.0 * np.arange(n_img)
+    bperp = rng.uniform(-1, 1, n_img) * bperp_max
+    bperp[master] = 0
+    t = (day - day[master]) / np.abs(day - day[master]).max()
+    k_ps = rng.normal(0, 0.002, n_ps)
+    phase = 2 * np.pi * cycles * (x / SCENE[0])[:, None] * t[None, :] + k_ps[:, None] * bperp
+    phase += rng.normal(0, noise, phase.shape)
+    ramp = 2 * np.pi * ramp_cycles_per_km * (x / 1000)[:, None] * np.sign(t)[None, :]
+    phase += ramp
+    phase[:, master] = 0
+    ph_rc = np.exp(1j * (phase - k_ps[:, None] * bperp)).astype(np.complex64)
+    ph_rc[:, master] = 1
+    save_product(run / "ps2.h5", _ps_product(x, y, day, bperp, master, n_img))
+    save_product(run / "rc2.h5", {"ph_rc": ph_rc})
+    save_product(run / "pm2.h5", {
+        "ph_patch": np.delete(np.exp(1j * phase), master, axis=1).astype(np.complex64),
+        "K_ps": k_ps, "C_ps": np.zeros(n_ps), "coh_ps": np.full(n_ps, 0.8),
+        "ph_res": np.zeros((n_ps, n_img - 1), np.float32)})
+    save_product(run / "bp2.h5", {"bperp_mat": np.tile(np.delete(bperp, master), (n_ps, 1))})
+    save_product(run / "la2.h5", {"la": np.full(n_ps, 0.6)})
+    return {"phase": phase, "ramp": ramp, "x": x, "bperp": bperp, "k_ps": k_ps}
+
+
+def make_sb_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5,
+                cycles: float = 6.0, noise: float = 0.3, seed: int = 1) -> np.ndarray:
+    """Merged small-baseline run (pairs of consecutive and second-next images); true ifg phase."""
+    rng = np.random.default_rng(seed)
+    run.mkdir(parents=True, exist_ok=True)
+    x, y = _scene(rng, n_ps)
+    day = datenum("20200101") + 36.0 * np.arange(n_img)
+    bp_img = rng.uniform(-150, 150, n_img)
+    bp_img -= bp_img[master]
+    ifgday_ix = np.array(sorted([(i, i + 1) for i in range(n_img - 1)]
+                                + [(i, i + 2) for i in range(n_img - 2)]))
+    t = (day - day[master]) / np.abs(day - day[master]).max()
+    k_ps = rng.normal(0, 0.002, n_ps)
+    img = 2 * np.pi * cycles * (x / SCENE[0])[:, None] * t[None, :] + k_ps[:, None] * bp_img
+    phase = img[:, ifgday_ix[:, 1]] - img[:, ifgday_ix[:, 0]]
+    phase += rng.normal(0, noise, phase.shape)
+    bperp = bp_img[ifgday_ix[:, 1]] - bp_img[ifgday_ix[:, 0]]
+    n_ifg = len(ifgday_ix)
+    save_product(run / "ps2.h5", _ps_product(x, y, day, bperp, master, n_ifg, {
+        "ifgday": day[ifgday_ix], "ifgday_ix": ifgday_ix}))
+    save_product(run / "rc2.h5", {"ph_rc": np.exp(1j * (phase - k_ps[:, None] * bperp))
+                                  .astype(np.complex64)})
+    save_product(run / "pm2.h5", {"ph_patch": np.exp(1j * phase).astype(np.complex64),
+                                  "K_ps": k_ps, "C_ps": np.zeros(n_ps),
+                                  "coh_ps": np.full(n_ps, 0.8)})
+    save_product(run / "bp2.h5", {"bperp_mat": np.tile(bperp, (n_ps, 1)).astype(np.float32)})
+    return phase
+
+
+def parms_for(small_baseline: bool = False, **extra) -> dict:
+    p = default_parms(small_baseline=small_baseline)
+    p.update({"lambda": LAMBDA, "heading": -168.0, "unwrap_grid_size": 100.0,
+              "unwrap_gold_n_win": 8})
+    p.update(extra)
+    return p
+
+
+def cycle_errors(ph_uw: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per interferogram, the number of PS off the truth by other than the common 2pi multiple."""
+    cycles = np.round((ph_uw - truth) / 2 / np.pi)
+    assert np.allclose(ph_uw - truth, 2 * np.pi * cycles, atol=1e-3)
+    return (cycles != np.median(cycles, axis=0)).sum(axis=0)
+
+
+# ---------------------------------------------------------------- gridding and filtering
+
+
+def test_grid_cells_fold_last_row_and_column() -> None:
+    xy = np.array([[0.0, 0.0], [150.0, 50.0], [250.0, 120.0], [399.9, 299.0]])
+    cells, n_i, n_j, x_min, y_min = grid_cells(xy, 100.0)
+    # columns ceil((x + 1e-3)/100) = 1, 2, 3, 4, the last folded into 3; rows 1, 1, 2, 3 -> 3 to 2
+    assert cells.tolist() == [[0, 0], [0, 1], [1, 2], [1, 2]]
+    assert (n_i, n_j, x_min, y_min) == (2, 3, 0.0, 0.0)
+
+
+def test_grid_smaller_than_prefilter_window_is_stamps_error() -> None:
+    rng = np.random.default_rng(3)
+    xy = np.column_stack([np.arange(50), rng.uniform(0, 1600, 50), rng.uniform(0, 900, 50)])
+    ph = np.exp(1j * rng.uniform(-np.pi, np.pi, (50, 3)))
+    with pytest.raises(StampsError, match=r"^Minimum dimension of the resampled grid \(8 pixels\) "
+                                          r"is less than prefilter window size \(32\); lower "
+                                          r"unwrap_grid_size"):
+        uw_grid_wrapped(ph, xy, 100.0, 32, True, False, 0.8, progress=False)
+
+
+def test_grid_sums_phasors_per_cell_in_column_major_node_order() -> None:
+    xy = np.array([[1, 10.0, 10.0], [2, 20.0, 30.0], [3, 150.0, 20.0], [4, 60.0, 160.0],
+                   [5, 290.0, 290.0]])
+    ph = np.exp(1j * np.array([[0.1], [0.3], [1.0], [-2.0], [2.5]]))
+    ug = uw_grid_wrapped(ph, xy, 100.0, 2, False, False, 0.8, progress=False)
+    # cells (row, col): PS1, PS2 -> (0, 0); PS3 -> (0, 1); PS4, PS5 -> (1, 0), (1, 1) after folding
+    assert ug["grid_ij"].tolist() == [[0, 0], [0, 0], [0, 1], [1, 0], [1, 1]]
+    assert ug["ij"].tolist() == [[0, 0], [1, 0], [0, 1], [1, 1]]  # down each column first
+    np.testing.assert_allclose(ug["ph"][:, 0], [ph[0, 0] + ph[1, 0], ph[3, 0], ph[2, 0], ph[4, 0]],
+                               rtol=1e-6)
+    np.testing.assert_allclose(ug["xy"][:, 1:], [[50, 50], [50, 150], [150, 50], [150, 150]])
+
+
+def test_goldstein_keeps_a_plane_and_reduces_noise() -> None:
+    ii, jj = np.mgrid[0:40, 0:50]
+    plane = np.exp(1j * (0.5 * ii - 0.3 * jj))
+    out, low = wrap_filt(plane, 16, 0.8, None, True)
+    assert np.abs(np.angle(out * np.conj(plane))).max() < 0.03
+    np.testing.assert_allclose(np.abs(out), 1.0)
+    assert low is not None and low.shape == plane.shape
+    rng = np.random.default_rng(0)
+    noisy = plane * np.exp(1j * rng.normal(0, 0.8, plane.shape))
+    filtered, none = wrap_filt(noisy, 16, 0.8)
+    assert none is None
+    before = np.std(np.angle(noisy * np.conj(plane)))
+    after = np.std(np.angle(filtered * np.conj(plane)))
+    assert after < 0.5 * before
+
+
+# ---------------------------------------------------------------- network
+
+
+def test_nearest_node_map_ties_to_lowest_node_and_signed_edges() -> None:
+    nzix = np.zeros((3, 4), dtype=bool)
+    nzix[0, 0] = nzix[2, 3] = nzix[0, 3] = True  # column-major nodes: (0,0)=0, (0,3)=1, (2,3)=2
+    ui = uw_interp(nzix)
+    nodes = np.array([[0, 0], [0, 3], [2, 3]])
+    ii, jj = np.mgrid[0:3, 0:4]
+    d2 = (ii[..., None] - nodes[:, 0]) ** 2 + (jj[..., None] - nodes[:, 1]) ** 2
+    np.testing.assert_array_equal(ui["Z"], np.argmin(d2, axis=-1))  # argmin: first (lowest) on ties
+    assert ui["Z"][0, 1] == 0 and ui["Z"][1, 2] == 1  # (1,2) is 1 from node 1 and from node 2
+    Z = ui["Z"]
+    edges = {tuple(e) for e in ui["edgs"][:, 1:].tolist()}
+    expect = {tuple(sorted(p)) for p in zip(Z[:, :-1].ravel(), Z[:, 1:].ravel()) if p[0] != p[1]}
+    expect |= {tuple(sorted(p)) for p in zip(Z[:-1].ravel(), Z[1:].ravel()) if p[0] != p[1]}
+    assert edges == expect and ui["n_edge"] == len(expect)
+    assert ui["edgs"][:, 0].tolist() == list(range(1, ui["n_edge"] + 1))
+    for i in range(3):
+        for j in range(3):
+            num = ui["colix"][i, j]
+            a, b = Z[i, j], Z[i, j + 1]
+            if a == b:
+                assert num == 0
+            else:
+                assert tuple(ui["edgs"][abs(num) - 1, 1:]) == (min(a, b), max(a, b))
+                assert np.sign(num) == (1 if a < b else -1)
+
+
+# ---------------------------------------------------------------- time unwrapping pieces
+
+
+def test_arc_look_angle_gradient_is_recovered() -> None:
+    rng = np.random.default_rng(5)
+    bperp = rng.uniform(-120, 120, 20)
+    bperp -= bperp.mean()  # StaMPS' refinement fits K without intercept: unbiased for zero-mean
+    k_true = rng.uniform(-0.01, 0.01, 50)
+    phase = k_true[:, None] * bperp[None, :] + rng.uniform(-np.pi, np.pi, (50, 1))
+    dph = np.exp(1j * (phase + rng.normal(0, 0.05, phase.shape)))
+    rng_b = bperp.max() - bperp.min()
+    k, coh = estimate_arc_gradient(dph, bperp, rng_b, n_trial_wraps=0.01 * rng_b / 2 / np.pi)
+    np.testing.assert_allclose(k, k_true, atol=6e-4)  # 0.05 rad noise: K std 1.6e-4
+    assert coh.min() > 0.9
+    random_arcs = np.exp(1j * rng.uniform(-np.pi, np.pi, (20, 20)))
+    _, coh_random = estimate_arc_gradient(random_arcs, bperp, rng_b, 0.5)
+    assert np.median(coh_random) < 0.31
+
+
+def test_gradient_filter_returns_plane_wave_gradients() -> None:
+    ii, jj = np.mgrid[0:40, 0:48]
+    g_i, g_j = 2 * np.pi * 3 / 16, -2 * np.pi * 2 / 16
+    ifreq, jfreq, ij, hmag = gradient_filt(np.exp(1j * (g_i * ii + g_j * jj)), 16)
+    np.testing.assert_allclose(ifreq, g_i)
+    np.testing.assert_allclose(jfreq, g_j)
+    assert ij.shape == (len(ifreq), 2) and np.all(hmag > 3)
+    assert ij[0].tolist() == [7.5, 7.5] and ij[1].tolist() == [7.5, 11.5]
+
+
+def test_annealing_fit_finds_the_cycles_and_is_seeded() -> None:
+    n_img = 10
+    ifgday_ix = np.array(sorted([(i, i + 1) for i in range(n_img - 1)]
+                                + [(i, i + 2) for i in range(n_img - 2)]))
+    G = design_matrix(ifgday_ix, n_img)
+    x = np.arange(n_img, dtype=float)
+    rng = np.random.default_rng(0)
+    rate = rng.uniform(-1.2, 1.2, 24)  # rad per image: the second-next pairs wrap often
+    true = (G @ (rate[None, :] * x[:, None])).T
+    dph = np.angle(np.exp(1j * (true + rng.normal(0, 0.3, true.shape))))
+    W = np.eye(len(G))
+    series = smooth_unwrap_anneal(dph, G, W, x, np.random.default_rng(1), runs=6)
+    cycles = np.round(((G @ series).T - dph) / 2 / np.pi)
+    np.testing.assert_array_equal(cycles, np.round((true - dph) / 2 / np.pi))
+    again = smooth_unwrap_anneal(dph, G, W, x, np.random.default_rng(1), runs=6)
+    np.testing.assert_array_equal(series, again)
+
+
+def test_unwrap_from_grid_adds_ps_departure_and_holds_predefined_values() -> None:
+    grid_uw = np.array([[10.0, 20.0], [-3.0, 4.0]])  # 2 nodes x 2 ifgs
+    ph_in = np.exp(1j * np.array([[10.2, 19.5], [-3.1, 4.4], [10.0 - 0.3, 20.6]]))
+    ug = {"ph_in": ph_in, "nzix": np.array([[True], [True]]),
+          "grid_ij": np.array([[0, 0], [1, 0], [0, 0]]), "ph_in_predef": None}
+    out = uw_unwrap_from_grid(ug, grid_uw)
+    np.testing.assert_allclose(out, [[10.2, 19.5], [-3.1, 4.4], [9.7, 20.6]], atol=1e-5)
+    predef = np.full((3, 2), np.nan)
+    predef[0, 0] = 10.2 - 4 * np.pi  # held value, two cycles off the new solution
+    ug["ph_in_predef"] = predef
+    held = uw_unwrap_from_grid(ug, grid_uw)
+    np.testing.assert_allclose(held, [[10.2, 19.5], [-3.1, 4.4], [9.7, 20.6]], atol=1e-5)
+
+
+# ---------------------------------------------------------------- ps_unwrap end to end
+
+
+def test_run_recovers_ps_deformation_ramp(tmp_path: Path) -> None:
+    truth = make_ps_run(tmp_path, cycles=5.0)
+    out = ps_unwrap.run(tmp_path, parms_for(), progress=False)
+    assert out.name == "phuw2.h5"
+    uw = load_product(out)
+    assert uw["ph_uw"].dtype == np.float32 and uw["ph_uw"].shape == (400, 12)
+    np.testing.assert_array_equal(uw["ph_uw"][:, 5], 0)  # master
+    assert uw["msd"][5] == 0 and np.all(uw["msd"][np.arange(12) != 5] > 0)
+    assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
+    # the largest phase range is several cycles, so this is more than wrapping
+    assert np.ptp(uw["ph_uw"][:, 0]) > 2 * np.pi * 4
+    for name in ("uw_grid", "uw_interp", "uw_space_time", "uw_phaseuw"):
+        assert (tmp_path / f"{name}.h5").is_file()
+    ui = load_product(tmp_path / "uw_interp.h5")
+    assert ui["edgs"].shape[1] == 3
+    assert not list(tmp_path.glob(".snaphu_*"))
+
+
+def test_run_honours_drop_ifg_index(tmp_path: Path) -> None:
+    truth = make_ps_run(tmp_path, seed=4)
+    uw = load_product(ps_unwrap.run(tmp_path, parms_for(drop_ifg_index=[3, 10]), progress=False))
+    dropped = [2, 9]
+    np.testing.assert_array_equal(uw["ph_uw"][:, dropped], 0)
+    np.testing.assert_array_equal(uw["msd"][dropped], 0)
+    kept = [k for k in range(12) if k not in dropped + [5]]
+    assert cycle_errors(uw["ph_uw"][:, kept], truth["phase"][:, kept]).sum() == 0
+    grid = load_product(tmp_path / "uw_grid.h5", ["n_ifg"])
+    assert grid["n_ifg"] == 9
+
+
+def test_run_without_baseline_spread(tmp_path: Path) -> None:
+    truth = make_ps_run(tmp_path, seed=8, bperp_max=0.0)
+    uw = load_product(ps_unwrap.run(tmp_path, parms_for(), progress=False))
+    assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
+    np.testing.assert_array_equal(load_product(tmp_path / "uw_space_time.h5", ["K"])["K"], 0)
+
+
+def test_run_with_spatial_cost_function(tmp_path: Path) -> None:
+    truth = make_ps_run(tmp_path, seed=7)
+    uw = load_product(ps_unwrap.run(tmp_path, parms_for(unwrap_spatial_cost_func_flag="y"),
+                                    progress=False))
+    assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
+    st = load_product(tmp_path / "uw_space_time.h5")
+    assert st["ifreq_ij"].shape == st["jfreq_ij"].shape and "shaky_ix" in st
+
+
+def test_run_subtracts_and_adds_back_step7_estimates(tmp_path: Path) -> None:
+    # a 0.8 cycle/km orbital ramp aliases on a 100 m grid with the Goldstein window: only with the
+    # Step 7 ramp removed (scla_deramp='y') is the scene unwrappable
+    truth = make_ps_run(tmp_path, seed=2, ramp_cycles_per_km=0.8)
+    n_ps = len(truth["x"])
+    rng = np.random.default_rng(9)
+    k_uw = rng.normal(0, 0.001, n_ps)
+    c_uw = rng.uniform(-1, 1, n_ps)
+    save_product(tmp_path / "scla_smooth2.h5", {"K_ps_uw": k_uw, "C_ps_uw": c_uw,
+                                                "ph_ramp": truth["ramp"].astype(np.float32)})
+    uw = load_product(ps_unwrap.run(tmp_path, parms_for(scla_deramp="y"), progress=False))
+    assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
+    without = load_product(ps_unwrap.run(tmp_path, parms_for(scla_deramp="n"), progress=False))
+    assert cycle_errors(without["ph_uw"], truth["phase"]).sum() > 100
+
+
+def test_run_subtracts_and_adds_back_tropospheric_correction(tmp_path: Path) -> None:
+    truth = make_ps_run(tmp_path, seed=6, ramp_cycles_per_km=0.8)
+    save_product(tmp_path / "tca2.h5", {"ph_tropo_linear": truth["ramp"]})
+    parms = parms_for(subtr_tropo="y", tropo_method="a_l")
+    uw = load_product(ps_unwrap.run(tmp_path, parms, progress=False))
+    assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
+    parms["tropo_method"] = "a_gacos"
+    with pytest.raises(StampsError, match="ph_tropo_gacos"):
+        ps_unwrap.run(tmp_path, parms, progress=False)
+
+
+def test_run_with_patch_phase(tmp_path: Path) -> None:
+    truth = make_ps_run(tmp_path, seed=11)
+    uw = load_product(ps_unwrap.run(tmp_path, parms_for(unwrap_patch_phase="y"), progress=False))
+    # the patch phase is unwrapped and the PS's departure from it taken from ph_rc, which has
+    # the PS look-angle error removed (StaMPS does not put it back in this mode)
+    expected = truth["phase"] - truth["k_ps"][:, None] * truth["bperp"][None, :]
+    assert cycle_errors(uw["ph_uw"], expected).sum() == 0
+
+
+@pytest.mark.parametrize("method", ["3D_QUICK", "3D"])
+def test_run_small_baselines(tmp_path: Path, method: str) -> None:
+    phase = make_sb_run(tmp_path)
+    out = ps_unwrap.run(tmp_path, parms_for(True, unwrap_method=method), progress=False)
+    assert out.name == "phuw_sb2.h5"
+    uw = load_product(out)
+    assert uw["ph_uw"].shape == phase.shape
+    assert cycle_errors(uw["ph_uw"], phase).sum() == 0
+    if method == "3D":
+        assert load_product(tmp_path / "uw_grid.h5", ["ph_lowpass"])["ph_lowpass"].shape == (
+            load_product(tmp_path / "uw_grid.h5", ["ph"])["ph"].shape)
+
+
+def test_run_without_step5_products(tmp_path: Path) -> None:
+    with pytest.raises(StampsError, match=r"ps2\.h5: not found; run Step 5 first"):
+        ps_unwrap.run(tmp_path, parms_for(), progress=False)
+    make_ps_run(tmp_path)
+    (tmp_path / "rc2.h5").unlink()
+    with pytest.raises(StampsError, match=r"rc2\.h5: not found; run Step 5 first"):
+        ps_unwrap.run(tmp_path, parms_for(), progress=False)
+
+
+def test_run_holds_good_small_baseline_values(tmp_path: Path) -> None:
+    phase = make_sb_run(tmp_path, seed=3)
+    parms = parms_for(True, unwrap_hold_good_values="y")
+    first = load_product(ps_unwrap.run(tmp_path, parms, progress=False))["ph_uw"]  # no phuw yet
+    assert cycle_errors(first, phase).sum() == 0
+    # pretend a previous run unwrapped some PS one cycle off in ifg 4, and judged all of them good
+    previous = first.copy()
+    previous[:50, 3] += 2 * np.pi
+    save_product(tmp_path / "phuw_sb2.h5", {"ph_uw": previous, "msd": np.zeros(previous.shape[1])})
+    with pytest.raises(StampsError, match="phuw_good2.h5"):
+        ps_unwrap.run(tmp_path, parms, progress=False)
+    good = np.zeros(previous.shape, dtype=bool)
+    good[:200] = True
+    save_product(tmp_path / "phuw_good2.h5", {"good_pixels": good})
+    held = load_product(ps_unwrap.run(tmp_path, parms, progress=False))["ph_uw"]
+    np.testing.assert_allclose(held[:200], previous[:200], atol=1e-4)  # held as they were
+    assert cycle_errors(held[200:], phase[200:]).sum() == 0
+    grid = load_product(tmp_path / "uw_grid.h5", ["ph_uw_predef"])["ph_uw_predef"]
+    assert np.isfinite(grid).any() and np.isnan(grid).any()
