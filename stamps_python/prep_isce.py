@@ -27,17 +27,18 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 from tqdm import tqdm
 
 from stamps_python import __version__
 from stamps_python.io import isce
-from stamps_python.io.products import save_product
+from stamps_python.io.products import PRODUCT_FORMAT, load_product
 from stamps_python.numerics.amplitude import (
     accumulate_amplitudes,
     amplitude_dispersion,
@@ -59,21 +60,13 @@ from stamps_python.utils import (
 METADATA = "metadata.json"
 PATCH_LIST = "patch.list"
 CALAMP_FILE = "calamp.txt"
-# Provisional calibration weights (from a 1/8 sample of lines) are trusted to this relative
-# accuracy between images; the exact constants are checked against it after the pass.
-ASSUMED_WEIGHT_ERROR = 0.01
+# Provisional calibration constants come from every SAMPLE_EVERY-th line. Their error (between
+# images, up to a common factor) is estimated from two interleaved halves of that sample, and the
+# superset threshold is widened for it (within these bounds); the exact constants found by the
+# pass are checked against the margin afterwards.
 SAMPLE_EVERY = 8
-
-
-@dataclass
-class Candidates:
-    """PS candidates of the whole image: position, D_A and complex values in every image."""
-
-    rows: np.ndarray
-    cols: np.ndarray
-    d_a: np.ndarray
-    values: np.ndarray  # (n_images, n_candidates) complex64, images in stack date order
-    calconst: np.ndarray  # (n_images,)
+MIN_MARGIN = 0.002
+MAX_MARGIN = 0.02
 
 
 @dataclass
@@ -122,29 +115,43 @@ def _block_rows(n_images: int, width: int, block_mb: float) -> int:
     return max(1, int(block_mb * 2**20 // (n_images * width * 8)))
 
 
-def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int) -> np.ndarray:
-    """Provisional calibration constants from every SAMPLE_EVERY-th line of each SLC."""
+def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
+                   ) -> tuple[np.ndarray, float]:
+    """Provisional calamp constants from every SAMPLE_EVERY-th line, and their error margin.
+
+    The margin is the relative disagreement (between images, up to a common factor) of the
+    constants from the two interleaved halves of the sample, clipped to [MIN_MARGIN, MAX_MARGIN].
+    """
     buf = np.empty((1, width), dtype=np.complex64)
     s1 = np.zeros((1, width))
     s2 = np.zeros((1, width))
-    out = np.zeros(len(readers))
+    totals = np.zeros((len(readers), 2))
+    counts = np.zeros((len(readers), 2))
     for i, reader in enumerate(readers):
-        total, count = 0.0, 0
-        for r0 in range(SAMPLE_EVERY // 2, length, SAMPLE_EVERY):
-            block = reader.read(r0, r0 + 1, out=buf)
-            t, c = accumulate_amplitudes(block, 1.0, s1, s2)
-            total += t
-            count += c
-        out[i] = total / count if count else 0.0
-    return out
+        for k, r0 in enumerate(range(SAMPLE_EVERY // 2, length, SAMPLE_EVERY)):
+            t, c = accumulate_amplitudes(reader.read(r0, r0 + 1, out=buf), 1.0, s1, s2)
+            totals[i, k % 2] += t
+            counts[i, k % 2] += c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        provisional = totals.sum(axis=1) / counts.sum(axis=1)
+        halves = totals / counts
+    good = np.isfinite(provisional) & (provisional > 0)
+    fill = np.median(provisional[good]) if good.any() else 1.0
+    provisional = np.where(good, provisional, fill)
+    if np.all(np.isfinite(halves) & (halves > 0)):
+        margin = float(np.clip(weight_error(halves[:, 0], halves[:, 1]), MIN_MARGIN, MAX_MARGIN))
+    else:
+        margin = MAX_MARGIN
+    return provisional, margin
 
 
 def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,
-          threshold: float, block_rows: int, label: str
-          ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
-    """One streaming pass: calamp sums and the pixels whose weighted D_A is below ``threshold``.
+          threshold: float, block_rows: int, spill: Path, label: str
+          ) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """One streaming pass: calamp sums, and the pixels whose weighted D_A is below ``threshold``.
 
-    Returns ([(rows, cols, values (n_images, n)) per block], amplitude sums, counts per image).
+    Each block's kept pixels (rows, cols and complex values in every image) are spilled to a
+    file in ``spill``. Returns (the block files, amplitude sums, counts per image).
     """
     n, length, width = len(readers), stack.length, stack.width
     buf = np.empty((n, block_rows, width), dtype=np.complex64)
@@ -152,8 +159,10 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
     s2 = np.zeros((block_rows, width))
     sums = np.zeros(n)
     counts = np.zeros(n, dtype=np.int64)
-    kept = []
-    for r0 in tqdm(range(0, length, block_rows), desc=label, unit="block", leave=False):
+    files = []
+    spill.mkdir(parents=True, exist_ok=True)
+    for b, r0 in enumerate(tqdm(range(0, length, block_rows), desc=label, unit="block",
+                                leave=False)):
         r1 = min(r0 + block_rows, length)
         h = r1 - r0
         s1[:h] = 0.0
@@ -163,57 +172,138 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
             t, c = accumulate_amplitudes(buf[i, :h], weights[i], s1[:h], s2[:h])
             sums[i] += t
             counts[i] += c
-        d_a = dispersion_from_sums(s1[:h], s2[:h], n)
-        rr, cc = np.nonzero(d_a < threshold)
-        kept.append((rr + r0, cc, buf[:, :h][:, rr, cc]))
-    return kept, sums, counts
+        rr, cc = np.nonzero(dispersion_from_sums(s1[:h], s2[:h], n) < threshold)
+        path = spill / f"{label.replace(' ', '_')}_{b:06d}.npz"
+        np.savez(path, rows=(rr + r0).astype(np.int32), cols=cc.astype(np.int32),
+                 values=buf[:, rr, cc])
+        files.append(path)
+    return files, sums, counts
 
 
-def select_candidates(stack: isce.IsceStack, d_thresh: float, block_mb: float = 256.0
-                      ) -> Candidates:
+def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
+                     block_mb: float = 256.0
+                     ) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                            np.ndarray]]]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/8 sample).
 
-    Provisional calibration constants from a sample of lines let the single full pass keep a
-    small superset of possible candidates (threshold widened by :func:`superset_threshold`); the
-    exact constants from that pass then give each kept pixel its exact D_A. Should the sample be
-    off by more than assumed (checked), a second pass with the exact constants is made.
+    Returns the exact calibration constants (one per date) and an iterator over blocks of lines
+    giving the candidates (rows, cols, D_A, values (n_images, k) complex64), in row-major order.
+
+    Provisional constants from a sample of lines let the single full pass keep a small superset
+    of possible candidates (threshold widened by :func:`superset_threshold` for the sample's
+    error), spilled to ``spill``; the exact constants from that pass then give each kept pixel its
+    exact D_A. Should the sample be off by more than its margin (checked), a second pass with the
+    exact constants is made.
     """
     log = get_logger()
     readers = [isce.RasterRows(stack.slc[d]) for d in stack.dates]
     try:
         block_rows = _block_rows(len(readers), stack.width, block_mb)
-        provisional = _calamp_sample(readers, stack.length, stack.width)
-        safe = np.where(provisional > 0, provisional, np.nan)
-        fill = np.nanmedian(safe) if np.isfinite(safe).any() else 1.0
-        provisional = np.where(np.isfinite(safe), safe, fill)
-        wide = superset_threshold(d_thresh, ASSUMED_WEIGHT_ERROR)
-        kept, sums, counts = _scan(stack, readers, 1.0 / provisional, wide, block_rows,
-                                   "amplitude pass")
+        provisional, margin = _calamp_sample(readers, stack.length, stack.width)
+        wide = superset_threshold(d_thresh, margin)
+        files, sums, counts = _scan(stack, readers, 1.0 / provisional, wide, block_rows, spill,
+                                    "amplitude pass")
         for date, count in zip(stack.dates, counts):
             if count == 0:
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
         calconst = sums / counts
         err = weight_error(provisional, calconst)
-        log.info("calamp: %d SLCs, constants %.4g..%.4g (sample estimate within %.2g%%)",
-                 len(calconst), calconst.min(), calconst.max(), 100 * err)
-        if err > ASSUMED_WEIGHT_ERROR:
+        log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
+                 "%.2g%%, D_A pre-threshold %.4f)", len(calconst), calconst.min(), calconst.max(),
+                 100 * err, 100 * margin, wide)
+        if err > margin:
             log.warning("calamp sample off by %.2g%% (> %.2g%%): second pass with exact constants",
-                        100 * err, 100 * ASSUMED_WEIGHT_ERROR)
-            kept, _, _ = _scan(stack, readers, 1.0 / calconst, d_thresh, block_rows,
-                               "amplitude pass 2")
+                        100 * err, 100 * margin)
+            for f in files:
+                f.unlink()
+            files, _, _ = _scan(stack, readers, 1.0 / calconst, d_thresh, block_rows, spill,
+                                "amplitude pass 2")
     finally:
         for reader in readers:
             reader.close()
 
-    rows = np.concatenate([k[0] for k in kept])
-    cols = np.concatenate([k[1] for k in kept])
-    values = np.concatenate([k[2] for k in kept], axis=1)
-    d_a, has_zero = amplitude_dispersion(values, calconst)
-    keep = (d_a < d_thresh) & ~has_zero
-    log.info("selpsc: %d candidates with D_A < %g (of %d pixels; %d pixels checked exactly)",
-             int(keep.sum()), d_thresh, stack.length * stack.width, len(d_a))
-    return Candidates(rows=rows[keep], cols=cols[keep], d_a=d_a[keep],
-                      values=np.ascontiguousarray(values[:, keep]), calconst=calconst)
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        checked = kept = 0
+        for path in files:
+            with np.load(path) as z:
+                rows, cols, values = z["rows"], z["cols"], z["values"]
+            path.unlink()
+            d_a, has_zero = amplitude_dispersion(values, calconst)
+            keep = (d_a < d_thresh) & ~has_zero
+            checked += len(d_a)
+            kept += int(keep.sum())
+            yield rows[keep], cols[keep], d_a[keep], values[:, keep]
+        log.info("selpsc: %d candidates with D_A < %g (of %d pixels; %d pixels checked exactly)",
+                 kept, d_thresh, stack.length * stack.width, checked)
+
+    return calconst, blocks()
+
+
+class PatchWriter:
+    """Appends one patch's candidates to ``PATCH_n/pscands.h5`` block by block."""
+
+    def __init__(self, directory: Path, patch: Patch, n_sec: int) -> None:
+        self.directory = directory
+        self.patch = patch
+        self.n_sec = n_sec
+        self.n = 0
+        self.global_ix: list[np.ndarray] = []
+        self._file: h5py.File | None = None
+
+    def _open(self) -> h5py.File:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _write_patch_files(self.directory, self.patch)
+        f = h5py.File(self.directory / ps_load_initial.PSCANDS, "w")
+        f.attrs["format"] = PRODUCT_FORMAT
+        rows = max(1, (1 << 20) // (8 * max(self.n_sec, 1)))
+        f.create_dataset("ij", shape=(0, 2), maxshape=(None, 2), dtype=np.int32, chunks=(rows, 2))
+        f.create_dataset("ph", shape=(0, self.n_sec), maxshape=(None, self.n_sec),
+                         dtype=np.complex64, chunks=(rows, self.n_sec))
+        f.create_dataset("D_A", shape=(0,), maxshape=(None,), dtype=np.float32, chunks=(rows,))
+        return f
+
+    def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray, ifg: np.ndarray,
+               first_global: int) -> None:
+        """Add the candidates of one block that fall inside the patch window."""
+        (rg1, rg2), (az1, az2) = self.patch.rg, self.patch.az
+        inside = np.flatnonzero((cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1)
+                                & (rows <= az2 - 1))
+        if inside.size == 0:
+            return
+        if self._file is None:
+            self._file = self._open()
+        k = inside.size
+        for name, value in (("ij", np.column_stack([rows[inside], cols[inside]])),
+                            ("ph", ifg[inside]), ("D_A", d_a[inside])):
+            ds = self._file[name]
+            ds.resize(self.n + k, axis=0)
+            ds[self.n:self.n + k] = value
+        self.n += k
+        self.global_ix.append(first_global + inside)
+
+    def finish(self, data: dict[str, Any]) -> bool:
+        """Add the geometry and stack datasets; False (and nothing written) when empty."""
+        if self._file is None:
+            return False
+        for name, value in data.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                self._file.create_dataset(name, data=value, dtype=h5py.string_dtype())
+            elif isinstance(value, list):
+                self._file.create_dataset(name, data=np.array(value, dtype=object),
+                                          dtype=h5py.string_dtype())
+            else:
+                self._file.create_dataset(name, data=np.asarray(value))
+        self._file.close()
+        self._file = None
+        return True
+
+    def close(self) -> None:
+        """Close the file if still open (after an error)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _check_output(output: Path, merged: Path, reference: str) -> dict | None:
@@ -367,44 +457,52 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 raise StampsError(f"{key} unknown: pass --bootstrap-metadata or --{key}")
         bperp = isce.read_bperp(stack, reference)
 
-        cands = select_candidates(stack, amp_dispersion, block_mb)
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
-        geo = _sample_geometry(stack, cands.rows, cands.cols, inc_angle)
-        grids = _bperp_grids(stack, reference, cands.rows, cands.cols)
-
-        patch_names = []
-        for patch in patches:
-            inside = ((cands.cols >= patch.rg[0] - 1) & (cands.cols <= patch.rg[1] - 1)
-                      & (cands.rows >= patch.az[0] - 1) & (cands.rows <= patch.az[1] - 1))
-            idx = np.flatnonzero(inside)
-            if idx.size == 0:
-                log.warning("%s has no candidates: left out of %s", patch.name, PATCH_LIST)
-                continue
-            pdir = staging / patch.name
-            pdir.mkdir()
-            _write_patch_files(pdir, patch)
-            vals = cands.values[:, idx]
-            data = {
-                "ij": np.column_stack([cands.rows[idx], cands.cols[idx]]).astype(np.int32),
-                "ph": (vals[ref_i][:, None] * np.conj(vals[sec_i].T)).astype(np.complex64),
-                "lonlat": np.column_stack([geo["lon"][idx], geo["lat"][idx]]),
-                "hgt": geo["hgt"][idx], "la": geo["la"][idx],
-                "inc": geo["inc"][idx] if "inc" in geo else None,
-                "D_A": cands.d_a[idx].astype(np.float32),
-                "bperp_mat": grids[idx] if grids is not None else None,
+        writers = [PatchWriter(staging / p.name, p, len(sec_i)) for p in patches]
+        calconst, blocks = candidate_blocks(stack, amp_dispersion, staging / "_spill", block_mb)
+        all_rows, all_cols = [], []
+        n_cand = 0
+        try:
+            for rows, cols, d_a, values in blocks:
+                ifg = (values[ref_i][:, None] * np.conj(values[sec_i].T)).astype(np.complex64)
+                for writer in writers:
+                    writer.append(rows, cols, d_a.astype(np.float32), ifg, n_cand)
+                all_rows.append(rows)
+                all_cols.append(cols)
+                n_cand += len(rows)
+            shutil.rmtree(staging / "_spill", ignore_errors=True)
+            rows, cols = np.concatenate(all_rows), np.concatenate(all_cols)
+            geo = _sample_geometry(stack, rows, cols, inc_angle)
+            grids = _bperp_grids(stack, reference, rows, cols)
+            common = {
                 "dates": list(stack.dates), "master_date": reference,
-                "bperp": np.array([bperp[d] for d in stack.dates]),
-                "calconst": cands.calconst, "heading": float(meta["heading"]),
-                "lambda": float(meta["wavelength"]),
+                "bperp": np.array([bperp[d] for d in stack.dates]), "calconst": calconst,
+                "heading": float(meta["heading"]), "lambda": float(meta["wavelength"]),
             }
-            save_product(pdir / ps_load_initial.PSCANDS, data)
-            if write_step1:
-                for name, prod in ps_load_initial.build_step1(data).items():
-                    save_product(pdir / f"{name}.h5", prod)
-            patch_names.append(patch.name)
-            log.info("%s: range %d-%d, azimuth %d-%d: %d candidates", patch.name, *patch.rg,
-                     *patch.az, idx.size)
+            patch_names = []
+            for writer in writers:
+                idx = np.concatenate(writer.global_ix) if writer.global_ix else np.zeros(0, int)
+                data = {
+                    "lonlat": np.column_stack([geo["lon"][idx], geo["lat"][idx]]),
+                    "hgt": geo["hgt"][idx], "la": geo["la"][idx],
+                    "inc": geo["inc"][idx] if "inc" in geo else None,
+                    "bperp_mat": grids[idx] if grids is not None else None, **common,
+                }
+                if not writer.finish(data):
+                    log.warning("%s has no candidates: left out of %s", writer.patch.name,
+                                PATCH_LIST)
+                    continue
+                patch_names.append(writer.patch.name)
+                log.info("%s: range %d-%d, azimuth %d-%d: %d candidates", writer.patch.name,
+                         *writer.patch.rg, *writer.patch.az, writer.n)
+        finally:
+            for writer in writers:
+                writer.close()
+        if write_step1:
+            for name in patch_names:
+                pdir = staging / name
+                ps_load_initial.write_step1(pdir, load_product(pdir / ps_load_initial.PSCANDS))
         if not patch_names:
             raise StampsError(f"no pixel of {merged} has D_A < {amp_dispersion}: no candidates")
 
@@ -412,22 +510,22 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             "prep": {
                 "amp_dispersion": amp_dispersion, "range_patches": range_patches,
                 "azimuth_patches": azimuth_patches, "range_overlap": range_overlap,
-                "azimuth_overlap": azimuth_overlap, "n_candidates": int(cands.rows.size),
+                "azimuth_overlap": azimuth_overlap, "n_candidates": n_cand,
                 "inc_angle": inc_angle, "bperp_grids": grids is not None,
                 "stamps_python_version": __version__,
             },
             "bperp": {d: bperp[d] for d in stack.dates},
-            "calconst": dict(zip(stack.dates, map(float, cands.calconst))),
+            "calconst": dict(zip(stack.dates, map(float, calconst))),
         })
         (staging / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
         (staging / PATCH_LIST).write_text("\n".join(patch_names) + "\n")
         (staging / CALAMP_FILE).write_text("".join(
-            f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, cands.calconst)))
+            f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, calconst)))
         values = {"lambda": float(meta["wavelength"]), "heading": float(meta["heading"])}
         if not (output / parms_mod.PARMS_FILE).is_file():
             parms_mod.write_parms(staging, small_baseline=False, overrides=values)
         log.info("prep_isce wrote %d patches, %d candidates in %.1f s (peak memory %.0f MiB)",
-                 len(patch_names), cands.rows.size, time.perf_counter() - start, peak_memory_mb())
+                 len(patch_names), n_cand, time.perf_counter() - start, peak_memory_mb())
     except BaseException:
         setup_logging(None)
         shutil.rmtree(staging, ignore_errors=True)
@@ -439,8 +537,8 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             parms_mod.set_parm(output, name, value)
     setup_logging(output)
     get_logger().info("run directory: %s", output)
-    return {"output": output, "n_candidates": int(cands.rows.size), "patches": patch_names,
-            "calconst": cands.calconst, "metadata": meta}
+    return {"output": output, "n_candidates": n_cand, "patches": patch_names,
+            "calconst": calconst, "metadata": meta}
 
 
 def build_parser() -> argparse.ArgumentParser:

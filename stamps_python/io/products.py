@@ -55,6 +55,28 @@ def save_product(
     return path
 
 
+def save_product_rows(
+    path: str | Path, name: str, shape: tuple[int, int], dtype: Any,
+    row_blocks: Iterable[tuple[int, np.ndarray]], attrs: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write one large 2-D dataset ``name`` of product ``path`` block of rows by block, atomically.
+
+    ``row_blocks`` yields (first row, rows array); only one block is in memory at a time.
+    """
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = PRODUCT_FORMAT
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+            chunk_rows = max(1, min(shape[0], (1 << 20) // max(1, shape[1] * np.dtype(dtype).itemsize)))
+            ds = f.create_dataset(name, shape=shape, dtype=dtype,
+                                  chunks=(chunk_rows, shape[1]) if shape[0] and shape[1] else None)
+            for start, block in row_blocks:
+                ds[start:start + len(block)] = block
+    return path
+
+
 def _decode(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode()

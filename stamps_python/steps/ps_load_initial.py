@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, save_product, save_product_rows
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.utils import StampsError, datenum, get_logger
 
@@ -40,16 +40,8 @@ def rotate_to_scene_axes(xy: np.ndarray, heading_deg: float) -> tuple[np.ndarray
     return xy, 0.0
 
 
-def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Build the Step-1 workspaces from one patch's candidate data.
-
-    ``cands`` holds: ``ij`` (n, 2) azimuth line / range sample (0-based); ``ph`` (n, n_sec)
-    complex reference x conj(secondary), secondaries in ``dates`` order without the reference;
-    ``lonlat`` (n, 2) deg; ``hgt`` (n,) m; ``D_A`` (n,); ``la`` (n,) deg; optional ``inc`` (n,)
-    deg; optional ``bperp_mat`` (n, n_sec) m; ``dates`` (all images, YYYYMMDD); ``master_date``;
-    ``bperp`` per image (m, 0 at the reference); ``calconst`` per image; ``heading`` (deg).
-    Returns {product name: {dataset: value}} for ps1, ph1, bp1, la1, inc1, da1, hgt1.
-    """
+def _layout(cands: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of Step 1 except the (n_ps, n_ifg) matrices: ps1 and the orders to apply."""
     dates = [str(d) for d in cands["dates"]]
     master = str(cands["master_date"])
     if master not in dates:
@@ -68,16 +60,11 @@ def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     all_sorted = sec_sorted[:master_ix] + [master] + sec_sorted[master_ix:]
     bperp = np.insert(np.array([bperp_all[d] for d in sec_sorted]), master_ix, 0.0)
     calconst = np.array([cal_all[d] for d in sec_sorted])
-    n_ifg = len(day)
 
     ij_in = np.asarray(cands["ij"], dtype=np.int64).reshape(-1, 2)
     n_ps = len(ij_in)
     if n_ps == 0:
         raise StampsError("no PS candidates in this patch")
-    ph = np.asarray(cands["ph"], dtype=np.complex64)[:, day_ix]
-    ph = (ph / calconst.astype(np.float32)[None, :]).astype(np.complex64)
-    ph = np.insert(ph, master_ix, np.ones(n_ps, dtype=np.complex64), axis=1)
-
     lonlat = np.asarray(cands["lonlat"], dtype=np.float64).reshape(-1, 2)
     ll0 = (lonlat.max(axis=0) + lonlat.min(axis=0)) / 2.0
     xy, rotation = rotate_to_scene_axes(llh2local(lonlat, ll0), float(cands["heading"]))
@@ -85,24 +72,38 @@ def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     sort_ix = np.lexsort((xy[:, 0], xy[:, 1]))
     xy = xy[sort_ix]
     xy = np.round(xy * np.float32(1000)) / np.float32(1000)
-    xy_out = np.column_stack([np.arange(1, n_ps + 1, dtype=np.float32), xy]).astype(np.float32)
-
-    ij = np.column_stack([np.arange(1, n_ps + 1), ij_in[sort_ix]]).astype(np.int32)
     ps1 = {
-        "ij": ij, "lonlat": lonlat[sort_ix], "xy": xy_out, "bperp": bperp, "day": day,
-        "dates": all_sorted, "master_day": master_day, "master_date": master,
-        "master_ix": master_ix, "n_ifg": n_ifg, "n_image": n_ifg, "n_ps": n_ps,
-        "sort_ix": sort_ix.astype(np.int64), "ll0": ll0, "calconst": calconst,
+        "ij": np.column_stack([np.arange(1, n_ps + 1), ij_in[sort_ix]]).astype(np.int32),
+        "lonlat": lonlat[sort_ix],
+        "xy": np.column_stack([np.arange(1, n_ps + 1, dtype=np.float32), xy]).astype(np.float32),
+        "bperp": bperp, "day": day, "dates": all_sorted, "master_day": master_day,
+        "master_date": master, "master_ix": master_ix, "n_ifg": len(day), "n_image": len(day),
+        "n_ps": n_ps, "sort_ix": sort_ix.astype(np.int64), "ll0": ll0, "calconst": calconst,
         "day_ix": day_ix.astype(np.int64), "xy_rotation_deg": rotation,
     }
+    return ps1
+
+
+def _ph_rows(ph: np.ndarray, ps1: Mapping[str, Any], start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of ph1: sorted candidates, secondaries by date / calconst, master = 1."""
+    rows = ps1["sort_ix"][start:stop]
+    block = np.asarray(ph[rows], dtype=np.complex64)[:, ps1["day_ix"]]
+    block /= ps1["calconst"].astype(np.float32)[None, :]
+    return np.insert(block, ps1["master_ix"], np.complex64(1.0), axis=1)
+
+
+def _bp_rows(cands: Mapping[str, Any], ps1: Mapping[str, Any], start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of bperp_mat (m): baseline grids at the PS, or the per-date values."""
     if cands.get("bperp_mat") is not None:
-        bperp_mat = np.asarray(cands["bperp_mat"], dtype=np.float32)[:, day_ix][sort_ix]
-    else:
-        bperp_mat = np.repeat(np.delete(bperp, master_ix)[None, :].astype(np.float32), n_ps, axis=0)
+        rows = ps1["sort_ix"][start:stop]
+        return np.asarray(cands["bperp_mat"], dtype=np.float32)[rows][:, ps1["day_ix"]]
+    row = np.delete(ps1["bperp"], ps1["master_ix"]).astype(np.float32)
+    return np.repeat(row[None, :], stop - start, axis=0)
+
+
+def _vectors(cands: Mapping[str, Any], ps1: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    sort_ix = ps1["sort_ix"]
     out: dict[str, dict[str, Any]] = {
-        "ps1": ps1,
-        "ph1": {"ph": ph[sort_ix]},
-        "bp1": {"bperp_mat": bperp_mat},
         "la1": {"la": np.radians(np.asarray(cands["la"], dtype=np.float64)[sort_ix])},
         "da1": {"D_A": np.asarray(cands["D_A"], dtype=np.float64)[sort_ix]},
         "hgt1": {"hgt": np.asarray(cands["hgt"], dtype=np.float64)[sort_ix]},
@@ -110,6 +111,43 @@ def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if cands.get("inc") is not None:
         out["inc1"] = {"inc": np.radians(np.asarray(cands["inc"], dtype=np.float64)[sort_ix])}
     return out
+
+
+def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Build the Step-1 workspaces of one patch in memory (see :func:`write_step1`).
+
+    ``cands`` holds: ``ij`` (n, 2) azimuth line / range sample (0-based); ``ph`` (n, n_sec)
+    complex reference x conj(secondary), secondaries in ``dates`` order without the reference;
+    ``lonlat`` (n, 2) deg; ``hgt`` (n,) m; ``D_A`` (n,); ``la`` (n,) deg; optional ``inc`` (n,)
+    deg; optional ``bperp_mat`` (n, n_sec) m; ``dates`` (all images, YYYYMMDD); ``master_date``;
+    ``bperp`` per image (m, 0 at the reference); ``calconst`` per image; ``heading`` (deg).
+    Returns {product name: {dataset: value}} for ps1, ph1, bp1, la1, (inc1), da1, hgt1.
+    """
+    ps1 = _layout(cands)
+    n = ps1["n_ps"]
+    return {"ps1": ps1, "ph1": {"ph": _ph_rows(np.asarray(cands["ph"]), ps1, 0, n)},
+            "bp1": {"bperp_mat": _bp_rows(cands, ps1, 0, n)}, **_vectors(cands, ps1)}
+
+
+def write_step1(patch_dir: str | Path, cands: Mapping[str, Any], chunk: int = 65536) -> dict:
+    """Write the Step-1 workspaces of one patch, the big matrices in blocks of ``chunk`` rows.
+
+    Same content as :func:`build_step1`; only ``cands['ph']`` (and the baseline grids) are held
+    in memory whole. Returns ps1.
+    """
+    patch_dir = Path(patch_dir)
+    ps1 = _layout(cands)
+    n, n_ifg = ps1["n_ps"], ps1["n_ifg"]
+    ph = np.asarray(cands["ph"])
+    starts = range(0, n, chunk)
+    save_product_rows(product_path(patch_dir, "ph1"), "ph", (n, n_ifg), np.complex64,
+                      ((i, _ph_rows(ph, ps1, i, min(i + chunk, n))) for i in starts))
+    save_product_rows(product_path(patch_dir, "bp1"), "bperp_mat", (n, n_ifg - 1), np.float32,
+                      ((i, _bp_rows(cands, ps1, i, min(i + chunk, n))) for i in starts))
+    for name, data in _vectors(cands, ps1).items():
+        save_product(product_path(patch_dir, name), data)
+    save_product(product_path(patch_dir, "ps1"), ps1)
+    return ps1
 
 
 def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
@@ -121,13 +159,11 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
     if not src.is_file():
         raise StampsError(f"{src}: not found; run prep_isce on this run directory first")
     cands = load_product(src)
-    products = build_step1(cands)
-    for name, data in products.items():
-        save_product(product_path(patch_dir, name), data)
-    ps1 = products["ps1"]
+    ps1 = write_step1(patch_dir, cands)
+    names = ["ps1", "ph1", "bp1", "la1", "da1", "hgt1"] + (["inc1"] if "inc" in cands else [])
     log.info(
         "Step 1 %s: read %s (%d candidates, %d images, reference %s); wrote %s in %.1f s",
         patch_dir.name, src.name, ps1["n_ps"], ps1["n_ifg"], ps1["master_date"],
-        ", ".join(f"{n}.h5" for n in products), time.perf_counter() - start,
+        ", ".join(f"{n}.h5" for n in names), time.perf_counter() - start,
     )
     return product_path(patch_dir, "ps1")
