@@ -663,8 +663,9 @@ def load_parms(run_dir: str | Path) -> dict[str, Any]:
     """Effective parameters of a run or patch directory: localparms > parms > defaults.
 
     ``parms.json`` is read from ``run_dir`` or, for a patch directory, its parent; for a patch,
-    the run's ``localparms.json`` applies and the patch's own on top of it. Unset (nan) ``lambda`` / ``heading`` are filled
-    from the stack ``metadata.json`` (wavelength in m, heading in deg). Every value is validated.
+    the run's ``localparms.json`` applies and the patch's own on top of it. Unset (nan)
+    ``lambda`` / ``heading`` are filled from the stack ``metadata.json`` (wavelength in m, heading
+    in deg). Every value is validated.
     """
     return _resolve(run_dir)[0]
 

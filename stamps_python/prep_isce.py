@@ -65,6 +65,8 @@ CALAMP_FILE = "calamp.txt"
 # superset threshold is widened for it (within these bounds); the exact constants found by the
 # pass are checked against the margin afterwards.
 SAMPLE_EVERY = 8
+# Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
+SPILL_AFTER_BYTES = 768 * 2**20
 MIN_MARGIN = 0.002
 MAX_MARGIN = 0.02
 
@@ -122,16 +124,19 @@ def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
     The margin is the relative disagreement (between images, up to a common factor) of the
     constants from the two interleaved halves of the sample, clipped to [MIN_MARGIN, MAX_MARGIN].
     """
-    buf = np.empty((1, width), dtype=np.complex64)
-    s1 = np.zeros((1, width))
-    s2 = np.zeros((1, width))
+    lines = np.arange(SAMPLE_EVERY // 2, length, SAMPLE_EVERY)
+    halves = (lines[0::2], lines[1::2])
+    s1 = np.zeros((len(halves[0]), width))
+    s2 = np.zeros_like(s1)
     totals = np.zeros((len(readers), 2))
     counts = np.zeros((len(readers), 2))
     for i, reader in enumerate(readers):
-        for k, r0 in enumerate(range(SAMPLE_EVERY // 2, length, SAMPLE_EVERY)):
-            t, c = accumulate_amplitudes(reader.read(r0, r0 + 1, out=buf), 1.0, s1, s2)
-            totals[i, k % 2] += t
-            counts[i, k % 2] += c
+        for k, half in enumerate(halves):
+            if len(half):
+                t, c = accumulate_amplitudes(reader.read_lines(half), 1.0, s1[:len(half)],
+                                             s2[:len(half)])
+                totals[i, k] += t
+                counts[i, k] += c
     with np.errstate(invalid="ignore", divide="ignore"):
         provisional = totals.sum(axis=1) / counts.sum(axis=1)
         halves = totals / counts
@@ -147,11 +152,13 @@ def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
 
 def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,
           threshold: float, block_rows: int, spill: Path, label: str
-          ) -> tuple[list[Path], np.ndarray, np.ndarray]:
+          ) -> tuple[list, np.ndarray, np.ndarray]:
     """One streaming pass: calamp sums, and the pixels whose weighted D_A is below ``threshold``.
 
-    Each block's kept pixels (rows, cols and complex values in every image) are spilled to a
-    file in ``spill``. Returns (the block files, amplitude sums, counts per image).
+    Each block's kept pixels (rows, cols and complex values in every image) stay in memory up to
+    SPILL_AFTER_BYTES in all, later blocks are spilled to ``.npy`` files in ``spill``. Returns
+    (per block the arrays or the spill file stem, amplitude sums, counts per image).
+    While a block is processed the kernel is already reading the next one.
     """
     n, length, width = len(readers), stack.length, stack.width
     buf = np.empty((n, block_rows, width), dtype=np.complex64)
@@ -159,12 +166,15 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
     s2 = np.zeros((block_rows, width))
     sums = np.zeros(n)
     counts = np.zeros(n, dtype=np.int64)
-    files = []
+    blocks: list[Path | tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    in_memory = 0
     spill.mkdir(parents=True, exist_ok=True)
     for b, r0 in enumerate(tqdm(range(0, length, block_rows), desc=label, unit="block",
                                 leave=False)):
         r1 = min(r0 + block_rows, length)
         h = r1 - r0
+        for reader in readers:
+            reader.prefetch(r1, min(r1 + block_rows, length))
         s1[:h] = 0.0
         s2[:h] = 0.0
         for i, reader in enumerate(readers):
@@ -173,11 +183,16 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
             sums[i] += t
             counts[i] += c
         rr, cc = np.nonzero(dispersion_from_sums(s1[:h], s2[:h], n) < threshold)
-        path = spill / f"{label.replace(' ', '_')}_{b:06d}.npz"
-        np.savez(path, rows=(rr + r0).astype(np.int32), cols=cc.astype(np.int32),
-                 values=buf[:, rr, cc])
-        files.append(path)
-    return files, sums, counts
+        kept = ((rr + r0).astype(np.int32), cc.astype(np.int32), buf[:, rr, cc])
+        in_memory += kept[2].nbytes
+        if in_memory <= SPILL_AFTER_BYTES:
+            blocks.append(kept)
+            continue
+        path = spill / f"{label.replace(' ', '_')}_{b:06d}"
+        for part, value in zip(("rows", "cols", "values"), kept):
+            np.save(path.with_suffix(f".{part}.npy"), value)
+        blocks.append(path)
+    return blocks, sums, counts
 
 
 def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
@@ -214,8 +229,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
         if err > margin:
             log.warning("calamp sample off by %.2g%% (> %.2g%%): second pass with exact constants",
                         100 * err, 100 * margin)
-            for f in files:
-                f.unlink()
+            shutil.rmtree(spill, ignore_errors=True)
             files, _, _ = _scan(stack, readers, 1.0 / calconst, d_thresh, block_rows, spill,
                                 "amplitude pass 2")
     finally:
@@ -224,10 +238,15 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
 
     def blocks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         checked = kept = 0
-        for path in files:
-            with np.load(path) as z:
-                rows, cols, values = z["rows"], z["cols"], z["values"]
-            path.unlink()
+        for k, item in enumerate(files):
+            if isinstance(item, Path):
+                parts = [item.with_suffix(f".{part}.npy") for part in ("rows", "cols", "values")]
+                rows, cols, values = (np.load(p) for p in parts)
+                for p in parts:
+                    p.unlink()
+            else:
+                rows, cols, values = item
+            files[k] = None
             d_a, has_zero = amplitude_dispersion(values, calconst)
             keep = (d_a < d_thresh) & ~has_zero
             checked += len(d_a)
@@ -369,9 +388,11 @@ def _bperp_grids(stack: isce.IsceStack, reference: str, rows: np.ndarray, cols: 
         get_logger().warning("baseline grids missing for %s: using the per-date averages",
                              ", ".join(missing[:5]))
         return None
-    return np.column_stack([
-        isce.sample_baseline_grid(p, rows, cols, stack.length, stack.width) for p in paths
-    ]).astype(np.float32)
+    grids = [isce.read_raster(p) for p in paths]
+    if len({g.shape for g in grids}) != 1:
+        raise StampsError(f"{stack.merged / 'baselines'}: baseline grids differ in size")
+    return isce.sample_grids(np.stack(grids), rows, cols, stack.length,
+                             stack.width).astype(np.float32)
 
 
 def _write_patch_files(directory: Path, patch: Patch) -> None:

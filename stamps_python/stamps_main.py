@@ -27,10 +27,10 @@ from stamps_python.io.products import load_product, product_path
 from stamps_python.parms import load_parms
 from stamps_python.steps import (
     ps_calc_ifg_std,
+    ps_calc_scla,
     ps_correct_phase,
     ps_est_gamma_quick,
     ps_load_initial,
-    ps_calc_scla,
     ps_merge_patches,
     ps_scn_filt,
     ps_select,

@@ -93,3 +93,23 @@ def test_dispersion_equals_direct_numpy(golden_run):
     # every pixel below the threshold (and never zero) is a candidate, and only those
     n_expected = int(np.sum(direct < 0.4))
     assert abs(n_expected - ps1["n_ps"]) <= 2  # float32 ties at the threshold only
+
+
+def test_spilled_and_second_pass_paths_give_the_same_candidates(golden_run, monkeypatch, tmp_path):
+    """Superset spilled to disk, and a calamp sample deemed too coarse (forcing a second pass)."""
+    from stamps_python import prep_isce
+    from stamps_python.io import isce
+
+    stack = isce.open_stack(GOLDEN_MERGED)
+    expected = load_product(golden_run / "PATCH_1" / "pscands.h5", ["ij", "D_A"])
+    monkeypatch.setattr(prep_isce, "SPILL_AFTER_BYTES", 0)
+    monkeypatch.setattr(prep_isce, "MIN_MARGIN", 1e-9)
+    monkeypatch.setattr(prep_isce, "MAX_MARGIN", 1e-9)
+    _, blocks = prep_isce.candidate_blocks(stack, 0.4, tmp_path / "spill", block_mb=8)
+    got = list(blocks)
+    rows = np.concatenate([b[0] for b in got])
+    cols = np.concatenate([b[1] for b in got])
+    d_a = np.concatenate([b[2] for b in got])
+    np.testing.assert_array_equal(np.column_stack([rows, cols]), expected["ij"])
+    np.testing.assert_allclose(d_a, expected["D_A"], rtol=1e-6)
+    assert not list((tmp_path / "spill").glob("*.npy"))  # spill cleaned up

@@ -14,6 +14,8 @@ Units: angles in degrees in the rasters (converted where stated), heights and ba
 from __future__ import annotations
 
 import math
+import mmap
+import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -25,10 +27,16 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
+from stamps_python.numerics.interp import bilinear_stack
 from stamps_python.utils import StampsError, parse_yyyymmdd
 
 # ISCE radar-geometry rasters carry no geotransform; GDAL's warning about it is noise here.
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+# Every line is read once: a large GDAL block cache only costs memory (MiB; before GDAL starts).
+os.environ.setdefault("GDAL_CACHEMAX", "64")
+
+_VRT_TYPES = {"Byte": "u1", "Int16": "i2", "UInt16": "u2", "Int32": "i4", "UInt32": "u4",
+              "Float32": "f4", "Float64": "f8", "CFloat32": "c8", "CFloat64": "c16"}
 
 GEOMETRY_NAMES = ("hgt", "lat", "lon", "los", "incLocal", "shadowMask")
 REQUIRED_GEOMETRY = ("hgt", "lat", "lon", "los", "incLocal")
@@ -73,37 +81,83 @@ def raster_shape(path: Path) -> tuple[int, int, int]:
         raise StampsError(f"{path}: cannot open raster ({exc})") from None
 
 
-def _vrt_source(vrt: Path) -> tuple[Path, int, int] | None:
-    """(raw file, line offset in bytes, image offset) of band 1 of a raw VRT, if it is one."""
+@dataclass(frozen=True)
+class RawBand:
+    """Where one band of a GDAL raw VRT (``VRTRawRasterBand``, as ISCE writes) lies in its file."""
+
+    raw: Path
+    dtype: np.dtype
+    image_offset: int
+    pixel_offset: int
+    line_offset: int
+
+
+def raw_bands(vrt: Path) -> list[RawBand] | None:
+    """The raw bands of a VRT made of ``VRTRawRasterBand`` only (None for any other raster)."""
     if vrt.suffix != ".vrt":
         return None
     try:
         root = ET.parse(vrt).getroot()
     except ET.ParseError as exc:
         raise StampsError(f"{vrt}: unreadable VRT ({exc})") from None
-    band = root.find("VRTRasterBand")
-    if band is None or band.find("SourceFilename") is None:
+    bands = []
+    for band in root.findall("VRTRasterBand"):
+        src = band.find("SourceFilename")
+        kind = _VRT_TYPES.get(band.get("dataType", ""))
+        if band.get("subClass") != "VRTRawRasterBand" or src is None or kind is None:
+            return None
+        name = (src.text or "").strip()
+        raw = vrt.parent / name if src.get("relativeToVRT", "0") == "1" else Path(name)
+        order = "<" if band.findtext("ByteOrder", "LSB").strip().upper() == "LSB" else ">"
+        bands.append(RawBand(raw=raw, dtype=np.dtype(order + kind),
+                             image_offset=int(band.findtext("ImageOffset", "0")),
+                             pixel_offset=int(band.findtext("PixelOffset", "0")),
+                             line_offset=int(band.findtext("LineOffset", "0"))))
+    return bands or None
+
+
+def _raw_extent(b: RawBand, length: int, width: int) -> int:
+    """Bytes a raw band of ``length`` x ``width`` needs in its file (end of its last pixel)."""
+    return (b.image_offset + b.line_offset * (length - 1) + b.pixel_offset * (width - 1)
+            + b.dtype.itemsize)
+
+
+def _raw_view(path: Path, band: int, shape: tuple[int, int]) -> tuple[np.ndarray, int] | None:
+    """A read-only zero-copy (lines, samples) view of a raw VRT band, and its file descriptor.
+
+    None when the raster is not a plain raw VRT (then GDAL reads it).
+    """
+    bands = raw_bands(path)
+    if bands is None or band > len(bands):
         return None
-    src = band.find("SourceFilename")
-    name = (src.text or "").strip()
-    raw = vrt.parent / name if src.get("relativeToVRT", "0") == "1" else Path(name)
-    line_offset = int(band.findtext("LineOffset", "0"))
-    image_offset = int(band.findtext("ImageOffset", "0"))
-    return raw, line_offset, image_offset
+    b = bands[band - 1]
+    need = _raw_extent(b, *shape)
+    try:
+        fd = os.open(b.raw, os.O_RDONLY)
+    except OSError:
+        return None
+    if os.fstat(fd).st_size < need:
+        os.close(fd)
+        return None
+    buf = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    view = np.ndarray(shape, dtype=b.dtype, buffer=buf, offset=b.image_offset,
+                      strides=(b.line_offset, b.pixel_offset))
+    return view, fd
 
 
 def _check_raw_size(vrt: Path, length: int) -> None:
     """A raw raster behind a VRT shorter than the VRT says is a StampsError (truncated file)."""
-    src = _vrt_source(vrt)
-    if src is None:
+    bands = raw_bands(vrt)
+    if bands is None:
         return
-    raw, line_offset, image_offset = src
-    if not raw.is_file():
-        raise StampsError(f"{raw}: raster file missing (referenced by {vrt.name})")
-    expected = image_offset + line_offset * length
-    size = raw.stat().st_size
-    if line_offset and size < expected:
-        raise StampsError(f"{raw}: truncated, {size} bytes where {expected} are expected")
+    width = raster_shape(vrt)[1]
+    for b in bands:
+        if not b.raw.is_file():
+            raise StampsError(f"{b.raw}: raster file missing (referenced by {vrt.name})")
+        expected = _raw_extent(b, length, width)
+        size = b.raw.stat().st_size
+        if size < expected:
+            raise StampsError(f"{b.raw}: truncated, {size} bytes where {expected} are expected")
 
 
 def open_stack(merged: str | Path) -> IsceStack:
@@ -172,28 +226,79 @@ def read_raster(path: Path, band: int = 1, rows: tuple[int, int] | None = None,
 
 
 class RasterRows:
-    """An open raster read in row blocks (keeps the GDAL handle open across blocks)."""
+    """An open raster band read in blocks of lines.
 
-    def __init__(self, path: Path) -> None:
+    Plain raw VRTs (what ISCE2 writes) are read with ``pread`` straight into the caller's buffer
+    (no GDAL block cache, no pages kept mapped), and :meth:`prefetch` asks the kernel to start
+    reading the next block while the current one is processed; any other raster is read through
+    GDAL.
+    """
+
+    def __init__(self, path: Path, band: int = 1) -> None:
         self.path = path
+        self.band = band
+        self._ds = None
+        self._fd = -1
         try:
-            self._ds = rasterio.open(path)
+            with rasterio.open(path) as ds:
+                self.length, self.width = ds.height, ds.width
         except RasterioIOError as exc:
             raise StampsError(f"{path}: cannot open raster ({exc})") from None
+        bands = raw_bands(path)
+        self._raw = bands[band - 1] if bands is not None and band <= len(bands) else None
+        if self._raw is not None and _is_plain(self._raw, self.width) and \
+                self._raw.raw.is_file() and \
+                self._raw.raw.stat().st_size >= _raw_extent(self._raw, self.length, self.width):
+            self._fd = os.open(self._raw.raw, os.O_RDONLY)
+        else:
+            self._raw = None
+            self._ds = rasterio.open(path)
 
-    def read(self, r0: int, r1: int, band: int = 1, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows [r0, r1) of ``band`` (all columns), into ``out`` when given."""
+    def read(self, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Lines [r0, r1) (all samples), into ``out`` (C-contiguous) when given."""
+        if self._raw is not None:
+            b = self._raw
+            if out is None:
+                out = np.empty((r1 - r0, self.width), dtype=b.dtype.newbyteorder("="))
+            got = os.preadv(self._fd, [memoryview(out).cast("B")], b.image_offset + b.line_offset * r0)
+            if got != out.nbytes:
+                raise StampsError(f"{b.raw}: short read at lines {r0}-{r1}")
+            if not b.dtype.isnative:
+                out.byteswap(inplace=True)
+            return out
         try:
-            window = Window(0, r0, self._ds.width, r1 - r0)
+            window = Window(0, r0, self.width, r1 - r0)
             if out is not None:
-                return self._ds.read(band, window=window, out=out)
-            return self._ds.read(band, window=window)
+                return self._ds.read(self.band, window=window, out=out)
+            return self._ds.read(self.band, window=window)
         except RasterioIOError as exc:
-            raise StampsError(f"{self.path}: read failed at rows {r0}-{r1} ({exc})") from None
+            raise StampsError(f"{self.path}: read failed at lines {r0}-{r1} ({exc})") from None
+
+    def read_lines(self, lines: np.ndarray) -> np.ndarray:
+        """The given lines (all samples) as one (len(lines), width) array."""
+        out = np.empty((len(lines), self.width),
+                       dtype=self._raw.dtype.newbyteorder("=") if self._raw is not None
+                       else self._ds.dtypes[self.band - 1])
+        for k, r in enumerate(lines):
+            self.read(int(r), int(r) + 1, out=out[k:k + 1])
+        return out
+
+    def prefetch(self, r0: int, r1: int) -> None:
+        """Hint the kernel to read lines [r0, r1) ahead (no-op for GDAL-read rasters)."""
+        if self._raw is None or r1 <= r0:
+            return
+        start = self._raw.image_offset + self._raw.line_offset * r0
+        os.posix_fadvise(self._fd, start, self._raw.line_offset * (r1 - r0),
+                         os.POSIX_FADV_WILLNEED)
 
     def close(self) -> None:
-        """Release the GDAL handle."""
-        self._ds.close()
+        """Release the file (descriptor or GDAL handle)."""
+        if self._ds is not None:
+            self._ds.close()
+            self._ds = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> RasterRows:
         return self
@@ -202,11 +307,25 @@ class RasterRows:
         self.close()
 
 
+def _is_plain(b: RawBand, width: int) -> bool:
+    """True when a raw band's lines are contiguous runs of pixels (a single-band raw file)."""
+    return b.pixel_offset == b.dtype.itemsize and b.line_offset == b.pixel_offset * width
+
+
 def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
                   block_rows: int = 512) -> np.ndarray:
     """Values of ``band`` at pixels (rows, cols), read in row blocks (never the whole raster)."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
+    length, width, _ = raster_shape(path)
+    raw = _raw_view(path, band, (length, width))
+    if raw is not None:
+        view, fd = raw
+        try:
+            return view[rows, cols].astype(view.dtype.newbyteorder("="))
+        finally:
+            del view
+            os.close(fd)
     with rasterio.open(path) as ds:
         dtype = np.dtype(ds.dtypes[band - 1])
         out = np.empty(rows.shape, dtype=dtype)
@@ -278,27 +397,28 @@ def baseline_grid_path(stack: IsceStack, date: str) -> Path | None:
     return _gdal_path(stack.merged / "baselines" / date / date)
 
 
+def sample_grids(grids: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: int,
+                 width: int) -> np.ndarray:
+    """Grids (k, ny, nx) interpolated bilinearly at full-resolution pixels: an (n, k) array.
+
+    As StaMPS (ps_load_initial_isce) does for topsStack baseline grids, the grid nodes are spread
+    evenly over [0, length] x [0, width]. Full-size grids are sampled directly.
+    """
+    grids = np.asarray(grids)
+    rows = np.asarray(rows)
+    cols = np.asarray(cols)
+    k, ny, nx = grids.shape
+    if (ny, nx) == (length, width):
+        return grids[:, rows.astype(np.int64), cols.astype(np.int64)].T.astype(np.float64)
+    if ny < 2 or nx < 2:
+        return np.repeat(grids.reshape(k, -1).mean(axis=1)[None, :], rows.size, axis=0)
+    return bilinear_stack(grids, rows * (ny - 1) / length, cols * (nx - 1) / width)
+
+
 def sample_baseline_grid(path: Path, rows: np.ndarray, cols: np.ndarray, length: int,
                          width: int) -> np.ndarray:
-    """Bperp (m) of a gridded baseline file at full-resolution pixels (rows, cols).
-
-    topsStack writes Bperp on a coarse grid spanning the whole image; as StaMPS
-    (ps_load_initial_isce) does, the grid nodes are spread evenly over [0, width] x [0, length]
-    and interpolated bilinearly at the pixels. A full-size grid is sampled directly.
-    """
-    grid = read_raster(path).astype(np.float64)
-    if grid.shape == (length, width):
-        return grid[rows, cols]
-    from scipy.interpolate import RegularGridInterpolator
-
-    ny, nx = grid.shape
-    if ny < 2 or nx < 2:
-        return np.full(np.shape(rows), float(grid.mean()))
-    interp = RegularGridInterpolator(
-        (np.linspace(0, length, ny), np.linspace(0, width, nx)), grid, bounds_error=False,
-        fill_value=None,
-    )
-    return interp(np.column_stack([rows, cols]).astype(np.float64))
+    """Bperp (m) of one topsStack gridded baseline file at full-resolution pixels (rows, cols)."""
+    return sample_grids(read_raster(path)[None], rows, cols, length, width)[:, 0]
 
 
 # ----------------------------------------------------------------------------- metadata

@@ -17,6 +17,7 @@ Files (all native little-endian, row-major, in a working folder):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -43,14 +44,11 @@ def find_snaphu() -> Path:
             raise StampsError(f"snaphu not found: {SNAPHU_ENV}={env} is not an executable file; "
                               f"point {SNAPHU_ENV} at the snaphu program or unset it")
         return path
-    try:
-        import snaphu as snaphu_pkg
-
-        bundled = Path(snaphu_pkg.__file__).parent / "snaphu"
+    spec = importlib.util.find_spec("snaphu")
+    if spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "snaphu"
         if bundled.is_file() and os.access(bundled, os.X_OK):
             return bundled
-    except ImportError:
-        pass
     which = shutil.which("snaphu")
     if which:
         return Path(which)
