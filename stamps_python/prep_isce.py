@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ from stamps_python.io.products import PRODUCT_FORMAT, load_product
 from stamps_python.numerics.amplitude import (
     accumulate_amplitudes,
     amplitude_dispersion,
-    dispersion_from_sums,
+    block_pass,
+    interferograms,
     superset_threshold,
     weight_error,
 )
@@ -60,13 +62,16 @@ from stamps_python.utils import (
 METADATA = "metadata.json"
 PATCH_LIST = "patch.list"
 CALAMP_FILE = "calamp.txt"
-# Provisional calibration constants come from every SAMPLE_EVERY-th line. Their error (between
+# Provisional calibration constants come from 1/SAMPLE_EVERY of the lines. Their error (between
 # images, up to a common factor) is estimated from two interleaved halves of that sample, and the
 # superset threshold is widened for it (within these bounds); the exact constants found by the
 # pass are checked against the margin afterwards.
 SAMPLE_EVERY = 8
+SAMPLE_RUN = 16
 # Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
 SPILL_AFTER_BYTES = 768 * 2**20
+# Candidates are appended to a patch's pscands.h5 in batches of about this many bytes.
+WRITE_BATCH_BYTES = 64 * 2**20
 MIN_MARGIN = 0.002
 MAX_MARGIN = 0.02
 
@@ -114,18 +119,25 @@ def patch_layout(width: int, length: int, n_rg: int, n_az: int, overlap_rg: int,
 
 
 def _block_rows(n_images: int, width: int, block_mb: float) -> int:
+    """Lines per block so that one block of every SLC takes ``block_mb`` MiB (two are in use)."""
     return max(1, int(block_mb * 2**20 // (n_images * width * 8)))
 
 
 def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
                    ) -> tuple[np.ndarray, float]:
-    """Provisional calamp constants from every SAMPLE_EVERY-th line, and their error margin.
+    """Provisional calamp constants from 1/SAMPLE_EVERY of the lines, and their error margin.
 
-    The margin is the relative disagreement (between images, up to a common factor) of the
-    constants from the two interleaved halves of the sample, clipped to [MIN_MARGIN, MAX_MARGIN].
+    The sample is runs of SAMPLE_RUN lines spread over the image. The margin is the relative
+    disagreement (between images, up to a common factor) of the constants from the two
+    interleaved halves of the sample, clipped to [MIN_MARGIN, MAX_MARGIN].
     """
-    lines = np.arange(SAMPLE_EVERY // 2, length, SAMPLE_EVERY)
-    halves = (lines[0::2], lines[1::2])
+    # runs of SAMPLE_RUN lines every SAMPLE_EVERY runs: reads stay large and sequential on disk
+    starts = np.arange(0, length, SAMPLE_RUN * SAMPLE_EVERY) + (SAMPLE_RUN * SAMPLE_EVERY) // 2
+    runs = [np.arange(r, min(r + SAMPLE_RUN, length)) for r in starts if r < length]
+    if not runs:
+        runs = [np.arange(length)]
+    halves = (np.concatenate(runs[0::2]), np.concatenate(runs[1::2]) if len(runs) > 1
+              else np.zeros(0, dtype=np.int64))
     s1 = np.zeros((len(halves[0]), width))
     s2 = np.zeros_like(s1)
     totals = np.zeros((len(readers), 2))
@@ -155,48 +167,52 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
           ) -> tuple[list, np.ndarray, np.ndarray]:
     """One streaming pass: calamp sums, and the pixels whose weighted D_A is below ``threshold``.
 
-    Each block's kept pixels (rows, cols and complex values in every image) stay in memory up to
-    SPILL_AFTER_BYTES in all, later blocks are spilled to ``.npy`` files in ``spill``. Returns
-    (per block the arrays or the spill file stem, amplitude sums, counts per image).
-    While a block is processed the kernel is already reading the next one.
+    A reader thread fills one block buffer (lines of every SLC) while the previous block is
+    processed, so reading and computing overlap. Each block's kept pixels (rows, cols and complex
+    values in every image) stay in memory up to SPILL_AFTER_BYTES in all, later blocks are spilled
+    to ``.npy`` files in ``spill``. Returns (per block the arrays or the spill file stem, amplitude
+    sums, counts per image).
     """
     n, length, width = len(readers), stack.length, stack.width
-    buf = np.empty((n, block_rows, width), dtype=np.complex64)
-    s1 = np.zeros((block_rows, width))
-    s2 = np.zeros((block_rows, width))
+    bufs = [np.empty((n, block_rows, width), dtype=np.complex64) for _ in range(2)]
     sums = np.zeros(n)
     counts = np.zeros(n, dtype=np.int64)
     blocks: list[Path | tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     in_memory = 0
     spill.mkdir(parents=True, exist_ok=True)
-    for b, r0 in enumerate(tqdm(range(0, length, block_rows), desc=label, unit="block",
-                                leave=False)):
+    starts = list(range(0, length, block_rows))
+
+    def load(k: int, r0: int) -> None:
         r1 = min(r0 + block_rows, length)
-        h = r1 - r0
-        for reader in readers:
-            reader.prefetch(r1, min(r1 + block_rows, length))
-        s1[:h] = 0.0
-        s2[:h] = 0.0
         for i, reader in enumerate(readers):
-            reader.read(r0, r1, out=buf[i, :h])
-            t, c = accumulate_amplitudes(buf[i, :h], weights[i], s1[:h], s2[:h])
-            sums[i] += t
-            counts[i] += c
-        rr, cc = np.nonzero(dispersion_from_sums(s1[:h], s2[:h], n) < threshold)
-        kept = ((rr + r0).astype(np.int32), cc.astype(np.int32), buf[:, rr, cc])
-        in_memory += kept[2].nbytes
-        if in_memory <= SPILL_AFTER_BYTES:
-            blocks.append(kept)
-            continue
-        path = spill / f"{label.replace(' ', '_')}_{b:06d}"
-        for part, value in zip(("rows", "cols", "values"), kept):
-            np.save(path.with_suffix(f".{part}.npy"), value)
-        blocks.append(path)
+            reader.read(r0, r1, out=bufs[k][i, :r1 - r0])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, 0, starts[0])
+        for b, r0 in enumerate(tqdm(starts, desc=label, unit="block", leave=False)):
+            pending.result()
+            buf = bufs[b % 2]
+            if b + 1 < len(starts):
+                pending = pool.submit(load, (b + 1) % 2, starts[b + 1])
+            h = min(r0 + block_rows, length) - r0
+            keep, t, c = block_pass(buf[:, :h], weights, threshold)
+            sums += t
+            counts += c
+            rr, cc = np.nonzero(keep)
+            kept = ((rr + r0).astype(np.int32), cc.astype(np.int32), buf[:, rr, cc])
+            in_memory += kept[2].nbytes
+            if in_memory <= SPILL_AFTER_BYTES:
+                blocks.append(kept)
+                continue
+            path = spill / f"{label.replace(' ', '_')}_{b:06d}"
+            for part, value in zip(("rows", "cols", "values"), kept):
+                np.save(path.with_suffix(f".{part}.npy"), value)
+            blocks.append(path)
     return blocks, sums, counts
 
 
 def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
-                     block_mb: float = 256.0
+                     block_mb: float = 128.0
                      ) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray,
                                                             np.ndarray]]]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/8 sample).
@@ -214,7 +230,9 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
     readers = [isce.RasterRows(stack.slc[d]) for d in stack.dates]
     try:
         block_rows = _block_rows(len(readers), stack.width, block_mb)
+        t0 = time.perf_counter()
         provisional, margin = _calamp_sample(readers, stack.length, stack.width)
+        t_sample = time.perf_counter() - t0
         wide = superset_threshold(d_thresh, margin)
         files, sums, counts = _scan(stack, readers, 1.0 / provisional, wide, block_rows, spill,
                                     "amplitude pass")
@@ -224,8 +242,9 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
         calconst = sums / counts
         err = weight_error(provisional, calconst)
         log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
-                 "%.2g%%, D_A pre-threshold %.4f)", len(calconst), calconst.min(), calconst.max(),
-                 100 * err, 100 * margin, wide)
+                 "%.2g%%, D_A pre-threshold %.4f); sample %.1f s, amplitude pass %.1f s",
+                 len(calconst), calconst.min(), calconst.max(), 100 * err, 100 * margin, wide,
+                 t_sample, time.perf_counter() - t0 - t_sample)
         if err > margin:
             log.warning("calamp sample off by %.2g%% (> %.2g%%): second pass with exact constants",
                         100 * err, 100 * margin)
@@ -268,6 +287,8 @@ class PatchWriter:
         self.n = 0
         self.global_ix: list[np.ndarray] = []
         self._file: h5py.File | None = None
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_bytes = 0
 
     def _open(self) -> h5py.File:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -283,25 +304,37 @@ class PatchWriter:
 
     def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray, ifg: np.ndarray,
                first_global: int) -> None:
-        """Add the candidates of one block that fall inside the patch window."""
+        """Add the candidates of one block that fall inside the patch window (buffered)."""
         (rg1, rg2), (az1, az2) = self.patch.rg, self.patch.az
         inside = np.flatnonzero((cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1)
                                 & (rows <= az2 - 1))
         if inside.size == 0:
             return
+        self._pending.append((np.column_stack([rows[inside], cols[inside]]), ifg[inside],
+                              d_a[inside]))
+        self._pending_bytes += self._pending[-1][1].nbytes
+        self.global_ix.append(first_global + inside)
+        if self._pending_bytes >= WRITE_BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
         if self._file is None:
             self._file = self._open()
-        k = inside.size
-        for name, value in (("ij", np.column_stack([rows[inside], cols[inside]])),
-                            ("ph", ifg[inside]), ("D_A", d_a[inside])):
+        parts = [np.concatenate(p) for p in zip(*self._pending)]
+        k = len(parts[0])
+        for name, value in zip(("ij", "ph", "D_A"), parts):
             ds = self._file[name]
             ds.resize(self.n + k, axis=0)
             ds[self.n:self.n + k] = value
         self.n += k
-        self.global_ix.append(first_global + inside)
+        self._pending = []
+        self._pending_bytes = 0
 
     def finish(self, data: dict[str, Any]) -> bool:
         """Add the geometry and stack datasets; False (and nothing written) when empty."""
+        self._flush()
         if self._file is None:
             return False
         for name, value in data.items():
@@ -427,7 +460,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             bootstrap_metadata: bool = True, wavelength: float | None = None,
             heading: float | None = None, range_patches: int = 1, azimuth_patches: int = 1,
             range_overlap: int = 50, azimuth_overlap: int = 50, amp_dispersion: float = 0.4,
-            write_step1: bool = False, inc_angle: bool = True, block_mb: float = 256.0
+            write_step1: bool = False, inc_angle: bool = True, block_mb: float = 128.0
             ) -> dict[str, Any]:
     """Prepare run directory ``output`` from ISCE2 ``merged``; returns a summary dict.
 
@@ -486,7 +519,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         n_cand = 0
         try:
             for rows, cols, d_a, values in blocks:
-                ifg = (values[ref_i][:, None] * np.conj(values[sec_i].T)).astype(np.complex64)
+                ifg = interferograms(values, ref_i)
                 for writer in writers:
                     writer.append(rows, cols, d_a.astype(np.float32), ifg, n_cand)
                 all_rows.append(rows)
@@ -586,8 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the Step-1 workspaces (ps1.h5, ph1.h5, ...) per patch")
     p.add_argument("--no-inc-angle", action="store_true",
                    help="give StaMPS only the look angle (la1), no incidence angle (inc1)")
-    p.add_argument("--block-mb", type=float, default=256.0,
-                   help="memory for one block of lines of all SLCs, MiB")
+    p.add_argument("--block-mb", type=float, default=128.0,
+                   help="memory for one block of lines of all SLCs, MiB (two blocks are used)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 

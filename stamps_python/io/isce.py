@@ -279,8 +279,11 @@ class RasterRows:
         out = np.empty((len(lines), self.width),
                        dtype=self._raw.dtype.newbyteorder("=") if self._raw is not None
                        else self._ds.dtypes[self.band - 1])
-        for k, r in enumerate(lines):
-            self.read(int(r), int(r) + 1, out=out[k:k + 1])
+        lines = np.asarray(lines, dtype=np.int64)
+        breaks = np.flatnonzero(np.diff(lines) != 1) + 1
+        for first, run in zip(np.r_[0, breaks], np.split(lines, breaks)):
+            if run.size:
+                self.read(int(run[0]), int(run[-1]) + 1, out=out[first:first + run.size])
         return out
 
     def prefetch(self, r0: int, r1: int) -> None:

@@ -16,7 +16,7 @@ CALAMP_MIN_AMPLITUDE = 0.001
 SELPSC_ZERO_AMPLITUDE = 0.00005
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _accumulate(block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
                 ) -> tuple[float, int]:
     """Add weighted amplitudes of one image block to s1/s2; return (sum, count) for calamp."""
@@ -45,6 +45,50 @@ def accumulate_amplitudes(block: np.ndarray, weight: float, s1: np.ndarray, s2: 
     return _accumulate(np.ascontiguousarray(block, dtype=np.complex64), float(weight), s1, s2)
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _block_pass(block: np.ndarray, weights: np.ndarray, threshold: float, keep: np.ndarray,
+                row_sums: np.ndarray, row_counts: np.ndarray) -> None:
+    n, rows, cols = block.shape
+    for r in numba.prange(rows):
+        s1 = np.zeros(cols)
+        s2 = np.zeros(cols)
+        for i in range(n):
+            total = 0.0
+            count = 0
+            w = weights[i]
+            for c in range(cols):
+                v = block[i, r, c]
+                a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag)
+                if a > CALAMP_MIN_AMPLITUDE:
+                    total += a
+                    count += 1
+                a *= w
+                s1[c] += a
+                s2[c] += a * a
+            row_sums[r, i] = total
+            row_counts[r, i] = count
+        t2 = threshold * threshold
+        for c in range(cols):
+            keep[r, c] = s1[c] > 0 and n * s2[c] / (s1[c] * s1[c]) - 1.0 < t2
+
+
+def block_pass(block: np.ndarray, weights: np.ndarray, threshold: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One block of lines of every image (n, rows, cols) complex64, in one sweep over memory.
+
+    Returns (keep, sums, counts): the pixels whose dispersion of the amplitudes weighted by
+    ``weights`` is below ``threshold``, and per image the calamp partial sums (sum of amplitudes
+    above 0.001, their count).
+    """
+    n, rows, cols = block.shape
+    keep = np.empty((rows, cols), dtype=np.bool_)
+    row_sums = np.empty((rows, n))
+    row_counts = np.empty((rows, n), dtype=np.int64)
+    _block_pass(block, np.asarray(weights, dtype=np.float64), float(threshold), keep, row_sums,
+                row_counts)
+    return keep, row_sums.sum(axis=0), row_counts.sum(axis=0)
+
+
 def dispersion_from_sums(s1: np.ndarray, s2: np.ndarray, n_images: int) -> np.ndarray:
     """D_A from sums of amplitudes and of squared amplitudes over ``n_images`` (NaN where s1=0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -53,16 +97,59 @@ def dispersion_from_sums(s1: np.ndarray, s2: np.ndarray, n_images: int) -> np.nd
     return np.sqrt(d2)
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _exact_dispersion(values: np.ndarray, inv_cal: np.ndarray, d_a: np.ndarray,
+                      has_zero: np.ndarray) -> None:
+    n, m = values.shape
+    for p in numba.prange(m):
+        s1 = 0.0
+        s2 = 0.0
+        zero = False
+        for i in range(n):
+            v = values[i, p]
+            a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag) * inv_cal[i]
+            if a <= SELPSC_ZERO_AMPLITUDE:
+                zero = True
+            s1 += a
+            s2 += a * a
+        has_zero[p] = zero
+        if s1 > 0:
+            d_a[p] = np.sqrt(max(n * s2 / (s1 * s1) - 1.0, 0.0))
+        else:
+            d_a[p] = np.nan
+
+
 def amplitude_dispersion(values: np.ndarray, calconst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact selpsc D_A of pixels ``values`` (n_images, n_px) complex with constants ``calconst``.
 
     Returns (D_A, has_zero): has_zero marks pixels with a calibrated amplitude <= 5e-5 in any
     image (selpsc never selects those).
     """
-    amp = np.abs(values).astype(np.float64) / np.asarray(calconst, dtype=np.float64)[:, None]
-    has_zero = np.any(amp <= SELPSC_ZERO_AMPLITUDE, axis=0)
-    d_a = dispersion_from_sums(amp.sum(axis=0), (amp * amp).sum(axis=0), amp.shape[0])
+    values = np.asarray(values)
+    d_a = np.empty(values.shape[1])
+    has_zero = np.empty(values.shape[1], dtype=np.bool_)
+    _exact_dispersion(values, 1.0 / np.asarray(calconst, dtype=np.float64), d_a, has_zero)
     return d_a, has_zero
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _interferograms(values: np.ndarray, ref: int, out: np.ndarray) -> None:
+    n, m = values.shape
+    for p in numba.prange(m):
+        r = values[ref, p]
+        k = 0
+        for i in range(n):
+            if i != ref:
+                out[p, k] = r * np.conj(values[i, p])
+                k += 1
+
+
+def interferograms(values: np.ndarray, ref: int) -> np.ndarray:
+    """Reference x conj(secondary) of pixels ``values`` (n_images, n_px): (n_px, n_images - 1)."""
+    values = np.asarray(values)
+    out = np.empty((values.shape[1], values.shape[0] - 1), dtype=np.complex64)
+    _interferograms(values, int(ref), out)
+    return out
 
 
 def superset_threshold(d_thresh: float, max_weight_error: float) -> float:
