@@ -77,13 +77,24 @@ def evaluate(run: Path, truth: Path) -> dict:
     good = final & (true_ps | sidelobe)
     others = np.array([pclass[r, c] for r, c in final - good], dtype=int)
     other_counts = {names[str(k)]: int(np.sum(others == k)) for k in np.unique(others)}
+    with h5py.File(truth, "r") as f:
+        gamma_inf = f["temporal_coherence_inf"][()] if "temporal_coherence_inf" in f else None
+    ds_kept = [(r, c) for r, c in final - good if pclass[r, c] == 3]
+    ds_dropped = [(r, c) for r, c in cands - final if pclass[r, c] == 3]
+    ds_coherence = {}
+    if gamma_inf is not None and ds_kept:
+        ds_coherence = {
+            "kept_median_long_term_coherence": float(np.median([gamma_inf[p] for p in ds_kept])),
+            "dropped_median_long_term_coherence": float(np.median([gamma_inf[p] for p in ds_dropped]))
+            if ds_dropped else float("nan"),
+        }
     return {
         "n_true_ps": len(true_ps), "true_ps_candidates": len(true_cands),
         "n_candidates": len(cands), "n_final": len(final),
         "recall": len(kept_true) / max(len(true_cands), 1),
         "precision": len(good) / max(len(final), 1),
         "final_true_ps": len(final & true_ps), "final_sidelobes": len(final & sidelobe),
-        "other_kept": other_counts,
+        "other_kept": other_counts, "distributed_coherence": ds_coherence,
     }
 
 
@@ -112,6 +123,11 @@ def _print(res: dict) -> None:
     print(f"  precision {100 * q['precision']:5.1f} %  ({q['final_true_ps']} true PS + "
           f"{q['final_sidelobes']} sidelobes of {q['n_final']})   target >= 75 %")
     print(f"  other kept points by class: {q['other_kept']}")
+    if q["distributed_coherence"]:
+        d = q["distributed_coherence"]
+        print(f"  distributed scatterers kept have a median long-term coherence of "
+              f"{d['kept_median_long_term_coherence']:.2f} (those dropped: "
+              f"{d['dropped_median_long_term_coherence']:.2f})")
 
 
 def main() -> int:
