@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/stamps_synthetic $(DEMO)/stack --profile easy --rows 300 --cols 600 --seed 7 --quiet
 	$(VENV)/bin/prep_isce $(DEMO)/stack/merged --output $(DEMO)/run --bootstrap-metadata \
 		--range-patches 2 --azimuth-patches 1 --write-step1
+	$(VENV)/bin/stamps_parms $(DEMO)/run set unwrap_grid_size 50
 	$(VENV)/bin/stamps_main --start 1 --end 8 --config $(DEMO)/run
 	$(VENV)/bin/export_results --input-path $(DEMO)/run --output-dir $(DEMO)/export \
 		--format gpkg --correction v-do --correction v-dso --plot

@@ -1,7 +1,8 @@
 """Benchmark the whole PS chain on synthetic stacks: time/memory per step and accuracy vs truth.
 
 For each profile (`easy`, `realistic`) it generates a stack, runs prep_isce, Steps 1-8 (each step
-in its own process, for its peak memory) and export_results (v-do and v-dso), then reads the
+in its own process, for its peak memory; unwrap_grid_size 50 m, as a scene of a few km needs)
+and export_results (v-do and v-dso), then reads the
 exported GeoPackages the way a user would (geopandas), places each point on the truth grid by its
 lon/lat, and prints:
 - velocity RMSE (mm/yr) against the truth after removing the reference offset (median difference),
@@ -39,8 +40,11 @@ import json, resource, sys, time
 t = time.perf_counter()
 kind = sys.argv[1]
 if kind == "prep":
+    from stamps_python.parms import set_parm
     from stamps_python.prep_isce import prepare
     prepare(sys.argv[2], sys.argv[3], bootstrap_metadata=True, range_patches=2, azimuth_patches=1)
+    # a few-km scene needs a finer unwrapping grid than the 200 m default (StaMPS stops otherwise)
+    set_parm(sys.argv[3], "unwrap_grid_size", 50)
 elif kind == "step":
     from stamps_python.stamps_main import run_steps
     run_steps(sys.argv[2], int(sys.argv[3]), int(sys.argv[3]))
