@@ -31,7 +31,7 @@ demo: $(STAMP)
 	@echo "  synthetic stack:  $(DEMO)/stack   (truth: $(DEMO)/stack/truth.h5)"
 	@echo "  run directory:    $(DEMO)/run     (parms.json, stamps.log, ps2.h5, phuw2.h5, ...)"
 	@echo "  GeoPackages:      $$(ls $(DEMO)/export/*.gpkg | tr '\n' ' ')"
-	@echo "  plots (PNG):      $$(ls -d $(DEMO)/export/plots* 2>/dev/null | tr '\n' ' ')"
+	@echo "  plots (PNG):      $(DEMO)/export/*.png ($$(ls $(DEMO)/export/*.png | wc -l) files)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
