@@ -25,6 +25,14 @@ def product_path(directory: str | Path, name: str, version: int | str = "") -> P
     return Path(directory) / f"{name}{version}.h5"
 
 
+def require(path: str | Path, step: str) -> Path:
+    """``path`` if the product exists, else a StampsError saying which step makes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise StampsError(f"{path}: not found; run {step} first")
+    return path
+
+
 def save_product(
     path: str | Path, data: Mapping[str, Any], attrs: Mapping[str, Any] | None = None
 ) -> Path:

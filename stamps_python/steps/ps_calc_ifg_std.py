@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.steps.ps_correct_phase import correct_phase, with_master_column
-from stamps_python.utils import StampsError, datestr, get_logger
+from stamps_python.utils import datestr, get_logger
 
 
 def ifg_std(ph: np.ndarray, ph_patch: np.ndarray, K_ps: np.ndarray, C_ps: np.ndarray,
@@ -35,8 +35,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     start = time.perf_counter()
     run_dir = Path(run_dir)
     for name in ("ps2", "ph2", "pm2", "bp2"):
-        if not product_path(run_dir, name).is_file():
-            raise StampsError(f"{product_path(run_dir, name)}: not found; run Step 5 first")
+        require(product_path(run_dir, name), "Step 5")
     ps = load_product(product_path(run_dir, "ps2"))
     ph = load_product(product_path(run_dir, "ph2"), ["ph"])["ph"]
     pm = load_product(product_path(run_dir, "pm2"), ["ph_patch", "K_ps", "C_ps"])

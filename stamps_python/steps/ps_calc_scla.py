@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.geodesy import llh2local
-from stamps_python.parms import default_parms
+from stamps_python.parms import flag, ifg_index0, with_defaults
 from stamps_python.utils import StampsError, datestr, get_logger
 
 _ROW_CHUNK = 131072
@@ -92,45 +92,10 @@ _tca(("a_era5-w",), ("ph_tropo_era5_wet",))
 # ------------------------------------------------------------------------------ parameters
 
 
-def with_defaults(parms: Mapping[str, Any]) -> dict[str, Any]:
-    """``parms`` completed with the StaMPS defaults (PS or SB, after ``small_baseline_flag``)."""
-    sb = str(parms.get("small_baseline_flag", "n")).strip().lower().startswith("y")
-    out = default_parms(sb)
-    out.update(parms)
-    return out
 
 
-def parm_flag(parms: Mapping[str, Any], name: str) -> bool:
-    """True when the StaMPS yes/no parameter ``name`` is ``'y'``."""
-    return str(parms.get(name, "n")).strip().lower().startswith("y")
 
 
-def index_list0(value: Any, n: int, name: str, allow_all: bool = False) -> np.ndarray:
-    """0-based sorted unique indices below ``n`` from a StaMPS 1-based index-list parameter.
-
-    Numbers outside 1..n are ignored (as MATLAB's ``setdiff``/``intersect`` do); ``'all'`` (when
-    ``allow_all``) gives every index.
-    """
-    if value is None:
-        return np.zeros(0, dtype=np.int64)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if allow_all and text == "all":
-            return np.arange(n, dtype=np.int64)
-        if text in ("", "[]"):
-            return np.zeros(0, dtype=np.int64)
-        raise StampsError(f"parameter {name}: '{value}' is not a list of interferogram numbers")
-    try:
-        vals = np.atleast_1d(np.asarray(value, dtype=np.float64)).ravel()
-    except (TypeError, ValueError):
-        raise StampsError(f"parameter {name}: {value!r} is not a list of numbers") from None
-    if np.any(vals != np.round(vals)):
-        raise StampsError(f"parameter {name}: {vals.tolist()} are not whole numbers")
-    idx = vals.astype(np.int64) - 1
-    if np.any((idx < 0) | (idx >= n)):
-        get_logger().warning("parameter %s: numbers outside 1..%d ignored: %s", name, n,
-                             (idx[(idx < 0) | (idx >= n)] + 1).tolist())
-    return np.unique(idx[(idx >= 0) & (idx < n)])
 
 
 # ------------------------------------------------------------------------------ numerics
@@ -216,11 +181,6 @@ def l1_fit(G: np.ndarray, D: np.ndarray, m0: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------ inputs
 
 
-def require(path: Path, step: str) -> Path:
-    """``path`` if it exists, else a StampsError saying which step makes it."""
-    if not path.is_file():
-        raise StampsError(f"{path}: not found; run {step} first")
-    return path
 
 
 def check_rows(path: Path, values: np.ndarray, n_ps: int, step: str) -> np.ndarray:
@@ -363,7 +323,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     p = with_defaults(parms)
-    sb_flag = parm_flag(p, "small_baseline_flag")
+    sb_flag = flag(p, "small_baseline_flag")
     use_sb = bool(use_small_baselines)
     if use_sb and not sb_flag:
         raise StampsError("ps_calc_scla: small baselines requested but small_baseline_flag is "
@@ -397,13 +357,13 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
         bperp_in = np.tile(bperp, (n_ps, 1))
         log.info("%s not found: using the scene baselines of ps2 for every PS", bp_path.name)
 
-    drop0 = index_list0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index")
+    drop0 = ifg_index0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index")
     if sb_flag and not use_sb:
         uii = np.arange(n_image)
     else:
         uii = np.setdiff1d(np.arange(n_ifg), drop0)
 
-    if parm_flag(p, "subtr_tropo"):
+    if flag(p, "subtr_tropo"):
         method = str(p.get("tropo_method", "a_l"))
         tca_name = "tca_sb" if (use_sb or sb_flag) else "tca"
         tca = load_product(require(product_path(run_dir, tca_name, 2), "TRAIN (tropospheric "
@@ -415,18 +375,18 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
         log.info("subtracted the TRAIN correction %s", method)
 
     ph_ramp = np.zeros((0, 0), dtype=np.float32)
-    if parm_flag(p, "scla_deramp"):
+    if flag(p, "scla_deramp"):
         log.info("deramping ifgs ...")
         ph_uw, ramp = ps_deramp(ps, ph_uw)
         ph_uw[:, np.isnan(ramp).all(axis=0)] = np.nan
         ph_ramp = ramp.astype(np.float32)
 
     drop_name = "sb_scla_drop_index" if use_sb else "scla_drop_index"
-    uii = np.setdiff1d(uii, index_list0(p.get(drop_name, []), n_col, drop_name))
+    uii = np.setdiff1d(uii, ifg_index0(p.get(drop_name, []), n_col, drop_name))
 
     aps_path = product_path(run_dir, "aps_sb" if use_sb else "aps", 2)
     if aps_path.is_file():
-        if parm_flag(p, "subtr_tropo"):
+        if flag(p, "subtr_tropo"):
             log.warning("atmosphere removed twice: %s is subtracted and subtr_tropo is 'y'",
                         aps_path.name)
         ph_uw -= np.asarray(load_product(aps_path, ["ph_aps_slave"])["ph_aps_slave"], np.float32)
@@ -442,7 +402,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
             G_sb = sb_design(ps)
             if "unwrap_ifg_index_sm" in uw:
                 sm_ix = np.asarray(uw["unwrap_ifg_index_sm"], dtype=np.int64).ravel()
-                uii = np.setdiff1d(sm_ix, index_list0(p.get(drop_name, []), n_col, drop_name))
+                uii = np.setdiff1d(sm_ix, ifg_index0(p.get(drop_name, []), n_col, drop_name))
             uii = np.setdiff1d(uii, [master_ix])
             bperp_mat = sm_bperp_from_sb(bperp_in, G_sb, uii, n_image)
         else:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
-from stamps_python.utils import StampsError, get_logger
+from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.utils import get_logger
 
 
 def with_master_column(values: np.ndarray, master_ix: int, fill: float | complex) -> np.ndarray:
@@ -46,8 +46,7 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     start = time.perf_counter()
     patch_dir = Path(patch_dir)
     for name in ("ps2", "ph2", "pm2", "bp2"):
-        if not product_path(patch_dir, name).is_file():
-            raise StampsError(f"{product_path(patch_dir, name)}: not found; run Step 4 first")
+        require(product_path(patch_dir, name), "Step 4")
     ps = load_product(product_path(patch_dir, "ps2"), ["master_ix", "n_ps", "n_ifg"])
     ph = load_product(product_path(patch_dir, "ph2"), ["ph"])["ph"]
     pm = load_product(product_path(patch_dir, "pm2"), ["K_ps", "C_ps", "ph_patch"])

@@ -30,6 +30,7 @@ from stamps_python.io.products import load_product, product_path, save_product
 from stamps_python.numerics.clap import clap_filt, clap_low_pass, gausswin
 from stamps_python.numerics.random_phase import hist_centres, random_phase_distribution
 from stamps_python.numerics.topofit import ps_topofit
+from stamps_python.parms import number, required
 from stamps_python.utils import StampsError, get_logger, timed
 
 PSVER = 1
@@ -39,21 +40,8 @@ LOOK_TO_INC = 0.052  # rad (~3 deg) added to the mean look angle to approximate 
 TOPOFIT_CHUNK = 20000  # candidates per ps_topofit block
 
 
-def _parm(parms: Mapping[str, Any], name: str) -> Any:
-    if name not in parms or parms[name] is None:
-        raise StampsError(f"parameter '{name}' is missing")
-    return parms[name]
 
 
-def _float_parm(parms: Mapping[str, Any], name: str) -> float:
-    value = _parm(parms, name)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise StampsError(f"parameter '{name}' = {value!r} is not a number") from None
-    if not math.isfinite(out):
-        raise StampsError(f"parameter '{name}' = {value!r} must be finite")
-    return out
 
 
 def matlab_interp(x: np.ndarray, r: int, n: int = 4, cutoff: float = 0.5) -> np.ndarray:
@@ -278,17 +266,17 @@ def run(patch_dir: Path, parms: Mapping[str, Any]) -> Path:
     start = time.perf_counter()
     log.info("Step 2 (ps_est_gamma_quick): estimating gamma for candidate pixels in %s", patch_dir)
 
-    grid_size = _float_parm(parms, "filter_grid_size")
-    filter_weighting = str(_parm(parms, "filter_weighting"))
-    n_win = _float_parm(parms, "clap_win")
-    low_pass_wavelength = _float_parm(parms, "clap_low_pass_wavelength")
-    clap_alpha = _float_parm(parms, "clap_alpha")
-    clap_beta = _float_parm(parms, "clap_beta")
-    max_topo_err = _float_parm(parms, "max_topo_err")
-    wavelength = _float_parm(parms, "lambda")
-    gamma_change_convergence = _float_parm(parms, "gamma_change_convergence")
-    gamma_max_iterations = _float_parm(parms, "gamma_max_iterations")
-    small_baseline = str(_parm(parms, "small_baseline_flag")).lower() == "y"
+    grid_size = number(parms, "filter_grid_size", finite=True)
+    filter_weighting = str(required(parms, "filter_weighting"))
+    n_win = number(parms, "clap_win", finite=True)
+    low_pass_wavelength = number(parms, "clap_low_pass_wavelength", finite=True)
+    clap_alpha = number(parms, "clap_alpha", finite=True)
+    clap_beta = number(parms, "clap_beta", finite=True)
+    max_topo_err = number(parms, "max_topo_err", finite=True)
+    wavelength = number(parms, "lambda", finite=True)
+    gamma_change_convergence = number(parms, "gamma_change_convergence", finite=True)
+    gamma_max_iterations = number(parms, "gamma_max_iterations", finite=True)
+    small_baseline = str(required(parms, "small_baseline_flag")).lower() == "y"
     if grid_size <= 0 or wavelength <= 0:
         raise StampsError("parameters 'filter_grid_size' and 'lambda' must be positive")
     low_coh_thresh = 15 if small_baseline else 31  # in coh_bins: coherence 0.15 / 0.31

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product, save_product_rows
+from stamps_python.io.products import (
+    load_product,
+    product_path,
+    require,
+    save_product,
+    save_product_rows,
+)
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.utils import StampsError, datenum, get_logger
 
@@ -155,9 +161,7 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
     log = get_logger()
     patch_dir = Path(patch_dir)
     start = time.perf_counter()
-    src = patch_dir / PSCANDS
-    if not src.is_file():
-        raise StampsError(f"{src}: not found; run prep_isce on this run directory first")
+    src = require(patch_dir / PSCANDS, "prep_isce on this run directory")
     cands = load_product(src)
     ps1 = write_step1(patch_dir, cands)
     names = ["ps1", "ph1", "bp1", "la1", "da1", "hgt1"] + (["inc1"] if "inc" in cands else [])

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.steps.ps_load_initial import rotate_to_scene_axes
 from stamps_python.utils import StampsError, get_logger
@@ -117,9 +117,7 @@ def _resample_patch(data: dict[str, np.ndarray], ix: np.ndarray, grid_size: floa
 
 def _load_patch(patch_dir: Path) -> dict[str, np.ndarray]:
     for name in ("ps2", "ph2", "rc2", "pm2", "bp2"):
-        if not product_path(patch_dir, name).is_file():
-            raise StampsError(f"{product_path(patch_dir, name)}: not found; run Steps 4-5 "
-                              f"on {patch_dir.name} first")
+        require(product_path(patch_dir, name), f"Steps 4-5 on {patch_dir.name}")
     ps = load_product(product_path(patch_dir, "ps2"))
     data: dict[str, Any] = {"ps": ps, "ij": np.asarray(ps["ij"]), "xy": np.asarray(ps["xy"]),
                             "lonlat": np.asarray(ps["lonlat"])}

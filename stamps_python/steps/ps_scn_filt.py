@@ -33,13 +33,10 @@ from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.parms import flag, ifg_index0, with_defaults
 from stamps_python.steps.ps_calc_scla import (
     check_rows,
-    index_list0,
-    parm_flag,
-    require,
-    with_defaults,
 )
 from stamps_python.utils import StampsError, get_logger
 
@@ -119,13 +116,13 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     p = with_defaults(parms)
-    if parm_flag(p, "scn_kriging_flag"):
+    if flag(p, "scn_kriging_flag"):
         raise StampsError("scn_kriging_flag = 'y' (ps_scn_filt_krig) is not available in "
                           "stamps_python; set scn_kriging_flag to 'n'")
     log.info("Estimating other spatially-correlated noise ...")
     time_win = float(p["scn_time_win"])
     wavelength = float(p["scn_wavelength"])
-    sb_flag = parm_flag(p, "small_baseline_flag")
+    sb_flag = flag(p, "small_baseline_flag")
 
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
     phuw_path = require(product_path(run_dir, "phuw", 2), "Step 6")
@@ -140,7 +137,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         uii = np.arange(n_image)
     else:
         uii = np.setdiff1d(np.arange(n_ifg),
-                           index_list0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index"))
+                           ifg_index0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index"))
     day = day_all[uii]
     master_ix = int(np.sum(float(ps["master_day"]) > day_all))  # 0-based, in the full list
     hits = np.flatnonzero(uii == master_ix)
@@ -170,7 +167,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
                     "to remove it)", scla_path.name)
     ph_all[np.isnan(ph_all)] = 0.0
 
-    deramp_ifg = index_list0(p.get("scn_deramp_ifg", []), n_col, "scn_deramp_ifg",
+    deramp_ifg = ifg_index0(p.get("scn_deramp_ifg", []), n_col, "scn_deramp_ifg",
                              allow_all=True)
     deramp_ix = np.flatnonzero(np.isin(uii, deramp_ifg))
     xy = np.asarray(ps["xy"], dtype=np.float64)[:, 1:3]

@@ -17,16 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.numerics.triangulation import delaunay_edges
+from stamps_python.parms import flag, with_defaults
 from stamps_python.steps.ps_calc_scla import (
     bperp_with_master,
     check_rows,
-    parm_flag,
-    require,
     sb_design,
     sm_bperp_from_sb,
-    with_defaults,
 )
 from stamps_python.utils import StampsError, get_logger
 
@@ -74,7 +72,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *,
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     p = with_defaults(parms)
-    sb_flag = parm_flag(p, "small_baseline_flag")
+    sb_flag = flag(p, "small_baseline_flag")
     use_sb = bool(use_small_baselines)
     if use_sb and not sb_flag:
         raise StampsError("ps_smooth_scla: small baselines requested but small_baseline_flag "

@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.numerics.unwrap_costs import uw_stat_costs, uw_unwrap_from_grid
 from stamps_python.numerics.unwrap_grid import uw_grid_wrapped
 from stamps_python.numerics.unwrap_interp import uw_interp
 from stamps_python.numerics.unwrap_space_time import ANNEAL_SEED, uw_sb_unwrap_space_time
+from stamps_python.parms import drop_ifg_index0, flag, number
 from stamps_python.steps.ps_calc_scla import tropo_correction
-from stamps_python.steps.ps_weed import drop_ifg_index0, parm_flag, parm_float
 from stamps_python.utils import StampsError, get_logger
 
 RHO = 830000.0  # mean slant range (m) StaMPS assumes for the look-angle-error search range
@@ -75,11 +75,8 @@ def uw_3d(
     if xy.shape[1] == 2:  # [x, y] without the id column
         xy = np.column_stack([np.arange(1, len(xy) + 1), xy])
 
-    def flag(name: str, default: str) -> bool:
-        return str(options.get(name, default)).strip().lower().startswith("y")
-
     method = str(options.get("unwrap_method") or "3D_FULL").upper()
-    lowfilt = flag("lowfilt_flag", "n")
+    lowfilt = flag(options, "lowfilt_flag", "n")
     if method in ("3D", "3D_NEW"):
         if len(np.unique(ifgday_ix[:, 0])) == 1:
             method = "3D_FULL"
@@ -90,7 +87,7 @@ def uw_3d(
     predef = options.get("ph_uw_predef")
 
     log.info("Resampling phase to grid (%g m)", grid_size)
-    ug = uw_grid_wrapped(ph, xy, grid_size, prefilt_win, flag("goldfilt_flag", "n"), lowfilt,
+    ug = uw_grid_wrapped(ph, xy, grid_size, prefilt_win, flag(options, "goldfilt_flag", "n"), lowfilt,
                          float(options.get("gold_alpha", 0.8)), predef, progress=progress)
     log.info("   %d interferograms, %d points, %d resampled points", ph.shape[1], ph.shape[0],
              ug["n_ps"])
@@ -101,8 +98,8 @@ def uw_3d(
     save_product(work_dir / "uw_interp.h5", ui)
     log.info("Unwrapping in time-space (%s)", method)
     ut = uw_sb_unwrap_space_time(
-        day, ifgday_ix, method, float(options.get("time_win", 365)), flag("la_flag", "y"),
-        bperp, float(options.get("n_trial_wraps", 6)), prefilt_win, flag("scf_flag", "y"),
+        day, ifgday_ix, method, float(options.get("time_win", 365)), flag(options, "la_flag", "y"),
+        bperp, float(options.get("n_trial_wraps", 6)), prefilt_win, flag(options, "scf_flag", "y"),
         ug, ui, seed=int(options.get("seed", ANNEAL_SEED)), progress=progress)
     save_product(work_dir / "uw_space_time.h5", ut)
     log.info("Unwrapping in space (snaphu)")
@@ -131,9 +128,7 @@ def _patch_phase(pm_path: Path, master_ix: int, small_baseline: bool, master_val
 
 def _require(run_dir: Path, names: tuple[str, ...]) -> None:
     for name in names:
-        path = product_path(run_dir, name)
-        if not path.is_file():
-            raise StampsError(f"{path}: not found; run Step 5 first")
+        require(product_path(run_dir, name), "Step 5")
 
 
 def _load_scla(run_dir: Path, name: str, n_ps: int) -> dict[str, Any] | None:
@@ -172,10 +167,10 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     log = get_logger()
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    small_baseline = parm_flag(parms, "small_baseline_flag", "n")
-    patch_phase = parm_flag(parms, "unwrap_patch_phase", "n")
-    scla_deramp = parm_flag(parms, "scla_deramp", "n")
-    subtr_tropo = parm_flag(parms, "subtr_tropo", "n")
+    small_baseline = flag(parms, "small_baseline_flag", "n")
+    patch_phase = flag(parms, "unwrap_patch_phase", "n")
+    scla_deramp = flag(parms, "scla_deramp", "n")
+    subtr_tropo = flag(parms, "subtr_tropo", "n")
     _require(run_dir, ("ps2", "rc2", "pm2") if patch_phase else ("ps2", "rc2"))
     suffix = "_sb" if small_baseline else ""
     scla_name, aps_name, phuw_name = f"scla_smooth{suffix}2", f"tca{suffix}2", f"phuw{suffix}2.h5"
@@ -213,7 +208,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
         mag = np.abs(col)
         np.divide(col, mag, out=col, where=mag != 0)
 
-    hold_good = parm_flag(parms, "unwrap_hold_good_values", "n")
+    hold_good = flag(parms, "unwrap_hold_good_values", "n")
     predef = None
     if not small_baseline or not (run_dir / phuw_name).is_file():
         hold_good = False
@@ -248,7 +243,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
         if predef is not None:
             predef = predef - aps_corr
 
-    lam = parm_float(parms, "lambda", np.nan)
+    lam = number(parms, "lambda", np.nan)
     if not np.isfinite(lam):
         raise StampsError("parameter lambda: unset (nan); set the radar wavelength in m")
     if "mean_incidence" in ps:
@@ -258,7 +253,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
         inc_mean = float(la.mean()) + 0.052
     else:
         inc_mean = np.radians(21.0)
-    max_k = parm_float(parms, "max_topo_err", 20.0) / (lam * RHO * np.sin(inc_mean) / 4 / np.pi)
+    max_k = number(parms, "max_topo_err", 20.0) / (lam * RHO * np.sin(inc_mean) / 4 / np.pi)
     n_trial_wraps = (bperp.max() - bperp.min()) * max_k / (2 * np.pi)
     log.info("n_trial_wraps=%f", n_trial_wraps)
 
@@ -273,12 +268,12 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     rel_day = day - master_day
     options = {
         "master_day": master_day,
-        "time_win": parm_float(parms, "unwrap_time_win", 730.0),
+        "time_win": number(parms, "unwrap_time_win", 730.0),
         "unwrap_method": str(parms.get("unwrap_method", "3D_QUICK" if small_baseline else "3D")),
-        "grid_size": parm_float(parms, "unwrap_grid_size", 200.0),
-        "prefilt_win": int(parm_float(parms, "unwrap_gold_n_win", 32)),
+        "grid_size": number(parms, "unwrap_grid_size", 200.0),
+        "prefilt_win": int(number(parms, "unwrap_gold_n_win", 32)),
         "goldfilt_flag": str(parms.get("unwrap_prefilter_flag", "y")),
-        "gold_alpha": parm_float(parms, "unwrap_gold_alpha", 0.8),
+        "gold_alpha": number(parms, "unwrap_gold_alpha", 0.8),
         "la_flag": str(parms.get("unwrap_la_error_flag", "y")),
         "scf_flag": str(parms.get("unwrap_spatial_cost_func_flag", "n")),
         "lowfilt_flag": lowfilt,

@@ -37,41 +37,17 @@ from tqdm import tqdm
 
 from stamps_python.io.products import load_product, product_path, save_product
 from stamps_python.numerics.triangulation import delaunay_edges
-from stamps_python.utils import StampsError, get_logger, timed
+from stamps_python.parms import drop_ifg_index0, flag, number
+from stamps_python.utils import get_logger, timed
 
 STALE_STAGE2 = ("scla_smooth", "scla", "scla_smooth_sb", "scla_sb", "aps", "scn")
 _EDGE_CHUNK = 4096
 
 
-def parm_flag(parms: Mapping[str, Any], name: str, default: str) -> bool:
-    """True when StaMPS yes/no parameter ``name`` is ``'y'`` (case-insensitive)."""
-    return str(parms.get(name, default)).strip().lower().startswith("y")
 
 
-def parm_float(parms: Mapping[str, Any], name: str, default: float) -> float:
-    """Numeric StaMPS parameter ``name`` (``'inf'`` strings accepted) as a float."""
-    value = parms.get(name, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise StampsError(f"parameter {name}: '{value}' is not a number") from None
 
 
-def drop_ifg_index0(parms: Mapping[str, Any], n_ifg: int) -> np.ndarray:
-    """0-based interferogram indices to drop, from StaMPS' 1-based ``drop_ifg_index`` parameter.
-
-    ``drop_ifg_index`` keeps its StaMPS meaning: interferogram numbers counted from 1 over all
-    ``n_ifg`` interferograms (for PS, the master-master one included).
-    """
-    raw = parms.get("drop_ifg_index", [])
-    if raw is None or (isinstance(raw, str) and raw.strip() in ("", "[]")):
-        return np.zeros(0, dtype=np.int64)
-    values = np.atleast_1d(np.asarray(raw, dtype=np.float64)).ravel()
-    if np.any(values != np.round(values)) or np.any(values < 1) or np.any(values > n_ifg):
-        raise StampsError(
-            f"parameter drop_ifg_index: {values.tolist()} must be interferogram numbers 1..{n_ifg}"
-        )
-    return np.unique(values.astype(np.int64) - 1)
 
 
 def ifg_label(ps: Mapping[str, Any], k: int, small_baseline: bool) -> str:
@@ -296,13 +272,13 @@ def run(
     """
     patch_dir = Path(patch_dir)
     log = get_logger()
-    small_baseline = parm_flag(parms, "small_baseline_flag", "n")
-    time_win = parm_float(parms, "weed_time_win", 730.0)
-    weed_standard_dev = parm_float(parms, "weed_standard_dev", np.inf if small_baseline else 1.0)
-    weed_max_noise = parm_float(parms, "weed_max_noise", np.inf)
-    weed_zero_elevation = parm_flag(parms, "weed_zero_elevation", "n")
+    small_baseline = flag(parms, "small_baseline_flag", "n")
+    time_win = number(parms, "weed_time_win", 730.0)
+    weed_standard_dev = number(parms, "weed_standard_dev", np.inf if small_baseline else 1.0)
+    weed_max_noise = number(parms, "weed_max_noise", np.inf)
+    weed_zero_elevation = flag(parms, "weed_zero_elevation", "n")
     if no_weed_adjacent is None:
-        no_weed_adjacent = small_baseline or not parm_flag(parms, "weed_neighbours", "n")
+        no_weed_adjacent = small_baseline or not flag(parms, "weed_neighbours", "n")
     if no_weed_noisy is None:
         no_weed_noisy = weed_standard_dev >= np.pi and weed_max_noise >= np.pi
 
