@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from stamps_python.numerics.timeseries import (
     los_time_series,
     parse_correction,
     reference_ps,
+    sb_velocity,
     used_ifg_index,
 )
 from stamps_python.parms import load_parms
@@ -189,6 +190,15 @@ class RunData:
         return int(self.ps["master_ix"])
 
     @property
+    def small_baseline(self) -> bool:
+        return str(self.parms.get("small_baseline_flag", "n")).lower() == "y"
+
+    @property
+    def n_sm(self) -> int:
+        """Columns of the single-master products (phuw2, scla2, scn2): one per image."""
+        return int(self.ps["n_image"]) if self.small_baseline else self.n_ifg
+
+    @property
     def dates(self) -> list[str]:
         if "dates" in self.ps:
             return [str(d) for d in self.ps["dates"]]
@@ -225,15 +235,15 @@ def load_run(run_dir: str | Path) -> RunData:
     if not run_dir.is_dir():
         raise StampsError(f"{run_dir}: no such run directory")
     parms = load_parms(run_dir)
-    if parms.get("small_baseline_flag") == "y":
-        raise StampsError(f"{run_dir}: small-baseline runs are not supported by export_results "
-                          f"yet (small_baseline_flag = 'y')")
     wavelength = float(parms["lambda"])
     if not (math.isfinite(wavelength) and wavelength > 0):
         raise StampsError(f"{run_dir}: parameter lambda (radar wavelength, m) is not set; set it "
                           f"with stamps_parms {run_dir} set lambda VALUE")
     ps = load_product(require_product(run_dir, "ps2", "the export"))
-    for key in ("ij", "lonlat", "xy", "day", "master_ix", "n_ps", "n_ifg", "ll0"):
+    keys = ["ij", "lonlat", "xy", "day", "master_ix", "n_ps", "n_ifg", "ll0"]
+    if parms.get("small_baseline_flag") == "y":
+        keys += ["n_image", "ifgday_ix"]
+    for key in keys:
         if key not in ps:
             raise StampsError(f"{product_path(run_dir, 'ps2')}: dataset '{key}' missing; rerun "
                               f"Step 5")
@@ -247,9 +257,9 @@ def aps_phase(run: RunData, why: str) -> np.ndarray:
 
     method = str(run.parms.get("tropo_method", "a_l"))
     corr = tropo_correction(run.product("tca2", f"{why} (tropo_method {method})"), method)
-    if corr.shape != (run.n_ps, run.n_ifg):
+    if corr.shape != (run.n_ps, run.n_sm):
         raise StampsError(f"{product_path(run.run_dir, 'tca2')}: the {method} correction has "
-                          f"shape {corr.shape}, expected ({run.n_ps}, {run.n_ifg})")
+                          f"shape {corr.shape}, expected ({run.n_ps}, {run.n_sm})")
     return corr
 
 
@@ -271,26 +281,78 @@ class ExportResult:
     metadata: dict[str, Any]
 
 
+def _sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:
+    """Dates in the velocity fit (0-based, reference date excluded) and, for an SB run, their
+    covariance ``sm_cov`` (rad^2) from sb_invert_uw (None: weights from ifgstd2)."""
+    if not run.small_baseline:
+        return used_ifg_index(run.n_ifg, run.master_ix, run.parms.get("drop_ifg_index") or []), None
+    phuw = run.product("phuw2", "the single-master dates")
+    solved = np.asarray(phuw.get("unwrap_ifg_index_sm", np.arange(run.n_sm)), dtype=np.int64)
+    use_ix = np.setdiff1d(solved.ravel(), [run.master_ix])
+    cov = None
+    if run.has("phuw_sb_res2"):
+        res = run.product("phuw_sb_res2", "the single-master covariance")
+        if "sm_cov" in res:
+            cov = np.asarray(res["sm_cov"], dtype=np.float64)[np.ix_(use_ix, use_ix)]
+    return use_ix, cov
+
+
+def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None, n_boot: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Velocity and std (mm/yr) of an SB run from its small-baseline interferograms, as
+    ps_plot's lower-case 'v' types ('vsb'): phuw_sb2 minus scla_sb2 (d), deramped (o)."""
+    why = f"correction '{correction.text}' (small-baseline velocity)"
+    n_sb = run.n_ifg
+    ph_sb = run.per_ps("phuw_sb2", "ph_uw", why, n_sb)
+    ph_scla = run.per_ps("scla_sb2", "ph_scla", why, n_sb) if correction.has("d") else None
+    ph = corrected_phase(ph_sb, correction, master_ix=run.master_ix,
+                         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64), ph_scla=ph_scla)
+    drop = {int(i) - 1 for i in np.atleast_1d(run.parms.get("drop_ifg_index") or [])}
+    use_sb = np.array([k for k in range(n_sb) if k not in drop], dtype=np.int64)
+    sb_cov = None
+    if run.has("phuw_sb_res2"):
+        res = run.product("phuw_sb_res2", "the small-baseline covariance")
+        if "sb_cov" in res:
+            sb_cov = np.asarray(res["sb_cov"], dtype=np.float64)[np.ix_(use_sb, use_sb)]
+    return sb_velocity(ph, ifgday_ix=np.asarray(run.ps["ifgday_ix"]),
+                       day=np.asarray(run.ps["day"], dtype=np.float64).ravel(), use_ix=use_sb,
+                       wavelength=float(run.parms["lambda"]), sb_cov=sb_cov, ref_ix=ref_ix,
+                       ref_velocity=float(run.parms.get("ref_velocity", 0.0)), n_boot=n_boot,
+                       seed=seed)
+
+
 def compute_results(run: RunData, correction: Correction, reference: Reference | None = None,
                     n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> ExportResult:
     """Time series, velocity and attributes of every PS for a 'v' ``correction``.
 
     As ps_plot(value_type) with its 'ts' time-series path: Step 6 ``ph_uw`` minus the named
     terms, deramped for 'o', minus the reference AOE ``C_ps_uw`` when Step 7 ran, referenced to
-    the reference area (``reference``, default the parameters) and scaled to mm.
+    the reference area (``reference``, default the parameters) and scaled to mm. In a
+    small-baseline run the time series come from the single-master series ``phuw2`` inverted
+    by sb_invert_uw; the velocity of a lower-case 'v' type is fitted to the small-baseline
+    interferograms (ps_plot 'vsb'), that of an upper-case 'V' type to the time series.
     """
     log = get_logger()
     if correction.kind != "v":
         raise StampsError(f"correction '{correction.text}': export needs a velocity type "
                           f"('v', 'v-d', 'v-do', 'v-dso', ...)")
-    why = f"correction '{correction.text}'"
-    ph_uw = run.per_ps("phuw2", "ph_uw", why, run.n_ifg)
+    if not run.small_baseline and correction.single_master:
+        correction = replace(correction, single_master=False)
+    sb_vel = run.small_baseline and not correction.single_master
+    if sb_vel and (correction.has("s") or correction.has("a")):
+        raise StampsError(f"correction '{correction.text}': in a small-baseline run lower-case "
+                          f"'v' types fit the small-baseline interferograms, for which StaMPS "
+                          f"has no 's'/'a' terms; use 'V-{correction.text[2:]}' (velocity "
+                          f"from the single-master series)")
+    why = f"correction '{correction.name}'"
+    n_sm = run.n_sm
+    ph_uw = run.per_ps("phuw2", "ph_uw", why, n_sm)
     scla_name = "scla2"
     if not run.has("scla2") and run.has("scla_smooth2"):
         scla_name = "scla_smooth2"
         log.info("scla2 not found; using scla_smooth2 for the SCLA term and reference AOE")
-    ph_scla = run.per_ps(scla_name, "ph_scla", why, run.n_ifg) if correction.has("d") else None
-    ph_scn = (run.per_ps("scn2", "ph_scn_slave", why, run.n_ifg)
+    ph_scla = run.per_ps(scla_name, "ph_scla", why, n_sm) if correction.has("d") else None
+    ph_scn = (run.per_ps("scn2", "ph_scn_slave", why, n_sm)
               if correction.has("s") else None)
     ph_aps = aps_phase(run, why) if correction.has("a") else None
     c_ps_uw = None
@@ -305,9 +367,12 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     reference = reference or reference_from_parms(run.parms)
     lonlat = np.asarray(run.ps["lonlat"], dtype=np.float64)
     ref_ix = reference.select(lonlat, np.asarray(run.ps["ll0"], dtype=np.float64))
-    use_ix = used_ifg_index(run.n_ifg, run.master_ix, run.parms.get("drop_ifg_index") or [])
+    use_ix, sm_cov = _sm_dates(run)
     ifg_std = None
-    if run.has("ifgstd2"):
+    if run.small_baseline:
+        if sm_cov is None:
+            log.info("phuw_sb_res2.h5 has no sm_cov: dates weighted equally")
+    elif run.has("ifgstd2"):
         ifg_std = np.asarray(run.product("ifgstd2", "weights", ["ifg_std"])["ifg_std"]).ravel()
     else:
         log.info("ifgstd2.h5 not found: interferograms weighted equally")
@@ -316,16 +381,19 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     ts = los_time_series(ph, day=np.asarray(run.ps["day"], dtype=np.float64).ravel(),
                          master_ix=run.master_ix, wavelength=wavelength, use_ix=use_ix,
                          c_ps_uw=c_ps_uw, ref_ix=ref_ix, ref_velocity=ref_velocity,
-                         ifg_std=ifg_std, n_boot=n_boot, seed=seed)
+                         ifg_std=ifg_std, cov=sm_cov, n_boot=n_boot, seed=seed)
+    if sb_vel:
+        vel, vel_std = _sb_velocity(run, correction, ref_ix, n_boot, seed)
+        ts = replace(ts, vel=vel, vel_std=vel_std)
     dates = run.dates
     hgt = (run.per_ps("hgt2", "hgt", "HEIGHT").astype(np.float64) if run.has("hgt2")
            else np.zeros(run.n_ps))
     if not run.has("hgt2"):
         log.info("hgt2.h5 not found: HEIGHT set to 0")
     coh = run.per_ps("pm2", "coh_ps", "COHERENCE").astype(np.float64)
-    dropped = sorted(set(range(run.n_ifg)) - set(ts.date_ix.tolist()))
+    dropped = sorted(set(range(n_sm)) - set(ts.date_ix.tolist()))
     metadata = {
-        "correction": correction.text,
+        "correction": correction.name,
         "correction_meaning": correction.describe(),
         "reference_aoe_subtracted": "yes" if c_ps_uw is not None else "no",
         "wavelength_m": wavelength,
@@ -339,8 +407,7 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
         "n_ps": run.n_ps,
         "units": "HEIGHT m; VEL, V_STDEV mm/yr (365.25-day years); D fields mm",
         "sign": "LOS displacement and velocity positive toward the satellite",
-        "velocity_fit": "weighted least squares over the dates, reference date excluded; "
-                        "weights 1/ifg_std^2 (ifgstd2) when present",
+        "velocity_fit": _velocity_fit_text(run, sb_vel),
         "v_stdev": f"bootstrap over the interferograms, {n_boot} draws, seed {seed}",
         "h_stdev": "not estimated by StaMPS: 0",
         "software": f"stamps_python {__version__}",
@@ -348,6 +415,19 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     }
     return ExportResult(correction, ts, dates, np.asarray(run.ps["ij"])[:, 0].astype(np.int32),
                         lonlat, hgt, coh, metadata)
+
+
+def _velocity_fit_text(run: RunData, sb_vel: bool) -> str:
+    """How VEL was fitted, for the layer metadata."""
+    if sb_vel:
+        return ("small-baseline interferograms (ps_plot 'v' on an SB run): weighted least "
+                "squares of phase against the pairs' time spans, covariance sb_cov")
+    if run.small_baseline:
+        return ("single-master series inverted from the small baselines (ps_plot 'V'): "
+                "weighted least squares over the dates, reference date excluded, covariance "
+                "sm_cov")
+    return ("weighted least squares over the dates, reference date excluded; weights "
+            "1/ifg_std^2 (ifgstd2) when present")
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,7 +472,7 @@ def _metadata_strings(metadata: Mapping[str, Any]) -> dict[str, str]:
 
 def output_stem(correction: Correction) -> str:
     """File name without extension: ``ps_`` + the correction, e.g. ``ps_v-do``."""
-    return f"ps_{correction.text}"
+    return f"ps_{correction.name}"
 
 
 def write_layer(result: ExportResult, output_dir: str | Path, fmt: str = "gpkg") -> Path:
@@ -495,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir = Path(args.output_dir) if args.output_dir else run_dir
     written: list[Path] = []
     for correction in corrections:
-        with timed(f"export {correction.text}"):
+        with timed(f"export {correction.name}"):
             result = compute_results(run, correction, reference, args.n_boot, args.seed)
             path = write_layer(result, output_dir, args.format)
             log.info("wrote %s: %d PS, %d dates, reference %s", path, result.codes.size,

@@ -162,7 +162,7 @@ def plot_time_series(day: np.ndarray, master_day: float, result: ExportResult,
         ax.grid(True, lw=0.3)
         ax.legend(loc="best", fontsize=8)
     axes[-1, 0].set_xlabel("date")
-    fig.suptitle(f"LOS time series ({result.correction.text}), + toward satellite, "
+    fig.suptitle(f"LOS time series ({result.correction.name}), + toward satellite, "
                  f"0 on {result.metadata['reference_date']}", fontsize=10)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -245,13 +245,15 @@ def plot_ifg_panels(lonlat: np.ndarray, values: np.ndarray, titles: Sequence[str
 
 
 def wrapped_phase(run: RunData, ref_ix: np.ndarray | None) -> np.ndarray:
-    """Wrapped phase (rad) of every image from rc2 ``ph_rc``, referenced to the reference PS as
-    ps_output does (times the conjugate of their sum); the reference date is 0."""
+    """Wrapped phase (rad) of every interferogram from rc2 ``ph_rc``, referenced to the
+    reference PS as ps_output does (times the conjugate of their sum); in a PS run the
+    reference date's column is 0."""
     ph_rc = run.per_ps("rc2", "ph_rc", "the wrapped-phase plot", run.n_ifg).astype(np.complex128)
     if ref_ix is not None:
         ph_rc = ph_rc * np.conj(ph_rc[ref_ix].sum(axis=0))
     out = np.angle(ph_rc)
-    out[:, run.master_ix] = 0.0
+    if not run.small_baseline:
+        out[:, run.master_ix] = 0.0
     return out
 
 
@@ -266,13 +268,13 @@ def unwrapped_phase(run: RunData, result: ExportResult) -> tuple[np.ndarray, str
     letters = "".join(c for c in "dmaos" if c in wanted)
     corr = parse_correction("u" + (f"-{letters}" if letters else ""))
     why = f"the unwrapped-phase plot '{corr.text}'"
-    ph_uw = run.per_ps("phuw2", "ph_uw", why, run.n_ifg)
+    ph_uw = run.per_ps("phuw2", "ph_uw", why, run.n_sm)
     c_ps_uw = run.per_ps(name, "C_ps_uw", why) if corr.has("m") else None
     ph = corrected_phase(
         ph_uw, corr, master_ix=run.master_ix, c_ps_uw=c_ps_uw,
         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64),
-        ph_scla=run.per_ps(name, "ph_scla", why, run.n_ifg) if corr.has("d") else None,
-        ph_scn=run.per_ps("scn2", "ph_scn_slave", why, run.n_ifg) if corr.has("s") else None,
+        ph_scla=run.per_ps(name, "ph_scla", why, run.n_sm) if corr.has("d") else None,
+        ph_scn=run.per_ps("scn2", "ph_scn_slave", why, run.n_sm) if corr.has("s") else None,
         ph_aps=aps_phase(run, why) if corr.has("a") else None)
     return subtract_reference(ph, result.ts.ref_ix), corr.text
 
@@ -286,7 +288,7 @@ def make_plots(run: RunData, result: ExportResult, output_dir: str | Path,
     """Velocity map, time series, wrapped and unwrapped interferogram panels as PNG files."""
     log = get_logger()
     out = Path(output_dir)
-    corr = result.correction.text
+    corr = result.correction.name
     lonlat = result.lonlat
     ll0 = np.asarray(run.ps["ll0"], dtype=np.float64)
     day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
@@ -311,10 +313,19 @@ def make_plots(run: RunData, result: ExportResult, output_dir: str | Path,
     dates = run.dates
     titles = [f"{k + 1}: {dates[k]}" for k in shown]
     px = int(run.parms.get("plot_pixels_scatterer", 3))
-    paths.append(plot_ifg_panels(
-        lonlat, wrapped_phase(run, result.ts.ref_ix)[:, shown], titles, out / "ps_plot_w.png",
-        wrapped=True, px=px, suptitle=f"wrapped phase (rc2), reference date "
-                                      f"{dates[run.master_ix]}, relative to the reference"))
+    if run.small_baseline:
+        ifgday_ix = np.asarray(run.ps["ifgday_ix"], dtype=np.int64)
+        paths.append(plot_ifg_panels(
+            lonlat, wrapped_phase(run, result.ts.ref_ix),
+            [f"{k + 1}: {dates[a]}-{dates[b]}" for k, (a, b) in enumerate(ifgday_ix)],
+            out / "ps_plot_w.png", wrapped=True, px=px,
+            suptitle="wrapped small-baseline phase (rc2), relative to the reference"))
+    else:
+        paths.append(plot_ifg_panels(
+            lonlat, wrapped_phase(run, result.ts.ref_ix)[:, shown], titles,
+            out / "ps_plot_w.png", wrapped=True, px=px,
+            suptitle=f"wrapped phase (rc2), reference date {dates[run.master_ix]}, relative to "
+                     f"the reference"))
     uw, uname = unwrapped_phase(run, result)
     paths.append(plot_ifg_panels(
         lonlat, uw[:, shown], titles, out / f"ps_plot_{_slug(uname)}.png", wrapped=False, px=px,

@@ -129,9 +129,14 @@ def test_sign_phase_to_mm() -> None:
 
 
 def test_parse_correction() -> None:
-    c = parse_correction("V-DSO")
+    c = parse_correction("v-DSO")
     assert (c.text, c.kind, c.letters, c.layer_name) == ("v-dso", "v", frozenset("dso"),
                                                          "ps_v_dso")
+    assert not c.single_master
+    # upper-case V: SB velocity from the single-master series, a layer of its own
+    c = parse_correction("V-do")
+    assert (c.text, c.single_master, c.name, c.layer_name) == ("v-do", True, "v-do_sm",
+                                                               "ps_v_do_sm")
     assert parse_correction("v").letters == frozenset()
     assert parse_correction("u-dmo").has("m")
     for bad in ("v-x", "w", "v-dd", "v-dm", "vdo", ""):

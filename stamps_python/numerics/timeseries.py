@@ -25,6 +25,7 @@ import numpy as np
 
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.geodesy import llh2local
+from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.utils import StampsError
 
 MM_PER_M = 1000.0
@@ -52,6 +53,13 @@ class Correction:
     text: str
     kind: str
     letters: frozenset[str]
+    single_master: bool = False
+
+    @property
+    def name(self) -> str:
+        """``text``, with ``_sm`` appended for an upper-case 'V' type (SB run: velocity from the
+        single-master series inverted from the small baselines; see :func:`parse_correction`)."""
+        return self.text + ("_sm" if self.single_master else "")
 
     def has(self, letter: str) -> bool:
         """Whether the correction removes the term named by ``letter`` (d, s, a, m, o)."""
@@ -59,8 +67,8 @@ class Correction:
 
     @property
     def layer_name(self) -> str:
-        """GeoPackage layer name: ``ps_`` + the value type with '-' as '_' (``ps_v_dso``)."""
-        return "ps_" + self.text.replace("-", "_")
+        """GeoPackage layer name: ``ps_`` + :attr:`name` with '-' as '_' (``ps_v_dso``)."""
+        return "ps_" + self.name.replace("-", "_")
 
     def describe(self) -> str:
         """One line listing what is subtracted."""
@@ -75,7 +83,11 @@ def parse_correction(text: str) -> Correction:
 
     Velocity types may remove d, s, a and o (the reference-date AOE ``m`` is always removed from
     the exported time series, as ps_plot's time-series path does); unwrapped-phase types also m.
+    An upper-case ``V`` sets ``single_master``: in a small-baseline run ps_plot's 'V' types take
+    the velocity from the single-master series inverted from the small baselines, its 'v' types
+    from the small-baseline interferograms themselves (in a PS run both are the same).
     """
+    single_master = str(text).strip().startswith("V")
     value = str(text).strip().lower()
     match = _CORRECTION_RE.match(value)
     if not match:
@@ -90,7 +102,7 @@ def parse_correction(text: str) -> Correction:
                           f"takes {', '.join(_ALLOWED[kind])}{extra}")
     if len(set(letters)) != len(letters):
         raise StampsError(f"correction '{text}': a letter is repeated")
-    return Correction(value, kind, frozenset(letters))
+    return Correction(value, kind, frozenset(letters), single_master)
 
 
 def phase_to_mm(ph: np.ndarray, wavelength: float) -> np.ndarray:
@@ -220,6 +232,65 @@ def fit_velocity(disp_mm: np.ndarray, t_years: np.ndarray, weights: np.ndarray
     return disp @ c_slope, disp @ c_icpt
 
 
+def fit_velocity_cov(disp_mm: np.ndarray, t_years: np.ndarray, cov: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line ``disp = c + v t`` for every PS weighted by a full covariance ``cov`` (N, N) of the
+    N samples, as ``lscov(G, disp', cov)``; ``disp_mm`` (n_ps, N) mm, ``t_years`` (N,).
+
+    Returns (velocity mm/yr, intercept mm, 1 / diag(cov) as bootstrap weights).
+    """
+    t = np.asarray(t_years, dtype=np.float64)
+    cov = np.asarray(cov, dtype=np.float64)
+    if cov.shape != (t.size, t.size):
+        raise StampsError(f"covariance has shape {cov.shape} for {t.size} samples")
+    diag = np.diag(cov)
+    if np.any(~np.isfinite(cov)) or np.any(diag <= 0):
+        raise StampsError("covariance: every variance must be finite and > 0")
+    if np.unique(t).size < 2:
+        raise StampsError("velocity fit needs interferograms on at least two different dates")
+    M = lscov_operator(np.column_stack([np.ones_like(t), t]), cov)
+    disp = np.asarray(disp_mm, dtype=np.float64)
+    return disp @ M[1], disp @ M[0], 1.0 / diag
+
+
+def sb_velocity(
+    ph_sb: np.ndarray,
+    *,
+    ifgday_ix: np.ndarray,
+    day: np.ndarray,
+    use_ix: np.ndarray,
+    wavelength: float,
+    sb_cov: np.ndarray | None = None,
+    ref_ix: np.ndarray | None = None,
+    ref_velocity: float = 0.0,
+    n_boot: int = 100,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean LOS velocity (mm/yr) and its bootstrap std from small-baseline interferograms.
+
+    As ps_plot's 'vsb' path: the interferograms ``use_ix`` (0-based) of ``ph_sb`` (n_ps, n_ifg,
+    rad, already corrected) are referenced to the mean over the reference PS, and the line
+    ``ph = c + rate x (day2 - day1)`` is fitted per PS by ``lscov`` with ``sb_cov`` (identity
+    when None); the velocity is ``-rate x 365.25 x lambda x 1000 / (4 pi)`` plus
+    ``ref_velocity`` (m/yr). The std bootstraps the interferograms as ``ps_mean_v`` (weights 1 /
+    the diagonal of ``sb_cov``).
+    """
+    use_ix = np.asarray(use_ix, dtype=np.int64)
+    if use_ix.size < 2:
+        raise StampsError(f"only {use_ix.size} small-baseline interferogram(s) are used; a "
+                          f"velocity needs at least 2")
+    pairs = np.asarray(ifgday_ix, dtype=np.int64)[use_ix]
+    day = np.asarray(day, dtype=np.float64)
+    dt_years = (day[pairs[:, 1]] - day[pairs[:, 0]]) / DAYS_PER_YEAR
+    x = np.asarray(ph_sb, dtype=np.float64)[:, use_ix]
+    x -= reference_mean(x, ref_ix)
+    x *= -wavelength * MM_PER_M / (4.0 * math.pi)
+    cov = np.eye(use_ix.size) if sb_cov is None else np.asarray(sb_cov, dtype=np.float64)
+    vel, _, weights = fit_velocity_cov(x, dt_years, cov)
+    vel_std = bootstrap_velocity_std(x, dt_years, weights, n_boot=n_boot, seed=seed)
+    return vel + ref_velocity * MM_PER_M, vel_std
+
+
 def bootstrap_velocity_std(
     disp_mm: np.ndarray,
     t_years: np.ndarray,
@@ -305,6 +376,7 @@ def los_time_series(
     ref_ix: np.ndarray | None = None,
     ref_velocity: float = 0.0,
     ifg_std: np.ndarray | None = None,
+    cov: np.ndarray | None = None,
     n_boot: int = 100,
     seed: int = 0,
 ) -> TimeSeries:
@@ -317,6 +389,9 @@ def los_time_series(
     displacements against time since the reference date (365.25-day years, weights 1/variance
     from ``ifg_std`` in degrees); ``ref_velocity`` (m/yr) is added to the velocity and, as a
     trend, to the displacements (see docs/export.md). The reference date is a column of zeros.
+    ``cov`` (len(use_ix), len(use_ix), rad^2), used instead of ``ifg_std``, is a full covariance
+    of the dates' phase (a small-baseline run's ``sm_cov``): the velocity is then MATLAB's
+    ``lscov(G, ph, cov)`` and the bootstrap weights are 1 / its diagonal.
     """
     use_ix = np.asarray(use_ix, dtype=np.int64)
     if use_ix.size < 2:
@@ -331,8 +406,11 @@ def los_time_series(
     x *= -wavelength * MM_PER_M / (4.0 * math.pi)  # phase_to_mm, in place
     x += ref_velocity * MM_PER_M * t_years
     disp = x
-    weights = ifg_weights(ifg_std, day.size)[use_ix]
-    vel, intercept = fit_velocity(disp, t_years, weights)
+    if cov is None:
+        weights = ifg_weights(ifg_std, day.size)[use_ix]
+        vel, intercept = fit_velocity(disp, t_years, weights)
+    else:
+        vel, intercept, weights = fit_velocity_cov(disp, t_years, cov)
     vel_std = bootstrap_velocity_std(disp, t_years, weights, n_boot=n_boot, seed=seed)
     date_ix = np.sort(np.append(use_ix, master_ix))
     out = np.zeros((x.shape[0], date_ix.size))
