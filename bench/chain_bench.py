@@ -33,7 +33,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stamps_python.synthetic import generate_stack  # noqa: E402
+from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -105,6 +105,10 @@ def accuracy(gpkg: Path, truth: Path) -> dict:
         "bowl_contrast_truth": float(truth_v[bowl[r, c]].mean() - truth_v[~bowl[r, c]].mean())
         if bowl[r, c].any() else float("nan"),
         "n_in_bowl": int(bowl[r, c].sum()),
+        # RMSE (planar part removed) and point count per truth class: where the errors come from
+        "by_class": {name: (int(np.sum(pclass[r, c] == k)),
+                            float(np.sqrt(np.mean(dp[pclass[r, c] == k] ** 2))))
+                     for k, name in CLASS_NAMES.items() if np.any(pclass[r, c] == k)},
     }
     if disp is not None:
         cols = [f"D{d}" for d in dates if f"D{d}" in gdf.columns]
@@ -149,6 +153,8 @@ def _print(res: dict) -> None:
         print(f"         with the planar part removed (true plane spans {a['truth_plane_span']:.1f} "
               f"mm/yr): VEL RMSE {a['vel_rmse_plane']:.2f} mm/yr ({a['vel_rmse_plane_true_ps']:.2f}"
               f" over true PS), {100 * a['frac_gt5_plane']:.2f} % > 5 mm/yr")
+        print("         by truth class (points, RMSE mm/yr, planar part removed): "
+              + ", ".join(f"{k} {n} {e:.2f}" for k, (n, e) in a["by_class"].items()))
 
 
 def main() -> int:

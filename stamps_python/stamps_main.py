@@ -37,6 +37,7 @@ from stamps_python.steps import (
     ps_smooth_scla,
     ps_unwrap,
     ps_weed,
+    sb_invert_uw,
 )
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
 
@@ -46,7 +47,7 @@ STEP_NAMES = {
     3: "select PS (ps_select)",
     4: "weed PS (ps_weed)",
     5: "correct phase, merge patches, ifg std (ps_correct_phase, ps_merge_patches, ps_calc_ifg_std)",
-    6: "unwrap (ps_unwrap)",
+    6: "unwrap (ps_unwrap; sb_invert_uw for small baselines)",
     7: "spatially correlated look angle error (ps_calc_scla, ps_smooth_scla)",
     8: "spatially correlated noise (ps_scn_filt)",
 }
@@ -118,10 +119,9 @@ def _run_merged_step(step: int, run_dir: Path, parms: dict[str, Any]) -> None:
     """Steps 6-8 on the merged workspaces, in the order stamps.m calls them."""
     small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
     if step == 6:
-        if small_baseline:
-            raise StampsError("small_baseline_flag = 'y': the SB inversion (sb_invert_uw) of Step 6 "
-                              "is not available yet; PS runs (small_baseline_flag = 'n') are")
         ps_unwrap.run(run_dir, parms)
+        if small_baseline:
+            sb_invert_uw.run(run_dir, parms)
     elif step == 7:
         if small_baseline:
             ps_calc_scla.run(run_dir, parms, use_small_baselines=True, coest_mean_vel=True)
