@@ -4,8 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := runs/demo
+DEMOSB := runs/demo-sb
 
-.PHONY: all venv demo test bench clean
+.PHONY: all venv demo demo-sb test bench clean
 
 all: test
 
@@ -33,6 +34,26 @@ demo: $(STAMP)
 	@echo "  GeoPackages:      $$(ls $(DEMO)/export/*.gpkg | tr '\n' ' ')"
 	@echo "  plots (PNG):      $(DEMO)/export/*.png ($$(ls $(DEMO)/export/*.png | wc -l) files)"
 
+demo-sb: $(STAMP)
+	rm -rf $(DEMOSB)
+	$(VENV)/bin/stamps_synthetic $(DEMOSB)/stack --profile easy --rows 300 --cols 600 --seed 7 --quiet
+	$(VENV)/bin/define_sb_pairs $(DEMOSB)/stack/merged --output $(DEMOSB)/run \
+		--max-temporal 60 --max-perpendicular 200
+	$(VENV)/bin/prep_isce $(DEMOSB)/stack/merged --output $(DEMOSB)/run --bootstrap-metadata \
+		--small-baseline --range-patches 2 --azimuth-patches 1
+	$(VENV)/bin/build_sb_phase $(DEMOSB)/run
+	$(VENV)/bin/stamps_parms $(DEMOSB)/run set unwrap_grid_size 50
+	$(VENV)/bin/stamps_main --start 1 --end 8 --config $(DEMOSB)/run
+	$(VENV)/bin/export_results --input-path $(DEMOSB)/run --output-dir $(DEMOSB)/export \
+		--format gpkg --correction v-do --correction V-do --correction V-dso --plot
+	@echo
+	@echo "Small Baseline demo finished."
+	@echo "  synthetic stack:  $(DEMOSB)/stack   (truth: $(DEMOSB)/stack/truth.h5)"
+	@echo "  pair network:     $(DEMOSB)/run/small_baselines.list, $(DEMOSB)/run/small_baselines.png"
+	@echo "  run directory:    $(DEMOSB)/run     (parms.json, stamps.log, phuw_sb2.h5, phuw2.h5, ...)"
+	@echo "  GeoPackages:      $$(ls $(DEMOSB)/export/*.gpkg | tr '\n' ' ')"
+	@echo "  plots (PNG):      $(DEMOSB)/export/*.png ($$(ls $(DEMOSB)/export/*.png | wc -l) files)"
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
@@ -40,4 +61,4 @@ bench: $(STAMP)
 	$(PY) bench/prep_bench.py
 
 clean:
-	rm -rf $(VENV) runs/demo bench/out .pytest_cache
+	rm -rf $(VENV) runs/demo runs/demo-sb bench/out .pytest_cache

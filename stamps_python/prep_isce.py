@@ -10,10 +10,16 @@ What StaMPS' ``mt_prep`` (calamp, selpsc_patch, mt_extract_cands) does for ISCE2
    DEM height, look and incidence angles, D_A, Bperp; with ``--write-step1`` the Step-1
    workspaces (ps1.h5, ph1.h5, ...) exactly as ps_load_initial_isce builds them.
 
+With ``--small-baseline`` (what mt_prep does in a SMALL_BASELINES folder, with selsbc_patch) the
+candidates are chosen on the amplitude-difference dispersion over the pairs of
+``small_baselines.list`` (threshold 0.6 by default) and ``pscands.h5`` holds no phase:
+``build_sb_phase RUN`` forms the pair interferograms and the SB Step-1 workspaces afterwards.
+
 Usage::
 
     prep_isce STACK/merged --output RUN --reference-date 20210529 --bootstrap-metadata \
         --range-patches 2 --azimuth-patches 2 --write-step1
+    prep_isce STACK/merged --output RUN --bootstrap-metadata --small-baseline
 """
 
 if __name__ == "__main__" and not __package__:
@@ -27,13 +33,14 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import h5py
+import numba
 import numpy as np
 from tqdm import tqdm
 
@@ -41,6 +48,8 @@ from stamps_python import __version__
 from stamps_python.io import isce
 from stamps_python.io.products import PRODUCT_FORMAT, load_product
 from stamps_python.numerics.amplitude import (
+    CALAMP_MIN_AMPLITUDE,
+    SELPSC_ZERO_AMPLITUDE,
     accumulate_amplitudes,
     amplitude_dispersion,
     block_pass,
@@ -48,6 +57,7 @@ from stamps_python.numerics.amplitude import (
     superset_threshold,
     weight_error,
 )
+from stamps_python.numerics.sb_network import read_sb_list
 from stamps_python.steps import ps_load_initial
 from stamps_python.utils import (
     LOG_FILE,
@@ -62,6 +72,10 @@ from stamps_python.utils import (
 METADATA = "metadata.json"
 PATCH_LIST = "patch.list"
 CALAMP_FILE = "calamp.txt"
+SB_LIST = "small_baselines.list"
+SB_PLOT = "small_baselines.png"
+PS_AMP_DISPERSION = 0.4
+SB_AMP_DISPERSION = 0.6
 # Provisional calibration constants come from 1/SAMPLE_EVERY of the lines. Their error (between
 # images, up to a common factor) is estimated from two interleaved halves of that sample, and the
 # superset threshold is widened for it (within these bounds); the exact constants found by the
@@ -74,6 +88,9 @@ SPILL_AFTER_BYTES = 768 * 2**20
 WRITE_BATCH_BYTES = 64 * 2**20
 MIN_MARGIN = 0.002
 MAX_MARGIN = 0.02
+# Relative slack on the SB superset test, so that rounding can never drop a pixel the exact test
+# keeps.
+SB_SLACK = 1e-9
 
 
 @dataclass
@@ -162,10 +179,124 @@ def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
     return provisional, margin
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sb_block_pass(block: np.ndarray, weights: np.ndarray, first: np.ndarray,
+                   second: np.ndarray, used: np.ndarray, threshold: float, margin: float,
+                   keep: np.ndarray, row_sums: np.ndarray, row_counts: np.ndarray) -> None:
+    n, rows, cols = block.shape
+    n_pairs = first.size
+    for r in numba.prange(rows):
+        amp = np.empty((n, cols))
+        for i in range(n):
+            total = 0.0
+            count = 0
+            w = weights[i]
+            for c in range(cols):
+                v = block[i, r, c]
+                a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag)
+                if a > CALAMP_MIN_AMPLITUDE:
+                    total += a
+                    count += 1
+                amp[i, c] = a * w
+            row_sums[r, i] = total
+            row_counts[r, i] = count
+        for c in range(cols):
+            zero = False
+            for i in used:
+                if amp[i, c] == 0.0:
+                    zero = True
+            d2 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            for p in range(n_pairs):
+                a1 = amp[first[p], c]
+                a2 = amp[second[p], c]
+                d2 += (a1 - a2) * (a1 - a2)
+                s1 += a1 + a2
+                s2 += (a1 + a2) * (a1 + a2)
+            lower = np.sqrt(d2 / n_pairs) - margin * np.sqrt(s2 / n_pairs)
+            keep[r, c] = (not zero and s1 > 0
+                          and lower < threshold * (1.0 + margin) * (1.0 + SB_SLACK)
+                          * s1 / (2 * n_pairs))
+
+
+def sb_block_pass(block: np.ndarray, weights: np.ndarray, pairs: np.ndarray, threshold: float,
+                  margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SB counterpart of ``block_pass``: calamp sums and a superset of the selsbc candidates.
+
+    ``block`` (n_images, rows, cols) complex64, ``weights`` provisional 1/calconst per image,
+    ``pairs`` (n_pairs, 2) 0-based image indices. If each provisional weight is within a relative
+    ``margin`` of the exact one (up to a common factor), then with provisional calibrated
+    amplitudes a', RMS over the pairs of the exact difference >= RMS(a'_1 - a'_2) - margin
+    RMS(a'_1 + a'_2) and the exact mean sum <= (1 + margin) mean(a'_1 + a'_2): a pixel whose
+    bound on D_a_sb so obtained is not below ``threshold`` cannot be a candidate. Pixels with an
+    exactly zero amplitude in an image of a pair are dropped. Returns (keep, sums, counts).
+    """
+    n, rows, cols = block.shape
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    keep = np.empty((rows, cols), dtype=np.bool_)
+    row_sums = np.empty((rows, n))
+    row_counts = np.empty((rows, n), dtype=np.int64)
+    _sb_block_pass(block, np.asarray(weights, dtype=np.float64), np.ascontiguousarray(pairs[:, 0]),
+                   np.ascontiguousarray(pairs[:, 1]), np.unique(pairs), float(threshold),
+                   float(margin), keep, row_sums, row_counts)
+    return keep, row_sums.sum(axis=0), row_counts.sum(axis=0)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _sb_exact(values: np.ndarray, inv_cal: np.ndarray, first: np.ndarray, second: np.ndarray,
+              used: np.ndarray, d_a: np.ndarray, has_zero: np.ndarray) -> None:
+    n, m = values.shape
+    n_pairs = first.size
+    for k in numba.prange(m):
+        amp = np.empty(n)
+        for i in range(n):
+            v = values[i, k]
+            amp[i] = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag) * inv_cal[i]
+        zero = False
+        for i in used:
+            if amp[i] <= SELPSC_ZERO_AMPLITUDE:
+                zero = True
+        d2 = 0.0
+        s1 = 0.0
+        for p in range(n_pairs):
+            a1 = amp[first[p]]
+            a2 = amp[second[p]]
+            d2 += (a1 - a2) * (a1 - a2)
+            s1 += a1 + a2
+        has_zero[k] = zero
+        if s1 > 0:
+            d_a[k] = np.sqrt(d2 / n_pairs) / (s1 / (2 * n_pairs))
+        else:
+            d_a[k] = np.nan
+
+
+def sb_dispersion(values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """selsbc amplitude-difference dispersion of pixels ``values`` (n_images, n_px) complex.
+
+    With calibrated amplitudes A_i = |SLC_i| / calconst_i and the ``pairs`` (n_pairs, 2) 0-based:
+    D_a_sb = sqrt(sum_p (A_1 - A_2)^2 / n_pairs) / (sum_p (A_1 + A_2) / (2 n_pairs)). Returns
+    (D_a_sb, has_zero): has_zero marks pixels with a calibrated amplitude <= 5e-5 in an image of
+    some pair (no data there; never a candidate), D_a_sb is NaN where all amplitudes are 0.
+    """
+    values = np.asarray(values)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    d_a = np.empty(values.shape[1])
+    has_zero = np.empty(values.shape[1], dtype=np.bool_)
+    _sb_exact(values, 1.0 / np.asarray(calconst, dtype=np.float64),
+              np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]),
+              np.unique(pairs), d_a, has_zero)
+    return d_a, has_zero
+
+
 def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,
-          threshold: float, block_rows: int, spill: Path, label: str
-          ) -> tuple[list, np.ndarray, np.ndarray]:
-    """One streaming pass: calamp sums, and the pixels whose weighted D_A is below ``threshold``.
+          select: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+          block_rows: int, spill: Path, label: str) -> tuple[list, np.ndarray, np.ndarray]:
+    """One streaming pass: calamp sums, and the pixels ``select`` keeps with weights ``weights``.
+
+    ``select(block, weights)`` returns (keep mask, calamp sums, counts) of one block of lines of
+    every image (``block_pass`` with a threshold for PS, :func:`sb_block_pass` for SB).
 
     A reader thread fills one block buffer (lines of every SLC) while the previous block is
     processed, so reading and computing overlap. Each block's kept pixels (rows, cols and complex
@@ -195,7 +326,7 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
             if b + 1 < len(starts):
                 pending = pool.submit(load, (b + 1) % 2, starts[b + 1])
             h = min(r0 + block_rows, length) - r0
-            keep, t, c = block_pass(buf[:, :h], weights, threshold)
+            keep, t, c = select(buf[:, :h], weights)
             sums += t
             counts += c
             rr, cc = np.nonzero(keep)
@@ -212,13 +343,15 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
 
 
 def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
-                     block_mb: float = 128.0
+                     block_mb: float = 128.0, pairs: np.ndarray | None = None
                      ) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray,
                                                             np.ndarray]]]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/8 sample).
 
     Returns the exact calibration constants (one per date) and an iterator over blocks of lines
     giving the candidates (rows, cols, D_A, values (n_images, k) complex64), in row-major order.
+    With ``pairs`` ((n_pairs, 2) 0-based indices into ``stack.dates``) the criterion is selsbc's
+    (:func:`sb_dispersion`, D_A is then D_a_sb) instead of selpsc's.
 
     Provisional constants from a sample of lines let the single full pass keep a small superset
     of possible candidates (threshold widened by :func:`superset_threshold` for the sample's
@@ -234,23 +367,37 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
         provisional, margin = _calamp_sample(readers, stack.length, stack.width)
         t_sample = time.perf_counter() - t0
         wide = superset_threshold(d_thresh, margin)
-        files, sums, counts = _scan(stack, readers, 1.0 / provisional, wide, block_rows, spill,
-                                    "amplitude pass")
+
+        def select(m: float, threshold: float
+                   ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]]:
+            if pairs is None:
+                return lambda buf, w: block_pass(buf, w, threshold)
+            return lambda buf, w: sb_block_pass(buf, w, pairs, d_thresh, m)
+
+        files, sums, counts = _scan(stack, readers, 1.0 / provisional, select(margin, wide),
+                                    block_rows, spill, "amplitude pass")
         for date, count in zip(stack.dates, counts):
             if count == 0:
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
         calconst = sums / counts
         err = weight_error(provisional, calconst)
-        log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
-                 "%.2g%%, D_A pre-threshold %.4f); sample %.1f s, amplitude pass %.1f s",
-                 len(calconst), calconst.min(), calconst.max(), 100 * err, 100 * margin, wide,
-                 t_sample, time.perf_counter() - t0 - t_sample)
+        if pairs is None:
+            log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
+                     "%.2g%%, D_A pre-threshold %.4f); sample %.1f s, amplitude pass %.1f s",
+                     len(calconst), calconst.min(), calconst.max(), 100 * err, 100 * margin,
+                     wide, t_sample, time.perf_counter() - t0 - t_sample)
+        else:
+            log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
+                     "%.2g%%); sample %.1f s, amplitude pass %.1f s", len(calconst),
+                     calconst.min(), calconst.max(), 100 * err, 100 * margin, t_sample,
+                     time.perf_counter() - t0 - t_sample)
         if err > margin:
             log.warning("calamp sample off by %.2g%% (> %.2g%%): second pass with exact constants",
                         100 * err, 100 * margin)
             shutil.rmtree(spill, ignore_errors=True)
-            files, _, _ = _scan(stack, readers, 1.0 / calconst, d_thresh, block_rows, spill,
-                                "amplitude pass 2")
+            files, _, _ = _scan(stack, readers, 1.0 / calconst, select(0.0, d_thresh),
+                                block_rows, spill, "amplitude pass 2")
     finally:
         for reader in readers:
             reader.close()
@@ -266,24 +413,35 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
             else:
                 rows, cols, values = item
             files[k] = None
-            d_a, has_zero = amplitude_dispersion(values, calconst)
+            if pairs is None:
+                d_a, has_zero = amplitude_dispersion(values, calconst)
+            else:
+                d_a, has_zero = sb_dispersion(values, calconst, pairs)
             keep = (d_a < d_thresh) & ~has_zero
             checked += len(d_a)
             kept += int(keep.sum())
             yield rows[keep], cols[keep], d_a[keep], values[:, keep]
-        log.info("selpsc: %d candidates with D_A < %g (of %d pixels; %d pixels checked exactly)",
-                 kept, d_thresh, stack.length * stack.width, checked)
+        log.info("%s: %d candidates with %s < %g (of %d pixels; %d pixels checked exactly)",
+                 "selpsc" if pairs is None else "selsbc", kept,
+                 "D_A" if pairs is None else "D_a_sb", d_thresh, stack.length * stack.width,
+                 checked)
 
     return calconst, blocks()
 
 
 class PatchWriter:
-    """Appends one patch's candidates to ``PATCH_n/pscands.h5`` block by block."""
+    """Appends one patch's candidates to ``PATCH_n/pscands.h5`` block by block.
 
-    def __init__(self, directory: Path, patch: Patch, n_sec: int) -> None:
+    With ``with_phase=False`` (small baselines) no phase is written and the file is marked with
+    the attribute ``small_baseline``.
+    """
+
+    def __init__(self, directory: Path, patch: Patch, n_sec: int, with_phase: bool = True) -> None:
         self.directory = directory
         self.patch = patch
         self.n_sec = n_sec
+        self.with_phase = with_phase
+        self._names = ("ij", "ph", "D_A") if with_phase else ("ij", "D_A")
         self.n = 0
         self.global_ix: list[np.ndarray] = []
         self._file: h5py.File | None = None
@@ -295,24 +453,34 @@ class PatchWriter:
         _write_patch_files(self.directory, self.patch)
         f = h5py.File(self.directory / ps_load_initial.PSCANDS, "w")
         f.attrs["format"] = PRODUCT_FORMAT
+        if not self.with_phase:
+            f.attrs["small_baseline"] = 1
         rows = max(1, (1 << 20) // (8 * max(self.n_sec, 1)))
         f.create_dataset("ij", shape=(0, 2), maxshape=(None, 2), dtype=np.int32, chunks=(rows, 2))
-        f.create_dataset("ph", shape=(0, self.n_sec), maxshape=(None, self.n_sec),
-                         dtype=np.complex64, chunks=(rows, self.n_sec))
+        if self.with_phase:
+            f.create_dataset("ph", shape=(0, self.n_sec), maxshape=(None, self.n_sec),
+                             dtype=np.complex64, chunks=(rows, self.n_sec))
         f.create_dataset("D_A", shape=(0,), maxshape=(None,), dtype=np.float32, chunks=(rows,))
         return f
 
-    def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray, ifg: np.ndarray,
-               first_global: int) -> None:
-        """Add the candidates of one block that fall inside the patch window (buffered)."""
+    def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray,
+               ifg: np.ndarray | None, first_global: int) -> None:
+        """Add the candidates of one block that fall inside the patch window (buffered).
+
+        ``ifg`` (k, n_sec) complex64, or None when the writer has no phase.
+        """
         (rg1, rg2), (az1, az2) = self.patch.rg, self.patch.az
         inside = np.flatnonzero((cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1)
                                 & (rows <= az2 - 1))
         if inside.size == 0:
             return
-        self._pending.append((np.column_stack([rows[inside], cols[inside]]), ifg[inside],
-                              d_a[inside]))
-        self._pending_bytes += self._pending[-1][1].nbytes
+        ij = np.column_stack([rows[inside], cols[inside]])
+        if self.with_phase:
+            self._pending.append((ij, ifg[inside], d_a[inside]))
+        else:
+            self._pending.append((ij, d_a[inside]))
+        self._pending_bytes += self._pending[-1][1].nbytes + (0 if self.with_phase
+                                                             else ij.nbytes)
         self.global_ix.append(first_global + inside)
         if self._pending_bytes >= WRITE_BATCH_BYTES:
             self._flush()
@@ -324,7 +492,7 @@ class PatchWriter:
             self._file = self._open()
         parts = [np.concatenate(p) for p in zip(*self._pending)]
         k = len(parts[0])
-        for name, value in zip(("ij", "ph", "D_A"), parts):
+        for name, value in zip(self._names, parts):
             ds = self._file[name]
             ds.resize(self.n + k, axis=0)
             ds[self.n:self.n + k] = value
@@ -358,15 +526,21 @@ class PatchWriter:
             self._file = None
 
 
-def _check_output(output: Path, merged: Path, reference: str) -> dict | None:
-    """An existing output must be empty or a run of the same stack and reference date."""
+def _check_output(output: Path, merged: Path, reference: str, small_baseline: bool = False
+                  ) -> dict | None:
+    """An existing output must be empty or a run of the same stack, reference date and kind.
+
+    For small baselines it may also hold just what define_sb_pairs wrote (the pair list and
+    its plot).
+    """
     if not output.exists():
         return None
     if not output.is_dir():
         raise StampsError(f"{output}: exists and is not a directory")
     meta_path = output / METADATA
     if not meta_path.is_file():
-        if any(p for p in output.iterdir() if p.name != LOG_FILE):
+        allowed = {LOG_FILE, SB_LIST, SB_PLOT} if small_baseline else {LOG_FILE}
+        if any(p for p in output.iterdir() if p.name not in allowed):
             raise StampsError(f"{output}: not empty and holds no {METADATA}; choose a new --output")
         return None
     try:
@@ -379,7 +553,37 @@ def _check_output(output: Path, merged: Path, reference: str) -> dict | None:
             f"{output}: holds a different run ({old.get('merged_dir')}, reference "
             f"{old.get('reference_date')}); choose a new --output"
         )
+    if ("small_baseline" in old) != small_baseline:
+        kinds = ("a small-baseline", "a PS") if "small_baseline" in old else ("a PS",
+                                                                            "a small-baseline")
+        raise StampsError(f"{output}: holds {kinds[0]} run; choose a new --output for "
+                          f"{kinds[1]} run")
     return old
+
+
+def _read_pairs(path: Path, stack: isce.IsceStack
+                ) -> tuple[list[tuple[str, str]], np.ndarray, bytes]:
+    """Pairs of a small_baselines.list checked against the stack.
+
+    Returns the pairs (dates), their (n_pairs, 2) 0-based indices into ``stack.dates`` and the
+    file's bytes (copied into the run).
+    """
+    if not path.is_file():
+        raise StampsError(f"{path}: small baseline list not found; run define_sb_pairs first "
+                          f"(or pass --sb-list)")
+    pairs = read_sb_list(path)
+    index = {d: i for i, d in enumerate(stack.dates)}
+    for a, b in pairs:
+        for date in (a, b):
+            if date not in index:
+                raise StampsError(
+                    f"{path}: date {date} (pair {a} {b}) is not in the stack {stack.merged / 'SLC'}"
+                    f" ({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)")
+    if len(pairs) < 2:
+        raise StampsError(f"{path}: {len(pairs)} pair; a small baseline network needs at least 2 "
+                          f"(rerun define_sb_pairs with wider limits)")
+    return pairs, np.array([[index[a], index[b]] for a, b in pairs], dtype=np.int64), \
+        path.read_bytes()
 
 
 def _infer_reference(stack: isce.IsceStack) -> str:
@@ -459,21 +663,32 @@ def _commit(staging: Path, output: Path, patch_names: list[str]) -> None:
 def prepare(merged: str | Path, output: str | Path, reference_date: str | None = None,
             bootstrap_metadata: bool = True, wavelength: float | None = None,
             heading: float | None = None, range_patches: int = 1, azimuth_patches: int = 1,
-            range_overlap: int = 50, azimuth_overlap: int = 50, amp_dispersion: float = 0.4,
-            write_step1: bool = False, inc_angle: bool = True, block_mb: float = 128.0
-            ) -> dict[str, Any]:
+            range_overlap: int = 50, azimuth_overlap: int = 50,
+            amp_dispersion: float | None = None, write_step1: bool = False,
+            inc_angle: bool = True, block_mb: float = 128.0, small_baseline: bool = False,
+            sb_list: str | Path | None = None) -> dict[str, Any]:
     """Prepare run directory ``output`` from ISCE2 ``merged``; returns a summary dict.
 
     Everything is built in a staging folder beside ``output`` and moved in at the end, so a
     failure leaves ``output`` as it was. Rerunning on the same stack and reference date replaces
-    the patches and keeps the user's parms.json.
+    the patches and keeps the user's parms.json. ``amp_dispersion`` defaults to 0.4 (PS) or 0.6
+    (small baselines). With ``small_baseline`` the candidates are selected on the pairs of
+    ``sb_list`` (default ``output/small_baselines.list``, written by define_sb_pairs), whose copy
+    is kept in ``output``; pscands.h5 then holds no phase (build_sb_phase adds it).
     """
     from stamps_python import parms as parms_mod
 
     start = time.perf_counter()
     merged, output = Path(merged), Path(output)
+    if amp_dispersion is None:
+        amp_dispersion = SB_AMP_DISPERSION if small_baseline else PS_AMP_DISPERSION
     if not 0 < amp_dispersion < 2:
         raise StampsError(f"--amp-dispersion: {amp_dispersion} is outside (0, 2)")
+    if small_baseline and write_step1:
+        raise StampsError("--write-step1 does not apply with --small-baseline: run "
+                          "build_sb_phase on the run directory after prep_isce")
+    if sb_list is not None and not small_baseline:
+        raise StampsError("--sb-list: only used with --small-baseline")
     stack = isce.open_stack(merged)
     reference = reference_date or _infer_reference(stack)
     parse_yyyymmdd(reference, "--reference-date")
@@ -482,7 +697,12 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             f"--reference-date {reference}: not in the stack {merged / 'SLC'} "
             f"({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)"
         )
-    previous = _check_output(output, merged, reference)
+    previous = _check_output(output, merged, reference, small_baseline)
+    pairs: list[tuple[str, str]] = []
+    pair_ix = None
+    if small_baseline:
+        list_path = Path(sb_list) if sb_list is not None else output / SB_LIST
+        pairs, pair_ix, list_bytes = _read_pairs(list_path, stack)
     patches = patch_layout(stack.width, stack.length, range_patches, azimuth_patches,
                            range_overlap, azimuth_overlap)
 
@@ -510,17 +730,27 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             if not np.isfinite(meta.get(key, np.nan)):
                 raise StampsError(f"{key} unknown: pass --bootstrap-metadata or --{key}")
         bperp = isce.read_bperp(stack, reference)
+        if small_baseline:
+            in_pairs = set(pair_ix.ravel().tolist())
+            unused = [d for i, d in enumerate(stack.dates) if i not in in_pairs]
+            log.info("small baselines: %d pairs from %s, D_a_sb threshold %g", len(pairs),
+                     list_path, amp_dispersion)
+            if unused:
+                log.warning("%d date(s) in no pair of %s: %s", len(unused), list_path,
+                            ", ".join(unused))
 
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
-        writers = [PatchWriter(staging / p.name, p, len(sec_i)) for p in patches]
-        calconst, blocks = candidate_blocks(stack, amp_dispersion, staging / "_spill", block_mb)
+        writers = [PatchWriter(staging / p.name, p, len(sec_i), with_phase=not small_baseline)
+                   for p in patches]
+        calconst, blocks = candidate_blocks(stack, amp_dispersion, staging / "_spill", block_mb,
+                                            pairs=pair_ix)
         blocks_started = [time.perf_counter()]
         all_rows, all_cols = [], []
         n_cand = 0
         try:
             for rows, cols, d_a, values in blocks:
-                ifg = interferograms(values, ref_i)
+                ifg = None if small_baseline else interferograms(values, ref_i)
                 for writer in writers:
                     writer.append(rows, cols, d_a.astype(np.float32), ifg, n_cand)
                 all_rows.append(rows)
@@ -562,7 +792,8 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 pdir = staging / name
                 ps_load_initial.write_step1(pdir, load_product(pdir / ps_load_initial.PSCANDS))
         if not patch_names:
-            raise StampsError(f"no pixel of {merged} has D_A < {amp_dispersion}: no candidates")
+            raise StampsError(f"no pixel of {merged} has {'D_a_sb' if small_baseline else 'D_A'}"
+                              f" < {amp_dispersion}: no candidates")
 
         meta.update({
             "prep": {
@@ -575,13 +806,19 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             "bperp": {d: bperp[d] for d in stack.dates},
             "calconst": dict(zip(stack.dates, map(float, calconst))),
         })
+        if small_baseline:
+            meta["small_baseline"] = {
+                "list": SB_LIST, "n_pairs": len(pairs), "amp_dispersion": amp_dispersion,
+                "source": str(list_path.resolve()), "pairs": [f"{a}_{b}" for a, b in pairs],
+            }
+            (staging / SB_LIST).write_bytes(list_bytes)
         (staging / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
         (staging / PATCH_LIST).write_text("\n".join(patch_names) + "\n")
         (staging / CALAMP_FILE).write_text("".join(
             f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, calconst)))
         values = {"lambda": float(meta["wavelength"]), "heading": float(meta["heading"])}
         if not (output / parms_mod.PARMS_FILE).is_file():
-            parms_mod.write_parms(staging, small_baseline=False, overrides=values)
+            parms_mod.write_parms(staging, small_baseline=small_baseline, overrides=values)
         log.info("prep_isce wrote %d patches, %d candidates in %.1f s (peak memory %.0f MiB)",
                  len(patch_names), n_cand, time.perf_counter() - start, peak_memory_mb())
     except BaseException:
@@ -595,8 +832,11 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             parms_mod.set_parm(output, name, value)
     setup_logging(output)
     get_logger().info("run directory: %s", output)
-    return {"output": output, "n_candidates": n_cand, "patches": patch_names,
-            "calconst": calconst, "metadata": meta}
+    summary = {"output": output, "n_candidates": n_cand, "patches": patch_names,
+               "calconst": calconst, "metadata": meta}
+    if small_baseline:
+        summary["small_baseline"] = meta["small_baseline"]
+    return summary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -617,10 +857,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--azimuth-patches", type=int, default=1)
     p.add_argument("--range-overlap", type=int, default=50, help="pixels")
     p.add_argument("--azimuth-overlap", type=int, default=50, help="lines")
-    p.add_argument("--amp-dispersion", type=float, default=0.4,
-                   help="amplitude dispersion threshold for PS candidates")
+    p.add_argument("--amp-dispersion", type=float, default=None,
+                   help="amplitude dispersion threshold for candidates: D_A for PS (default "
+                   "0.4), the amplitude-difference dispersion D_a_sb with --small-baseline "
+                   "(default 0.6)")
+    p.add_argument("--small-baseline", action="store_true",
+                   help="small-baseline run: select candidates on the pairs of the list (no "
+                   "phase extracted; run build_sb_phase afterwards)")
+    p.add_argument("--sb-list", help="small_baselines.list to use (copied into the run); "
+                   "default: OUTPUT/small_baselines.list written by define_sb_pairs")
     p.add_argument("--write-step1", action="store_true",
-                   help="also write the Step-1 workspaces (ps1.h5, ph1.h5, ...) per patch")
+                   help="also write the Step-1 workspaces (ps1.h5, ph1.h5, ...) per patch "
+                   "(PS only)")
     p.add_argument("--no-inc-angle", action="store_true",
                    help="give StaMPS only the look angle (la1), no incidence angle (inc1)")
     p.add_argument("--block-mb", type=float, default=128.0,
@@ -640,6 +888,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         azimuth_patches=args.azimuth_patches, range_overlap=args.range_overlap,
         azimuth_overlap=args.azimuth_overlap, amp_dispersion=args.amp_dispersion,
         write_step1=args.write_step1, inc_angle=not args.no_inc_angle, block_mb=args.block_mb,
+        small_baseline=args.small_baseline, sb_list=args.sb_list,
     )
     return 0
 

@@ -38,11 +38,12 @@ from stamps_python.steps import (
     ps_unwrap,
     ps_weed,
     sb_invert_uw,
+    sb_load_initial,
 )
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
 
 STEP_NAMES = {
-    1: "load initial (ps_load_initial_isce)",
+    1: "load initial (ps_load_initial_isce; sb_load_initial_isce for small baselines)",
     2: "estimate gamma (ps_est_gamma_quick)",
     3: "select PS (ps_select)",
     4: "weed PS (ps_weed)",
@@ -91,9 +92,10 @@ def _check_prereq(step: int, patch_dir: Path) -> None:
 
 
 def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
+    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
     runners: dict[int, Callable[[Path, dict[str, Any]], Any]] = {
-        1: ps_load_initial.run, 2: ps_est_gamma_quick.run, 3: ps_select.run, 4: ps_weed.run,
-        5: ps_correct_phase.run,
+        1: sb_load_initial.run if small_baseline else ps_load_initial.run,
+        2: ps_est_gamma_quick.run, 3: ps_select.run, 4: ps_weed.run, 5: ps_correct_phase.run,
     }
     _check_prereq(step, patch_dir)
     if step == 2 and str(parms.get("quick_est_gamma_flag", "y")).lower() != "y":

@@ -128,6 +128,7 @@ class Profile:
     noisy_date_factor: float  # thermal noise factor of one bad date (1 = none)
     bowl_peak_mm_yr: float  # LOS rate at the bowl centre (negative = away from satellite)
     bowl_sigma_frac: float  # Gaussian bowl sigma as a fraction of the shorter scene side
+    bowl_centre_spread: float  # bowl centre drawn within this central fraction of each side
     seasonal_amp_mm: float
     regional_std_mm_yr: float  # smooth regional LOS rate field std
     dem_err_ps_std_m: float
@@ -159,6 +160,7 @@ PROFILES: dict[str, Profile] = {
         noisy_date_factor=1.0,
         bowl_peak_mm_yr=-12.0,
         bowl_sigma_frac=0.25,
+        bowl_centre_spread=0.1,
         seasonal_amp_mm=3.0,
         regional_std_mm_yr=0.0,
         dem_err_ps_std_m=3.0,
@@ -188,6 +190,7 @@ PROFILES: dict[str, Profile] = {
         noisy_date_factor=2.0,
         bowl_peak_mm_yr=-45.0,
         bowl_sigma_frac=0.12,
+        bowl_centre_spread=0.5,
         seasonal_amp_mm=8.0,
         regional_std_mm_yr=0.7,
         dem_err_ps_std_m=8.0,
@@ -1238,8 +1241,9 @@ def _build_deformation(
     sidelobe pixels carry their PS's value)."""
     rows, cols = mod_f.shape
     drng = _rng(seed, "deformation")
-    bi = int(drng.integers(rows // 4, max(rows // 4 + 1, 3 * rows // 4)))
-    bj = int(drng.integers(cols // 4, max(cols // 4 + 1, 3 * cols // 4)))
+    lo, hi = 0.5 - prof.bowl_centre_spread / 2, 0.5 + prof.bowl_centre_spread / 2
+    bi = int(drng.integers(int(rows * lo), max(int(rows * lo) + 1, int(rows * hi))))
+    bj = int(drng.integers(int(cols * lo), max(int(cols * lo) + 1, int(cols * hi))))
     bowl_e, bowl_n = float(east[bi, bj]), float(north[bi, bj])
     bowl_sigma = prof.bowl_sigma_frac * geom.short_side
     r2 = (east - np.float32(bowl_e)) ** 2 + (north - np.float32(bowl_n)) ** 2

@@ -24,9 +24,11 @@ from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.timeseries import (
     bootstrap_velocity_std,
     fit_velocity,
+    fit_velocity_cov,
     parse_correction,
     phase_to_mm,
     reference_ps,
+    sb_velocity,
     used_ifg_index,
 )
 from stamps_python.parms import write_parms
@@ -174,6 +176,44 @@ def test_bootstrap_std_known_answers() -> None:
     assert not np.array_equal(other, std[:50])
 
 
+def test_fit_velocity_cov_is_lscov() -> None:
+    # a full covariance: the weighted solution (G' C^-1 G)^-1 G' C^-1 d, by hand
+    rng = np.random.default_rng(11)
+    t = np.sort(rng.uniform(-1, 1, 12))
+    a = rng.normal(size=(12, 12))
+    cov = a @ a.T + 12 * np.eye(12)
+    d = rng.normal(size=(5, 12)) + 4.0 * t
+    vel, icpt, w = fit_velocity_cov(d, t, cov)
+    G = np.column_stack([np.ones(12), t])
+    ci = np.linalg.inv(cov)
+    m = np.linalg.solve(G.T @ ci @ G, G.T @ ci @ d.T)
+    np.testing.assert_allclose(vel, m[1], rtol=1e-10)
+    np.testing.assert_allclose(icpt, m[0], rtol=1e-10)
+    np.testing.assert_allclose(w, 1 / np.diag(cov))
+    with pytest.raises(StampsError, match="covariance"):
+        fit_velocity_cov(d, t, np.eye(11))
+
+
+def test_sb_velocity_known_network() -> None:
+    # points moving at v mm/yr; SB phase of pair (a, b) is -4 pi / lambda x v x (t_b - t_a)
+    day = 738000.0 + np.array([0, 12, 24, 48, 60, 84, 96])
+    pairs = np.array([[0, 1], [0, 2], [1, 2], [1, 3], [2, 3], [3, 4], [3, 5], [4, 5], [4, 6],
+                      [5, 6]])
+    v_true = np.array([-10.0, 0.0, 3.0, 7.5])
+    dt = (day[pairs[:, 1]] - day[pairs[:, 0]]) / 365.25
+    ph = -4 * np.pi / WAVELENGTH * (v_true[:, None] / 1000.0) * dt[None, :]
+    ph += 0.7  # a constant per pair (the reference removes it)
+    vel, std = sb_velocity(ph, ifgday_ix=pairs, day=day, use_ix=np.arange(len(pairs)),
+                           wavelength=WAVELENGTH, ref_ix=np.array([1]), n_boot=20, seed=1)
+    np.testing.assert_allclose(vel, v_true - v_true[1], atol=1e-9)
+    assert np.abs(std).max() < 1e-6
+    # dropping a pair, or a ref_velocity (m/yr), works as for the single-master fit
+    vel2, _ = sb_velocity(ph, ifgday_ix=pairs, day=day, use_ix=np.arange(1, len(pairs)),
+                          wavelength=WAVELENGTH, ref_ix=np.array([1]), ref_velocity=0.002,
+                          n_boot=5)
+    np.testing.assert_allclose(vel2, v_true - v_true[1] + 2.0, atol=1e-9)
+
+
 def test_used_ifg_index() -> None:
     # drop_ifg_index is 1-based; the master (0-based 2) is never in the fit
     assert used_ifg_index(6, 2, []).tolist() == [0, 1, 3, 4, 5]
@@ -199,6 +239,15 @@ def test_reference_ps_box_and_circle() -> None:
 
 def _result(root: Path, corr: str, reference: Reference | None = None, n_boot: int = 20):
     return compute_results(load_run(root), parse_correction(corr), reference, n_boot=n_boot)
+
+
+def test_upper_case_v_is_v_in_a_ps_run(run: tuple[Path, dict], tmp_path: Path) -> None:
+    # ps_plot: 'V' differs from 'v' only in small-baseline runs
+    root, _ = run
+    upper, lower = _result(root, "V-do"), _result(root, "v-do")
+    assert upper.correction.name == lower.correction.name == "v-do"
+    np.testing.assert_array_equal(upper.ts.vel, lower.ts.vel)
+    assert write_layer(upper, tmp_path).name == "ps_v-do.gpkg"
 
 
 def test_vdso_recovers_truth(run: tuple[Path, dict]) -> None:

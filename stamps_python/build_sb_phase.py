@@ -1,0 +1,111 @@
+"""build_sb_phase: the small-baseline interferograms and Step-1 workspaces of a prepared run.
+
+After ``prep_isce --small-baseline`` (which selects the candidates on the pairs of
+``small_baselines.list`` but extracts no phase), this reads, for each patch, every SLC of the
+pairs once (only the lines holding the patch's candidates), forms SLC(first) x conj(SLC(second))
+at the candidates for every pair, and writes the SB Step-1 workspaces (ps1.h5, ph1.h5, bp1.h5,
+da1.h5, hgt1.h5, la1.h5, inc1.h5) as StaMPS ``sb_load_initial_isce``. A rerun replaces them.
+
+Usage::
+
+    build_sb_phase RUN [--patches PATCH_1 PATCH_2]
+"""
+
+if __name__ == "__main__" and not __package__:
+    import sys
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from stamps_python import __version__
+from stamps_python.steps import sb_load_initial
+from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
+
+
+def _patch_names(run_dir: Path, wanted: Sequence[str] | None) -> list[str]:
+    """Patches of ``patch.list`` (all, or those named in ``wanted``, in the list's order)."""
+    list_path = run_dir / sb_load_initial.PATCH_LIST
+    if not list_path.is_file():
+        raise StampsError(f"{list_path}: not found; run prep_isce --small-baseline first")
+    listed = [line.strip() for line in list_path.read_text().splitlines() if line.strip()]
+    if not wanted:
+        return listed
+    unknown = [p for p in wanted if Path(p).name not in listed]
+    if unknown:
+        raise StampsError(f"--patches: {', '.join(unknown)} not in {list_path} "
+                          f"({', '.join(listed)})")
+    chosen = {Path(p).name for p in wanted}
+    return [p for p in listed if p in chosen]
+
+
+def build_sb_phase(run_dir: str | Path, patches: Sequence[str] | None = None,
+                   block_mb: float = sb_load_initial.READ_BLOCK_MB) -> dict[str, dict]:
+    """Write the SB Step-1 workspaces of the run's patches (all of patch.list, or ``patches``).
+
+    Returns {patch name: ps1}. Errors (StampsError, nothing written): not a run of
+    ``prep_isce --small-baseline``, ``small_baselines.list`` missing or changed since prep, an
+    SLC of the pairs missing, an unknown patch.
+    """
+    run_dir = Path(run_dir)
+    if block_mb <= 0:
+        raise StampsError(f"--block-mb: {block_mb} must be positive")
+    log = get_logger()
+    start = time.perf_counter()
+    _, pairs, stack = sb_load_initial.sb_run_inputs(run_dir)
+    names = _patch_names(run_dir, patches)
+    for name in names:
+        if not (run_dir / name).is_dir():
+            raise StampsError(f"{run_dir / name}: patch directory missing (listed in "
+                              f"{sb_load_initial.PATCH_LIST})")
+        sb_load_initial.sb_pscands_path(run_dir / name)
+    log.info("build_sb_phase %s: %s, %d pairs, %d patch(es), SLCs from %s", __version__,
+             run_dir, len(pairs), len(names), stack.merged)
+    out = {}
+    for name in names:
+        out[name] = sb_load_initial.build_patch(run_dir / name, pairs, stack, block_mb)
+    log.info("build_sb_phase wrote %d patch(es) in %.1f s (peak memory %.0f MiB)", len(names),
+             time.perf_counter() - start, peak_memory_mb())
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of build_sb_phase."""
+    p = argparse.ArgumentParser(
+        prog="build_sb_phase", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run", help="run directory prepared by prep_isce --small-baseline")
+    p.add_argument("--patches", nargs="+", metavar="PATCH",
+                   help="only these patches (names as in patch.list); default: all")
+    p.add_argument("--block-mb", type=float, default=sb_load_initial.READ_BLOCK_MB,
+                   help="lines of one SLC read at a time, MiB")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run build_sb_phase with command-line arguments ``argv``."""
+    args = build_parser().parse_args(argv)
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        setup_logging(None, verbose=args.verbose)
+        raise StampsError(f"{run_dir}: no such run directory")
+    setup_logging(run_dir, verbose=args.verbose)
+    try:
+        build_sb_phase(run_dir, args.patches, args.block_mb)
+    finally:
+        setup_logging(None, verbose=args.verbose)
+    return 0
+
+
+def cli() -> int:
+    """Console-script entry point."""
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
