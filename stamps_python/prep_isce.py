@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import numba
 import numpy as np
 from tqdm import tqdm
 
@@ -48,12 +47,12 @@ from stamps_python import __version__
 from stamps_python.io import isce
 from stamps_python.io.products import PRODUCT_FORMAT, load_product
 from stamps_python.numerics.amplitude import (
-    CALAMP_MIN_AMPLITUDE,
-    SELPSC_ZERO_AMPLITUDE,
     accumulate_amplitudes,
     amplitude_dispersion,
     block_pass,
     interferograms,
+    sb_block_pass,
+    sb_dispersion,
     superset_threshold,
     weight_error,
 )
@@ -88,9 +87,6 @@ SPILL_AFTER_BYTES = 768 * 2**20
 WRITE_BATCH_BYTES = 64 * 2**20
 MIN_MARGIN = 0.002
 MAX_MARGIN = 0.02
-# Relative slack on the SB superset test, so that rounding can never drop a pixel the exact test
-# keeps.
-SB_SLACK = 1e-9
 
 
 @dataclass
@@ -177,117 +173,6 @@ def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
     else:
         margin = MAX_MARGIN
     return provisional, margin
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _sb_block_pass(block: np.ndarray, weights: np.ndarray, first: np.ndarray,
-                   second: np.ndarray, used: np.ndarray, threshold: float, margin: float,
-                   keep: np.ndarray, row_sums: np.ndarray, row_counts: np.ndarray) -> None:
-    n, rows, cols = block.shape
-    n_pairs = first.size
-    for r in numba.prange(rows):
-        amp = np.empty((n, cols))
-        for i in range(n):
-            total = 0.0
-            count = 0
-            w = weights[i]
-            for c in range(cols):
-                v = block[i, r, c]
-                a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag)
-                if a > CALAMP_MIN_AMPLITUDE:
-                    total += a
-                    count += 1
-                amp[i, c] = a * w
-            row_sums[r, i] = total
-            row_counts[r, i] = count
-        for c in range(cols):
-            zero = False
-            for i in used:
-                if amp[i, c] == 0.0:
-                    zero = True
-            d2 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            for p in range(n_pairs):
-                a1 = amp[first[p], c]
-                a2 = amp[second[p], c]
-                d2 += (a1 - a2) * (a1 - a2)
-                s1 += a1 + a2
-                s2 += (a1 + a2) * (a1 + a2)
-            lower = np.sqrt(d2 / n_pairs) - margin * np.sqrt(s2 / n_pairs)
-            keep[r, c] = (not zero and s1 > 0
-                          and lower < threshold * (1.0 + margin) * (1.0 + SB_SLACK)
-                          * s1 / (2 * n_pairs))
-
-
-def sb_block_pass(block: np.ndarray, weights: np.ndarray, pairs: np.ndarray, threshold: float,
-                  margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SB counterpart of ``block_pass``: calamp sums and a superset of the selsbc candidates.
-
-    ``block`` (n_images, rows, cols) complex64, ``weights`` provisional 1/calconst per image,
-    ``pairs`` (n_pairs, 2) 0-based image indices. If each provisional weight is within a relative
-    ``margin`` of the exact one (up to a common factor), then with provisional calibrated
-    amplitudes a', RMS over the pairs of the exact difference >= RMS(a'_1 - a'_2) - margin
-    RMS(a'_1 + a'_2) and the exact mean sum <= (1 + margin) mean(a'_1 + a'_2): a pixel whose
-    bound on D_a_sb so obtained is not below ``threshold`` cannot be a candidate. Pixels with an
-    exactly zero amplitude in an image of a pair are dropped. Returns (keep, sums, counts).
-    """
-    n, rows, cols = block.shape
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    keep = np.empty((rows, cols), dtype=np.bool_)
-    row_sums = np.empty((rows, n))
-    row_counts = np.empty((rows, n), dtype=np.int64)
-    _sb_block_pass(block, np.asarray(weights, dtype=np.float64), np.ascontiguousarray(pairs[:, 0]),
-                   np.ascontiguousarray(pairs[:, 1]), np.unique(pairs), float(threshold),
-                   float(margin), keep, row_sums, row_counts)
-    return keep, row_sums.sum(axis=0), row_counts.sum(axis=0)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _sb_exact(values: np.ndarray, inv_cal: np.ndarray, first: np.ndarray, second: np.ndarray,
-              used: np.ndarray, d_a: np.ndarray, has_zero: np.ndarray) -> None:
-    n, m = values.shape
-    n_pairs = first.size
-    for k in numba.prange(m):
-        amp = np.empty(n)
-        for i in range(n):
-            v = values[i, k]
-            amp[i] = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag) * inv_cal[i]
-        zero = False
-        for i in used:
-            if amp[i] <= SELPSC_ZERO_AMPLITUDE:
-                zero = True
-        d2 = 0.0
-        s1 = 0.0
-        for p in range(n_pairs):
-            a1 = amp[first[p]]
-            a2 = amp[second[p]]
-            d2 += (a1 - a2) * (a1 - a2)
-            s1 += a1 + a2
-        has_zero[k] = zero
-        if s1 > 0:
-            d_a[k] = np.sqrt(d2 / n_pairs) / (s1 / (2 * n_pairs))
-        else:
-            d_a[k] = np.nan
-
-
-def sb_dispersion(values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """selsbc amplitude-difference dispersion of pixels ``values`` (n_images, n_px) complex.
-
-    With calibrated amplitudes A_i = |SLC_i| / calconst_i and the ``pairs`` (n_pairs, 2) 0-based:
-    D_a_sb = sqrt(sum_p (A_1 - A_2)^2 / n_pairs) / (sum_p (A_1 + A_2) / (2 n_pairs)). Returns
-    (D_a_sb, has_zero): has_zero marks pixels with a calibrated amplitude <= 5e-5 in an image of
-    some pair (no data there; never a candidate), D_a_sb is NaN where all amplitudes are 0.
-    """
-    values = np.asarray(values)
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    d_a = np.empty(values.shape[1])
-    has_zero = np.empty(values.shape[1], dtype=np.bool_)
-    _sb_exact(values, 1.0 / np.asarray(calconst, dtype=np.float64),
-              np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]),
-              np.unique(pairs), d_a, has_zero)
-    return d_a, has_zero
 
 
 def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,

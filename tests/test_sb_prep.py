@@ -14,10 +14,15 @@ import pytest
 from stamps_python import build_sb_phase as bsp
 from stamps_python.io import isce
 from stamps_python.io.products import load_product, product_attrs
-from stamps_python.numerics.amplitude import CALAMP_MIN_AMPLITUDE, SELPSC_ZERO_AMPLITUDE
+from stamps_python.numerics.amplitude import (
+    CALAMP_MIN_AMPLITUDE,
+    SELPSC_ZERO_AMPLITUDE,
+    sb_block_pass,
+    sb_dispersion,
+)
 from stamps_python.numerics.sb_network import sb_design_matrix
 from stamps_python.parms import load_parms
-from stamps_python.prep_isce import build_parser, prepare, sb_block_pass, sb_dispersion
+from stamps_python.prep_isce import build_parser, prepare
 from stamps_python.steps import ps_est_gamma_quick, sb_load_initial
 from stamps_python.synthetic import generate_stack
 from stamps_python.utils import StampsError, datenum, run_cli
