@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from chain_bench import accuracy  # noqa: E402
 
+from stamps_python.io.products import load_product  # noqa: E402
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
 
 CHILD = """
@@ -123,6 +124,24 @@ def coverage(sb_gpkg: Path, ps_gpkg: Path, truth: Path, radius: float) -> dict:
             "rmse_alone": float(np.sqrt(np.mean(dv[alone] ** 2))) if alone.any() else float("nan")}
 
 
+def selected_pixels(sb: Path, ps: Path, truth: Path) -> dict:
+    """Pixels the SB run keeps after Step 4 (before Step 5 resamples them to 100 m cells) by
+    truth class, and those of them the PS run does not keep."""
+    with h5py.File(truth, "r") as t:
+        pclass = t["pixel_class"][()]
+    sb_pix = set()
+    for pdir in sorted(sb.glob("PATCH_*")):
+        ij = load_product(pdir / "ps2.h5", ["ij"])["ij"]
+        sb_pix.update(map(tuple, ij[:, 1:].tolist()))
+    ps_pix = set(map(tuple, load_product(ps / "ps2.h5", ["ij"])["ij"][:, 1:].tolist()))
+    only = sb_pix - ps_pix
+    cls_sb = np.array([pclass[p] for p in sb_pix], dtype=int)
+    cls_only = np.array([pclass[p] for p in only], dtype=int)
+    return {"sb": len(sb_pix), "sb_ds": int(np.sum(cls_sb == 3)), "only": len(only),
+            "only_ds": int(np.sum(cls_only == 3)),
+            "ps_ds": int(sum(pclass[p] == 3 for p in ps_pix))}
+
+
 def bench_profile(workdir: Path, profile: str, rows: int, cols: int, seed: int,
                   max_temporal: float, max_perp: float) -> dict:
     stack, sb, ps = workdir / "stack", workdir / "sb", workdir / "ps"
@@ -154,6 +173,7 @@ def bench_profile(workdir: Path, profile: str, rows: int, cols: int, seed: int,
         "SB": {CLASS_NAMES[k]: int(np.sum(sb_cls == k)) for k in CLASS_NAMES},
         "PS": {CLASS_NAMES[k]: int(np.sum(ps_cls == k)) for k in CLASS_NAMES},
     }
+    res["pixels"] = selected_pixels(sb, ps, truth)
     res["coverage"] = coverage(sb / "export" / "ps_v-do_sm.gpkg", ps / "export" / "ps_v-do.gpkg",
                                truth, RADIUS_M)
     res["n_pairs"] = len((sb / "small_baselines.list").read_text().split("\n")) - 1
@@ -181,6 +201,10 @@ def _print(res: dict) -> None:
     for chain, counts in res["classes"].items():
         print(f"  {chain} points by truth class: "
               + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    px = res["pixels"]
+    print(f"  pixels kept after Step 4: SB {px['sb']} ({px['sb_ds']} distributed scatterers), of "
+          f"which {px['only']} ({px['only_ds']} distributed scatterers) the PS run does not keep; "
+          f"the PS run keeps {px['ps_ds']} distributed scatterers")
     c = res["coverage"]
     print(f"  SB points with no PS point within {RADIUS_M:.0f} m (ground the PS run misses): "
           f"{c['n_alone']} of {c['n_sb']}; {100 * c['ds_share_alone']:.0f} % of the pixels around "
