@@ -34,7 +34,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ SB_AMP_DISPERSION = 0.6
 # images, up to a common factor) is estimated from two interleaved halves of that sample, and the
 # superset threshold is widened for it (within these bounds); the exact constants found by the
 # pass are checked against the margin afterwards.
-SAMPLE_EVERY = 8
+SAMPLE_EVERY = 16
 SAMPLE_RUN = 16
 # Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
 SPILL_AFTER_BYTES = 768 * 2**20
@@ -482,6 +482,13 @@ def _infer_reference(stack: isce.IsceStack) -> str:
     return refs.pop()
 
 
+def _geometry_paths(stack: isce.IsceStack, reference: str, inc_angle: bool) -> list[Path]:
+    """The rasters :func:`_sample_geometry` and :func:`_load_bperp_grids` read."""
+    names = ["lon", "lat", "hgt", "incLocal"] + (["los"] if inc_angle else [])
+    grids = [isce.baseline_grid_path(stack, d) for d in stack.dates if d != reference]
+    return [stack.geometry_raster(n) for n in names] + [g for g in grids if g is not None]
+
+
 def _sample_geometry(stack: isce.IsceStack, rows: np.ndarray, cols: np.ndarray,
                      inc_angle: bool) -> dict[str, np.ndarray]:
     """lon/lat/hgt and look (incidence) angles at the candidates, as float32 like mt_prep."""
@@ -498,9 +505,19 @@ def _sample_geometry(stack: isce.IsceStack, rows: np.ndarray, cols: np.ndarray,
     return {k: v.astype(np.float32) for k, v in geo.items()}
 
 
-def _bperp_grids(stack: isce.IsceStack, reference: str, rows: np.ndarray, cols: np.ndarray
-                 ) -> np.ndarray | None:
-    """(n, n_secondaries) Bperp from topsStack baseline grids, or None when there are none."""
+def _sample_block(stack: isce.IsceStack, rows: np.ndarray, cols: np.ndarray, inc_angle: bool,
+                  grid_stack: Future) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Geometry (:func:`_sample_geometry`) and baseline-grid Bperp (n, n_secondaries; None
+    without grids) at one block's candidates; ``grid_stack`` resolves to
+    :func:`_load_bperp_grids`."""
+    grids = grid_stack.result()
+    bperp = None if grids is None else isce.sample_grids(
+        grids, rows, cols, stack.length, stack.width).astype(np.float32)
+    return _sample_geometry(stack, rows, cols, inc_angle), bperp
+
+
+def _load_bperp_grids(stack: isce.IsceStack, reference: str) -> np.ndarray | None:
+    """The topsStack baseline grids of the secondaries (k, ny, nx), or None when there are none."""
     secondaries = [d for d in stack.dates if d != reference]
     paths = [isce.baseline_grid_path(stack, d) for d in secondaries]
     if not any(paths):
@@ -513,8 +530,7 @@ def _bperp_grids(stack: isce.IsceStack, reference: str, rows: np.ndarray, cols: 
     grids = [isce.read_raster(p) for p in paths]
     if len({g.shape for g in grids}) != 1:
         raise StampsError(f"{stack.merged / 'baselines'}: baseline grids differ in size")
-    return isce.sample_grids(np.stack(grids), rows, cols, stack.length,
-                             stack.width).astype(np.float32)
+    return np.stack(grids)
 
 
 def _write_patch_files(directory: Path, patch: Patch) -> None:
@@ -630,24 +646,29 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                    for p in patches]
         calconst, blocks = candidate_blocks(stack, amp_dispersion, staging / "_spill", block_mb,
                                             pairs=pair_ix)
-        blocks_started = [time.perf_counter()]
-        all_rows, all_cols = [], []
+        # the geometry and baseline rasters load into the page cache and are sampled block by
+        # block in a second thread while the candidates are written
+        isce.prefetch_files(_geometry_paths(stack, reference, inc_angle))
+        blocks_started = time.perf_counter()
         n_cand = 0
         try:
-            for rows, cols, d_a, values in blocks:
-                ifg = None if small_baseline else interferograms(values, ref_i)
-                for writer in writers:
-                    writer.append(rows, cols, d_a.astype(np.float32), ifg, n_cand)
-                all_rows.append(rows)
-                all_cols.append(cols)
-                n_cand += len(rows)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                grid_stack = pool.submit(_load_bperp_grids, stack, reference)
+                sampled = []
+                for rows, cols, d_a, values in blocks:
+                    sampled.append(pool.submit(_sample_block, stack, rows, cols, inc_angle,
+                                               grid_stack))
+                    ifg = None if small_baseline else interferograms(values, ref_i)
+                    for writer in writers:
+                        writer.append(rows, cols, d_a.astype(np.float32), ifg, n_cand)
+                    n_cand += len(rows)
+                t_cands = time.perf_counter()
+                parts = [f.result() for f in sampled]
             shutil.rmtree(staging / "_spill", ignore_errors=True)
-            t_cands = time.perf_counter()
-            rows, cols = np.concatenate(all_rows), np.concatenate(all_cols)
-            geo = _sample_geometry(stack, rows, cols, inc_angle)
-            grids = _bperp_grids(stack, reference, rows, cols)
+            geo = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+            grids = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
             log.info("candidates written in %.1f s after the pass; geometry and baselines sampled "
-                     "in %.1f s", t_cands - blocks_started[0], time.perf_counter() - t_cands)
+                     "%.1f s later", t_cands - blocks_started, time.perf_counter() - t_cands)
             common = {
                 "dates": list(stack.dates), "master_date": reference,
                 "bperp": np.array([bperp[d] for d in stack.dates]), "calconst": calconst,

@@ -349,6 +349,32 @@ def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
     return out
 
 
+def prefetch_files(paths: list[Path]) -> int:
+    """Ask the kernel to start reading the files behind rasters ``paths`` (raw VRT bands, or the
+    files themselves) into the page cache, without waiting; returns the bytes requested.
+
+    Used before sampling rasters at scattered pixels through a memory map, whose page faults
+    would otherwise read a cold file in small random pieces.
+    """
+    files: set[Path] = set()
+    for path in paths:
+        bands = raw_bands(path)
+        files.update(b.raw for b in bands) if bands else files.add(path)
+    requested = 0
+    for f in files:
+        try:
+            fd = os.open(f, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+            requested += size
+        finally:
+            os.close(fd)
+    return requested
+
+
 # ----------------------------------------------------------------------------- baselines
 _BPERP_RE = re.compile(r"^\s*Bperp\s*\(average\)\s*:\s*([-+0-9.eE]+)")
 

