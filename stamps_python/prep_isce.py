@@ -177,7 +177,8 @@ def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
 
 def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,
           select: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
-          block_rows: int, spill: Path, label: str) -> tuple[list, np.ndarray, np.ndarray]:
+          block_rows: int, spill: Path, label: str, amplitudes_only: bool = False
+          ) -> tuple[list, np.ndarray, np.ndarray]:
     """One streaming pass: calamp sums, and the pixels ``select`` keeps with weights ``weights``.
 
     ``select(block, weights)`` returns (keep mask, calamp sums, counts) of one block of lines of
@@ -186,8 +187,9 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
     A reader thread fills one block buffer (lines of every SLC) while the previous block is
     processed, so reading and computing overlap. Each block's kept pixels (rows, cols and complex
     values in every image) stay in memory up to SPILL_AFTER_BYTES in all, later blocks are spilled
-    to ``.npy`` files in ``spill``. Returns (per block the arrays or the spill file stem, amplitude
-    sums, counts per image).
+    to ``.npy`` files in ``spill``; with ``amplitudes_only`` (small baselines, whose criterion
+    needs no phase) only their float32 amplitudes are kept, half the bytes. Returns (per block the
+    arrays or the spill file stem, amplitude sums, counts per image).
     """
     n, length, width = len(readers), stack.length, stack.width
     bufs = [np.empty((n, block_rows, width), dtype=np.complex64) for _ in range(2)]
@@ -215,7 +217,10 @@ def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.nda
             sums += t
             counts += c
             rr, cc = np.nonzero(keep)
-            kept = ((rr + r0).astype(np.int32), cc.astype(np.int32), buf[:, rr, cc])
+            values = buf[:, rr, cc]
+            if amplitudes_only:
+                values = np.abs(values)
+            kept = ((rr + r0).astype(np.int32), cc.astype(np.int32), values)
             in_memory += kept[2].nbytes
             if in_memory <= SPILL_AFTER_BYTES:
                 blocks.append(kept)
@@ -231,10 +236,11 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
                      block_mb: float = 128.0, pairs: np.ndarray | None = None
                      ) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray,
                                                             np.ndarray]]]:
-    """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/8 sample).
+    """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/16 sample).
 
     Returns the exact calibration constants (one per date) and an iterator over blocks of lines
-    giving the candidates (rows, cols, D_A, values (n_images, k) complex64), in row-major order.
+    giving the candidates (rows, cols, D_A, values (n_images, k) complex64, or
+    float32 amplitudes with ``pairs``), in row-major order.
     With ``pairs`` ((n_pairs, 2) 0-based indices into ``stack.dates``) the criterion is selsbc's
     (:func:`sb_dispersion`, D_A is then D_a_sb) instead of selpsc's.
 
@@ -261,7 +267,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
             return lambda buf, w: sb_block_pass(buf, w, pairs, d_thresh, m)
 
         files, sums, counts = _scan(stack, readers, 1.0 / provisional, select(margin, wide),
-                                    block_rows, spill, "amplitude pass")
+                                    block_rows, spill, "amplitude pass", pairs is not None)
         for date, count in zip(stack.dates, counts):
             if count == 0:
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
@@ -282,7 +288,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
                         100 * err, 100 * margin)
             shutil.rmtree(spill, ignore_errors=True)
             files, _, _ = _scan(stack, readers, 1.0 / calconst, select(0.0, d_thresh),
-                                block_rows, spill, "amplitude pass 2")
+                                block_rows, spill, "amplitude pass 2", pairs is not None)
     finally:
         for reader in readers:
             reader.close()

@@ -275,7 +275,8 @@ def _sb_exact(values: np.ndarray, inv_cal: np.ndarray, first: np.ndarray, second
 
 def sb_dispersion(values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """selsbc amplitude-difference dispersion of pixels ``values`` (n_images, n_px) complex.
+    """selsbc amplitude-difference dispersion of pixels ``values`` (n_images, n_px), complex SLC
+    values or their amplitudes.
 
     With calibrated amplitudes A_i = |SLC_i| / calconst_i and the ``pairs`` (n_pairs, 2) 0-based:
     D_a_sb = sqrt(sum_p (A_1 - A_2)^2 / n_pairs) / (sum_p (A_1 + A_2) / (2 n_pairs)). Returns
