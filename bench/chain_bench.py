@@ -57,12 +57,17 @@ print(json.dumps({"wall": time.perf_counter() - t,
 """
 
 
-def _child(*args: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True,
+def run_child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh Python with ``args``; the JSON it prints last (wall s, peak MiB)."""
+    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                          cwd=ROOT)
     if res.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _child(*args: str) -> dict:
+    return run_child(CHILD, *args)
 
 
 def accuracy(gpkg: Path, truth: Path) -> dict:

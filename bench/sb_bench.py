@@ -23,9 +23,7 @@ scatterers around them and their velocity error. Targets on `easy`: SB RMSE <= 2
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from chain_bench import accuracy  # noqa: E402
+from chain_bench import accuracy, run_child  # noqa: E402
 
 from stamps_python.io.products import load_product  # noqa: E402
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
@@ -74,11 +72,7 @@ print(json.dumps({"wall": time.perf_counter() - t,
 
 
 def _child(*args: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True,
-                         cwd=ROOT)
-    if res.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(args)}\n{res.stderr[-3000:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, *args)
 
 
 def point_classes(gpkg: Path, truth: Path) -> tuple[np.ndarray, np.ndarray]:

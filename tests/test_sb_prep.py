@@ -92,7 +92,8 @@ def test_candidates_are_exactly_the_selsbc_set(sb):
     """D_a_sb = sqrt(sum (A1-A2)^2 / P) / (sum (A1+A2) / 2P) on calibrated amplitudes."""
     amp = np.abs(_slc_cube(sb["merged"], sb["dates"]).astype(np.complex128))
     calconst = np.array([a[a > CALAMP_MIN_AMPLITUDE].mean() for a in amp])
-    np.testing.assert_allclose(sb["summary"]["calconst"], calconst, rtol=1e-9)
+    # the pass takes amplitudes in single precision (as calamp.c does), summed in double
+    np.testing.assert_allclose(sb["summary"]["calconst"], calconst, rtol=1e-7)
     cal = amp / calconst[:, None, None]
     ix = {d: i for i, d in enumerate(sb["dates"])}
     first = np.array([ix[a] for a, _ in sb["pairs"]])

@@ -46,33 +46,40 @@ def accumulate_amplitudes(block: np.ndarray, weight: float, s1: np.ndarray, s2: 
     return _accumulate(np.ascontiguousarray(block, dtype=np.complex64), float(weight), s1, s2)
 
 
-# fastmath and single-precision amplitudes let the loop vectorise (2.5x faster). The pass only
-# has to keep a superset whose bound is wider than the sampled constants' error (>= 0.2 %), so
-# float32 amplitudes (1e-7) cannot drop a candidate; exact D_A is recomputed in float64.
+# fastmath and single-precision amplitudes let the loop vectorise (2.5x faster). The passes only
+# have to keep a superset whose bound is wider than the sampled constants' error (>= 0.2 %), so
+# float32 amplitudes (1e-7) cannot drop a candidate; exact dispersions are recomputed in float64.
+@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _weighted_row(row: np.ndarray, weight: float, out: np.ndarray) -> tuple[float, int]:
+    """``out[c] = weight * |row[c]|`` for one line of one image; returns the calamp partial sums
+    of the line (sum of amplitudes above CALAMP_MIN_AMPLITUDE, their count)."""
+    floor = np.float32(CALAMP_MIN_AMPLITUDE)
+    total = 0.0
+    count = 0
+    for c in range(row.size):
+        v = row[c]
+        a32 = np.sqrt(v.real * v.real + v.imag * v.imag)
+        above = a32 > floor
+        a = np.float64(a32)
+        total += a if above else 0.0
+        count += 1 if above else 0
+        out[c] = a * weight
+    return total, count
+
+
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _block_pass(block: np.ndarray, weights: np.ndarray, threshold: float, keep: np.ndarray,
                 row_sums: np.ndarray, row_counts: np.ndarray) -> None:
     n, rows, cols = block.shape
-    floor = np.float32(CALAMP_MIN_AMPLITUDE)
     for r in numba.prange(rows):
         s1 = np.zeros(cols)
         s2 = np.zeros(cols)
+        a = np.empty(cols)
         for i in range(n):
-            total = 0.0
-            count = 0
-            w = weights[i]
+            row_sums[r, i], row_counts[r, i] = _weighted_row(block[i, r], weights[i], a)
             for c in range(cols):
-                v = block[i, r, c]
-                a32 = np.sqrt(v.real * v.real + v.imag * v.imag)
-                above = a32 > floor
-                a = np.float64(a32)
-                total += a if above else 0.0
-                count += 1 if above else 0
-                a *= w
-                s1[c] += a
-                s2[c] += a * a
-            row_sums[r, i] = total
-            row_counts[r, i] = count
+                s1[c] += a[c]
+                s2[c] += a[c] * a[c]
         t2 = threshold * threshold
         for c in range(cols):
             keep[r, c] = s1[c] > 0 and n * s2[c] / (s1[c] * s1[c]) - 1.0 < t2
@@ -190,18 +197,7 @@ def _sb_block_pass(block: np.ndarray, weights: np.ndarray, first: np.ndarray,
     for r in numba.prange(rows):
         amp = np.empty((n, cols))
         for i in range(n):
-            total = 0.0
-            count = 0
-            w = weights[i]
-            for c in range(cols):
-                v = block[i, r, c]
-                a = np.sqrt(np.float64(v.real) * v.real + np.float64(v.imag) * v.imag)
-                if a > CALAMP_MIN_AMPLITUDE:
-                    total += a
-                    count += 1
-                amp[i, c] = a * w
-            row_sums[r, i] = total
-            row_counts[r, i] = count
+            row_sums[r, i], row_counts[r, i] = _weighted_row(block[i, r], weights[i], amp[i])
         for c in range(cols):
             zero = False
             for i in used:
