@@ -46,8 +46,9 @@ def rotate_to_scene_axes(xy: np.ndarray, heading_deg: float) -> tuple[np.ndarray
     return xy, 0.0
 
 
-def _layout(cands: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything of Step 1 except the (n_ps, n_ifg) matrices: ps1 and the orders to apply."""
+def step1_layout(cands: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything of Step 1 except the (n_ps, n_ifg) matrices: ps1 and the orders to apply
+    (also the base of the small-baseline ps1, see ``sb_load_initial``)."""
     dates = [str(d) for d in cands["dates"]]
     master = str(cands["master_date"])
     if master not in dates:
@@ -107,7 +108,9 @@ def _bp_rows(cands: Mapping[str, Any], ps1: Mapping[str, Any], start: int, stop:
     return np.repeat(row[None, :], stop - start, axis=0)
 
 
-def _vectors(cands: Mapping[str, Any], ps1: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def step1_vectors(cands: Mapping[str, Any], ps1: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The per-candidate workspaces la1, da1, hgt1 (and inc1) in ps1's sort order (angles in
+    radians, heights in m)."""
     sort_ix = ps1["sort_ix"]
     out: dict[str, dict[str, Any]] = {
         "la1": {"la": np.radians(np.asarray(cands["la"], dtype=np.float64)[sort_ix])},
@@ -129,10 +132,10 @@ def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     ``bperp`` per image (m, 0 at the reference); ``calconst`` per image; ``heading`` (deg).
     Returns {product name: {dataset: value}} for ps1, ph1, bp1, la1, (inc1), da1, hgt1.
     """
-    ps1 = _layout(cands)
+    ps1 = step1_layout(cands)
     n = ps1["n_ps"]
     return {"ps1": ps1, "ph1": {"ph": _ph_rows(np.asarray(cands["ph"]), ps1, 0, n)},
-            "bp1": {"bperp_mat": _bp_rows(cands, ps1, 0, n)}, **_vectors(cands, ps1)}
+            "bp1": {"bperp_mat": _bp_rows(cands, ps1, 0, n)}, **step1_vectors(cands, ps1)}
 
 
 def write_step1(patch_dir: str | Path, cands: Mapping[str, Any], chunk: int = 65536) -> dict:
@@ -142,7 +145,7 @@ def write_step1(patch_dir: str | Path, cands: Mapping[str, Any], chunk: int = 65
     in memory whole. Returns ps1.
     """
     patch_dir = Path(patch_dir)
-    ps1 = _layout(cands)
+    ps1 = step1_layout(cands)
     n, n_ifg = ps1["n_ps"], ps1["n_ifg"]
     ph = np.asarray(cands["ph"])
     starts = range(0, n, chunk)
@@ -150,7 +153,7 @@ def write_step1(patch_dir: str | Path, cands: Mapping[str, Any], chunk: int = 65
                       ((i, _ph_rows(ph, ps1, i, min(i + chunk, n))) for i in starts))
     save_product_rows(product_path(patch_dir, "bp1"), "bperp_mat", (n, n_ifg - 1), np.float32,
                       ((i, _bp_rows(cands, ps1, i, min(i + chunk, n))) for i in starts))
-    for name, data in _vectors(cands, ps1).items():
+    for name, data in step1_vectors(cands, ps1).items():
         save_product(product_path(patch_dir, name), data)
     save_product(product_path(patch_dir, "ps1"), ps1)
     return ps1

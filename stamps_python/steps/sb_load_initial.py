@@ -31,7 +31,7 @@ from stamps_python.io.products import (
     save_product_rows,
 )
 from stamps_python.numerics.sb_network import read_sb_list
-from stamps_python.steps.ps_load_initial import PSCANDS, _layout, _vectors
+from stamps_python.steps.ps_load_initial import PSCANDS, step1_layout, step1_vectors
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb
 
 METADATA = "metadata.json"
@@ -67,7 +67,7 @@ def _sb_layout(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
     """
     if len(pairs) < 1:
         raise StampsError("no small baseline pairs")
-    ps1 = _layout(cands)
+    ps1 = step1_layout(cands)
     ifgday_ix = _pair_columns(ps1["dates"], pairs, "the stack")
     bperp_image = np.asarray(ps1["bperp"], dtype=np.float64)
     ps1.update({
@@ -126,7 +126,7 @@ def build_sb_step1(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
     ps1, cols = _sb_layout(cands, pairs)
     n = ps1["n_ps"]
     return {"ps1": ps1, "ph1": {"ph": _ph_rows(values, ps1, cols, 0, n)},
-            "bp1": {"bperp_mat": _bp_rows(cands, ps1, cols, 0, n)}, **_vectors(cands, ps1)}
+            "bp1": {"bperp_mat": _bp_rows(cands, ps1, cols, 0, n)}, **step1_vectors(cands, ps1)}
 
 
 def write_sb_step1(patch_dir: str | Path, cands: Mapping[str, Any],
@@ -146,7 +146,7 @@ def write_sb_step1(patch_dir: str | Path, cands: Mapping[str, Any],
                       ((i, _ph_rows(values, ps1, cols, i, min(i + chunk, n))) for i in starts))
     save_product_rows(product_path(patch_dir, "bp1"), "bperp_mat", (n, n_ifg), np.float32,
                       ((i, _bp_rows(cands, ps1, cols, i, min(i + chunk, n))) for i in starts))
-    for name, data in _vectors(cands, ps1).items():
+    for name, data in step1_vectors(cands, ps1).items():
         save_product(product_path(patch_dir, name), data)
     save_product(product_path(patch_dir, "ps1"), ps1, attrs={"small_baseline": 1})
     return ps1
