@@ -126,3 +126,19 @@ def test_sb_isolated_subset_is_a_clear_error(sb_run: tuple[Path, Path], tmp_path
         run_steps(run, 6, 6)
     dates = [str(d) for d in ps["dates"]]
     assert dates[a] in str(err.value) and dates[b] in str(err.value)
+
+
+def test_sb_hold_good_values(sb_run: tuple[Path, Path], tmp_path: Path) -> None:
+    # unwrap_hold_good_values = 'y': Step 6 again keeps the pairs that closed their loops
+    run = tmp_path / "run"
+    shutil.copytree(sb_run[0], run)
+    before = load_product(run / "phuw_sb2.h5")["ph_uw"]
+    set_parm(run, "unwrap_hold_good_values", "y")
+    run_steps(run, 6, 6)
+    loops = load_product(run / "phuw_loops2.h5")["intfg_loops"]
+    good = load_product(run / "phuw_good2.h5")["good_pixels"]
+    assert loops.shape[1] == before.shape[1] and len(loops) > 10
+    assert set(np.unique(loops)) <= {-1, 0, 1}
+    assert good.shape == before.shape and good.mean() > 0.9
+    after = load_product(run / "phuw_sb2.h5")["ph_uw"]
+    np.testing.assert_allclose(after[good], before[good], atol=1e-3)

@@ -35,6 +35,7 @@ from stamps_python.numerics.unwrap_grid import uw_grid_wrapped
 from stamps_python.numerics.unwrap_interp import uw_interp
 from stamps_python.numerics.unwrap_space_time import ANNEAL_SEED, uw_sb_unwrap_space_time
 from stamps_python.parms import drop_ifg_index0, flag, number
+from stamps_python.steps import sb_identify_good_pixels
 from stamps_python.steps.ps_calc_scla import tropo_correction
 from stamps_python.utils import StampsError, get_logger
 
@@ -148,10 +149,6 @@ def _good_pixel_predef(run_dir: Path, phuw_name: str, n_ps: int, n_ifg: int) -> 
     """Previously unwrapped values judged good (``unwrap_hold_good_values``), NaN elsewhere."""
     log = get_logger()
     good_path = product_path(run_dir, "phuw_good2")
-    if not good_path.is_file():
-        raise StampsError(f"unwrap_hold_good_values = 'y' needs {good_path} (good_pixels from the "
-                          f"closure-loop test sb_identify_good_pixels); set "
-                          f"unwrap_hold_good_values to 'n'")
     good = np.asarray(load_product(good_path, ["good_pixels"])["good_pixels"], dtype=bool)
     uw = np.asarray(load_product(run_dir / phuw_name, ["ph_uw"])["ph_uw"])
     predef = np.full((n_ps, n_ifg), np.nan, dtype=np.float32)
@@ -213,6 +210,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     if not small_baseline or not (run_dir / phuw_name).is_file():
         hold_good = False
     if hold_good:
+        sb_identify_good_pixels.run(run_dir, parms)
         predef = _good_pixel_predef(run_dir, phuw_name, n_ps, n_ifg)
 
     scla = _load_scla(run_dir, scla_name, n_ps)
