@@ -627,11 +627,8 @@ def _metadata_values(run_dir: Path) -> dict[str, float]:
     return {}
 
 
-def _resolve(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """Effective parameters and their sources (default / parms / localparms / metadata)."""
-    run_dir = Path(run_dir)
-    parms_path = find_parms_file(run_dir)
-    file_parms = _read_json(parms_path) if parms_path else {}
+def _local_parms(run_dir: Path, parms_path: Path | None) -> dict[str, Any]:
+    """localparms.json of ``run_dir``; for a patch, the run's first, overridden by the patch's."""
     local_parms: dict[str, Any] = {}
     local_dirs = [run_dir]
     if parms_path is not None and parms_path.parent != run_dir:
@@ -640,6 +637,15 @@ def _resolve(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
         local_path = directory / LOCALPARMS_FILE
         if local_path.is_file():
             local_parms.update(_read_json(local_path))
+    return local_parms
+
+
+def _resolve(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Effective parameters and their sources (default / parms / localparms / metadata)."""
+    run_dir = Path(run_dir)
+    parms_path = find_parms_file(run_dir)
+    file_parms = _read_json(parms_path) if parms_path else {}
+    local_parms = _local_parms(run_dir, parms_path)
     flag = local_parms.get("small_baseline_flag", file_parms.get("small_baseline_flag", "n"))
     values = default_parms(flag == "y")
     sources = dict.fromkeys(values, "default")
@@ -730,14 +736,8 @@ def set_parm(run_dir: str | Path, name: str, value: Any, local: bool = False) ->
                                                            and checked == "y"))
         log.info("created %s with the default parameters", parms_path)
     file_parms = _read_json(parms_path)
-    local_parms: dict[str, Any] = {}
-    local_dirs = [run_dir]
-    if parms_path is not None and parms_path.parent != run_dir:
-        local_dirs.insert(0, parms_path.parent)  # a patch: the run's localparms, then its own
-    for directory in local_dirs:
-        local_path = directory / LOCALPARMS_FILE
-        if local_path.is_file():
-            local_parms.update(_read_json(local_path))
+    local_parms = _local_parms(run_dir, parms_path)
+    local_path = run_dir / LOCALPARMS_FILE
     if local or full in local_parms:
         if not local:
             log.warning("%s is in %s: only the LOCAL parameter file was updated", full, local_path)
