@@ -40,7 +40,7 @@ from stamps_python.numerics.timeseries import (
     sb_velocity,
     used_ifg_index,
 )
-from stamps_python.parms import load_parms
+from stamps_python.parms import flag, load_parms
 from stamps_python.utils import (
     StampsError,
     datestr,
@@ -191,7 +191,7 @@ class RunData:
 
     @property
     def small_baseline(self) -> bool:
-        return str(self.parms.get("small_baseline_flag", "n")).lower() == "y"
+        return flag(self.parms, "small_baseline_flag")
 
     @property
     def n_sm(self) -> int:

@@ -888,7 +888,7 @@ if __name__ == "__main__":
 
 def with_defaults(parms: Mapping[str, Any]) -> dict[str, Any]:
     """``parms`` completed with the StaMPS defaults (PS or SB, after ``small_baseline_flag``)."""
-    sb = str(parms.get("small_baseline_flag", "n")).strip().lower().startswith("y")
+    sb = flag(parms, "small_baseline_flag")
     out = default_parms(sb)
     out.update(parms)
     return out

@@ -24,7 +24,7 @@ import numpy as np
 
 from stamps_python import __version__
 from stamps_python.io.products import load_product, product_path
-from stamps_python.parms import load_parms
+from stamps_python.parms import flag, load_parms
 from stamps_python.steps import (
     ps_calc_ifg_std,
     ps_calc_scla,
@@ -92,7 +92,7 @@ def _check_prereq(step: int, patch_dir: Path) -> None:
 
 
 def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
-    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
+    small_baseline = flag(parms, "small_baseline_flag")
     runners: dict[int, Callable[[Path, dict[str, Any]], Any]] = {
         1: sb_load_initial.run if small_baseline else ps_load_initial.run,
         2: ps_est_gamma_quick.run, 3: ps_select.run, 4: ps_weed.run, 5: ps_correct_phase.run,
@@ -119,7 +119,7 @@ def _n_ps_after(step: int, patch_dir: Path) -> int | None:
 
 def _run_merged_step(step: int, run_dir: Path, parms: dict[str, Any]) -> None:
     """Steps 6-8 on the merged workspaces, in the order stamps.m calls them."""
-    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
+    small_baseline = flag(parms, "small_baseline_flag")
     if step == 6:
         ps_unwrap.run(run_dir, parms)
         if small_baseline:

@@ -14,8 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, require, save_product
-from stamps_python.steps.ps_correct_phase import correct_phase, with_master_column
+from stamps_python.io.products import product_path, save_product
+from stamps_python.parms import flag
+from stamps_python.steps.ps_correct_phase import (
+    correct_phase,
+    load_phase_inputs,
+    with_master_column,
+)
 from stamps_python.utils import datestr, get_logger
 
 
@@ -34,13 +39,8 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     log = get_logger()
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    for name in ("ps2", "ph2", "pm2", "bp2"):
-        require(product_path(run_dir, name), "Step 5")
-    ps = load_product(product_path(run_dir, "ps2"))
-    ph = load_product(product_path(run_dir, "ph2"), ["ph"])["ph"]
-    pm = load_product(product_path(run_dir, "pm2"), ["ph_patch", "K_ps", "C_ps"])
-    bperp_mat = load_product(product_path(run_dir, "bp2"), ["bperp_mat"])["bperp_mat"]
-    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
+    ps, ph, pm, bperp_mat = load_phase_inputs(run_dir, "Step 5")
+    small_baseline = flag(parms, "small_baseline_flag")
     mi = None if small_baseline else int(ps["master_ix"])
     std = ifg_std(ph, pm["ph_patch"], pm["K_ps"], pm["C_ps"], bperp_mat, mi)
     path = save_product(product_path(run_dir, "ifgstd2"), {"ifg_std": std})

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.parms import flag
 from stamps_python.utils import get_logger
 
 
@@ -40,18 +41,26 @@ def correct_phase(ph: np.ndarray, K_ps: np.ndarray, C_ps: np.ndarray, bperp_mat:
     return (np.asarray(ph, dtype=np.complex64) * np.exp(-1j * arg)).astype(np.complex64)
 
 
+def load_phase_inputs(directory: Path, step: str, ps_keys: list[str] | None = None
+                      ) -> tuple[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]:
+    """ps2 (``ps_keys`` or all), ph2 ``ph``, pm2 (``ph_patch``, ``K_ps``, ``C_ps``) and bp2
+    ``bperp_mat`` of ``directory``; a missing one says to run ``step``."""
+    for name in ("ps2", "ph2", "pm2", "bp2"):
+        require(product_path(directory, name), step)
+    ps = load_product(product_path(directory, "ps2"), ps_keys)
+    ph = load_product(product_path(directory, "ph2"), ["ph"])["ph"]
+    pm = load_product(product_path(directory, "pm2"), ["K_ps", "C_ps", "ph_patch"])
+    bperp_mat = load_product(product_path(directory, "bp2"), ["bperp_mat"])["bperp_mat"]
+    return ps, ph, pm, bperp_mat
+
+
 def run(patch_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     """ps_correct_phase for one patch: writes ``rc2.h5`` from ps2/ph2/pm2/bp2."""
     log = get_logger()
     start = time.perf_counter()
     patch_dir = Path(patch_dir)
-    for name in ("ps2", "ph2", "pm2", "bp2"):
-        require(product_path(patch_dir, name), "Step 4")
-    ps = load_product(product_path(patch_dir, "ps2"), ["master_ix", "n_ps", "n_ifg"])
-    ph = load_product(product_path(patch_dir, "ph2"), ["ph"])["ph"]
-    pm = load_product(product_path(patch_dir, "pm2"), ["K_ps", "C_ps", "ph_patch"])
-    bperp_mat = load_product(product_path(patch_dir, "bp2"), ["bperp_mat"])["bperp_mat"]
-    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
+    ps, ph, pm, bperp_mat = load_phase_inputs(patch_dir, "Step 4", ["master_ix", "n_ps", "n_ifg"])
+    small_baseline = flag(parms, "small_baseline_flag")
     if small_baseline:
         out = {"ph_rc": correct_phase(ph, pm["K_ps"], pm["C_ps"], bperp_mat, None)}
     else:

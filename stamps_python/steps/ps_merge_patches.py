@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.parms import flag
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.steps.ps_load_initial import rotate_to_scene_axes
 from stamps_python.utils import StampsError, get_logger
@@ -146,7 +147,7 @@ def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
     grid_size = float(parms.get("merge_resample_size", 0))
     merge_stdev = float(parms.get("merge_standard_dev", np.inf))
     min_weight = 1.0 / merge_stdev**2
-    small_baseline = str(parms.get("small_baseline_flag", "n")).lower() == "y"
+    small_baseline = flag(parms, "small_baseline_flag")
 
     pieces: dict[str, list[np.ndarray]] = {k: [] for k in ("ij", "lonlat", *PER_PS)}
     position: dict[tuple[int, int], int] = {}
