@@ -8,7 +8,8 @@ columns 1 and 2 are the 0-based azimuth line and range sample).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ def require(path: str | Path, step: str) -> Path:
     return path
 
 
+@contextmanager
+def _new_product(path: Path, attrs: Mapping[str, Any] | None) -> Iterator[h5py.File]:
+    """An HDF5 product open for writing under a temporary name, renamed to ``path`` on success."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = PRODUCT_FORMAT
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        yield f
+
+
 def save_product(
     path: str | Path, data: Mapping[str, Any], attrs: Mapping[str, Any] | None = None
 ) -> Path:
@@ -42,24 +53,20 @@ def save_product(
     leaves no half-written product. ``None`` values are skipped.
     """
     path = Path(path)
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = PRODUCT_FORMAT
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-            for name, value in data.items():
-                if value is None:
-                    continue
-                if isinstance(value, str):
-                    f.create_dataset(name, data=value, dtype=h5py.string_dtype())
-                elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-                    f.create_dataset(name, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
+    with _new_product(path, attrs) as f:
+        for name, value in data.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                f.create_dataset(name, data=value, dtype=h5py.string_dtype())
+            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+                f.create_dataset(name, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
+            else:
+                arr = np.asarray(value)
+                if arr.ndim >= 1 and arr.size > 4096:
+                    f.create_dataset(name, data=arr, chunks=True)
                 else:
-                    arr = np.asarray(value)
-                    if arr.ndim >= 1 and arr.size > 4096:
-                        f.create_dataset(name, data=arr, chunks=True)
-                    else:
-                        f.create_dataset(name, data=arr)
+                    f.create_dataset(name, data=arr)
     return path
 
 
@@ -72,16 +79,12 @@ def save_product_rows(
     ``row_blocks`` yields (first row, rows array); only one block is in memory at a time.
     """
     path = Path(path)
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = PRODUCT_FORMAT
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-            chunk_rows = max(1, min(shape[0], (1 << 20) // max(1, shape[1] * np.dtype(dtype).itemsize)))
-            ds = f.create_dataset(name, shape=shape, dtype=dtype,
-                                  chunks=(chunk_rows, shape[1]) if shape[0] and shape[1] else None)
-            for start, block in row_blocks:
-                ds[start:start + len(block)] = block
+    with _new_product(path, attrs) as f:
+        chunk_rows = max(1, min(shape[0], (1 << 20) // max(1, shape[1] * np.dtype(dtype).itemsize)))
+        ds = f.create_dataset(name, shape=shape, dtype=dtype,
+                              chunks=(chunk_rows, shape[1]) if shape[0] and shape[1] else None)
+        for start, block in row_blocks:
+            ds[start:start + len(block)] = block
     return path
 
 
