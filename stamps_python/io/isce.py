@@ -254,12 +254,19 @@ class RasterRows:
             self._raw = None
             self._ds = rasterio.open(path)
 
+    @property
+    def dtype(self) -> np.dtype:
+        """Native-order data type of the band."""
+        if self._raw is not None:
+            return self._raw.dtype.newbyteorder("=")
+        return np.dtype(self._ds.dtypes[self.band - 1])
+
     def read(self, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
         """Lines [r0, r1) (all samples), into ``out`` (C-contiguous) when given."""
         if self._raw is not None:
             b = self._raw
             if out is None:
-                out = np.empty((r1 - r0, self.width), dtype=b.dtype.newbyteorder("="))
+                out = np.empty((r1 - r0, self.width), dtype=self.dtype)
             got = os.preadv(self._fd, [memoryview(out).cast("B")], b.image_offset + b.line_offset * r0)
             if got != out.nbytes:
                 raise StampsError(f"{b.raw}: short read at lines {r0}-{r1}")
@@ -276,9 +283,7 @@ class RasterRows:
 
     def read_lines(self, lines: np.ndarray) -> np.ndarray:
         """The given lines (all samples) as one (len(lines), width) array."""
-        out = np.empty((len(lines), self.width),
-                       dtype=self._raw.dtype.newbyteorder("=") if self._raw is not None
-                       else self._ds.dtypes[self.band - 1])
+        out = np.empty((len(lines), self.width), dtype=self.dtype)
         lines = np.asarray(lines, dtype=np.int64)
         breaks = np.flatnonzero(np.diff(lines) != 1) + 1
         for first, run in zip(np.r_[0, breaks], np.split(lines, breaks)):
@@ -316,12 +321,22 @@ def _is_plain(b: RawBand, width: int) -> bool:
 
 
 def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
-                  block_rows: int = 512) -> np.ndarray:
-    """Values of ``band`` at pixels (rows, cols), read in row blocks (never the whole raster)."""
+                  block_rows: int = 512, mmap: bool = True) -> np.ndarray:
+    """Values of ``band`` at pixels (rows, cols), never holding the whole raster.
+
+    A raw VRT band is memory-mapped and indexed (``mmap``; fast once the file is in the page
+    cache, see :func:`prefetch_files`). Otherwise (or with ``mmap=False``) the lines from the
+    first to the last pixel are read in blocks of ``block_rows`` (sequential reads, the next
+    block prefetched) and only the wanted pixels kept. A pixel outside the raster is an error.
+    """
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     length, width, _ = raster_shape(path)
-    raw = _raw_view(path, band, (length, width))
+    if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= length
+                      or cols.max() >= width):
+        raise StampsError(f"{path}: {length}x{width} is smaller than the pixels asked for "
+                          f"(up to line {rows.max()}, sample {cols.max()})")
+    raw = _raw_view(path, band, (length, width)) if mmap else None
     if raw is not None:
         view, fd = raw
         try:
@@ -329,21 +344,20 @@ def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
         finally:
             del view
             os.close(fd)
-    with rasterio.open(path) as ds:
-        dtype = np.dtype(ds.dtypes[band - 1])
-        out = np.empty(rows.shape, dtype=dtype)
+    with RasterRows(path, band) as reader:
+        out = np.empty(rows.shape, dtype=reader.dtype)
         if rows.size == 0:
             return out
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
-        start = int(sorted_rows[0])
-        stop = int(sorted_rows[-1]) + 1
+        start, stop = int(sorted_rows[0]), int(sorted_rows[-1]) + 1
         for r0 in range(start, stop, block_rows):
             r1 = min(r0 + block_rows, stop)
             lo, hi = np.searchsorted(sorted_rows, [r0, r1])
             if lo == hi:
                 continue
-            block = ds.read(band, window=Window(0, r0, ds.width, r1 - r0))
+            reader.prefetch(r1, min(r1 + block_rows, stop))
+            block = reader.read(r0, r1)
             sel = order[lo:hi]
             out[sel] = block[rows[sel] - r0, cols[sel]]
     return out

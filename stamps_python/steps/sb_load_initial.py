@@ -158,31 +158,17 @@ def read_candidate_slcs(paths: Sequence[Path], ij: np.ndarray, block_mb: float =
 
     ``ij`` (n, 2) 0-based azimuth line and range sample. Each raster is read once, date by date,
     only over the lines from the first to the last candidate line, in blocks of about
-    ``block_mb`` MiB; only the candidates' values are kept.
+    ``block_mb`` MiB (:func:`isce.sample_raster` without the memory map); only the candidates'
+    values are kept.
     """
     ij = np.asarray(ij, dtype=np.int64).reshape(-1, 2)
-    rows, cols = ij[:, 0], ij[:, 1]
     out = np.zeros((len(ij), len(paths)), dtype=np.complex64)
     if len(ij) == 0:
         return out
-    order = np.argsort(rows, kind="stable")
-    sorted_rows = rows[order]
-    r0, r1 = int(sorted_rows[0]), int(sorted_rows[-1]) + 1
     for k, path in enumerate(tqdm(paths, desc=label, unit="date", leave=False, disable=None)):
-        with isce.RasterRows(path) as reader:
-            if r1 > reader.length or int(cols.max()) >= reader.width:
-                raise StampsError(f"{path}: {reader.length}x{reader.width} is smaller than the "
-                                  f"candidates' lines/samples (up to {r1 - 1}, {cols.max()})")
-            lines = max(1, int(block_mb * 2**20 // (reader.width * 8)))
-            for b0 in range(r0, r1, lines):
-                b1 = min(b0 + lines, r1)
-                lo, hi = np.searchsorted(sorted_rows, [b0, b1])
-                if lo == hi:
-                    continue
-                reader.prefetch(b1, min(b1 + lines, r1))
-                block = reader.read(b0, b1)
-                sel = order[lo:hi]
-                out[sel, k] = block[rows[sel] - b0, cols[sel]]
+        width = isce.raster_shape(path)[1]
+        lines = max(1, int(block_mb * 2**20 // (width * 8)))
+        out[:, k] = isce.sample_raster(path, ij[:, 0], ij[:, 1], block_rows=lines, mmap=False)
     return out
 
 
