@@ -145,17 +145,17 @@ def _load_scla(run_dir: Path, name: str, n_ps: int) -> dict[str, Any] | None:
     return scla
 
 
-def _good_pixel_predef(run_dir: Path, phuw_name: str, n_ps: int, n_ifg: int) -> np.ndarray | None:
-    """Previously unwrapped values judged good (``unwrap_hold_good_values``), NaN elsewhere."""
-    log = get_logger()
-    good_path = product_path(run_dir, "phuw_good2")
-    good = np.asarray(load_product(good_path, ["good_pixels"])["good_pixels"], dtype=bool)
+def _good_pixel_predef(run_dir: Path, parms: Mapping[str, Any], phuw_name: str, n_ps: int,
+                       n_ifg: int) -> np.ndarray:
+    """Previously unwrapped values that close their loops (``unwrap_hold_good_values``, the
+    closure test of ``sb_identify_good_pixels``), NaN elsewhere."""
     uw = np.asarray(load_product(run_dir / phuw_name, ["ph_uw"])["ph_uw"])
     predef = np.full((n_ps, n_ifg), np.nan, dtype=np.float32)
-    if good.shape == (n_ps, n_ifg) and uw.shape[0] == n_ps:
-        predef[good] = uw[good]
-    else:
-        log.warning("   wrong number of PS in keep good pixels - skipped")
+    if uw.shape != (n_ps, n_ifg):
+        get_logger().warning("   wrong number of PS in keep good pixels - skipped")
+        return predef
+    good = sb_identify_good_pixels.identify(run_dir, parms, uw)
+    predef[good] = uw[good]
     return predef
 
 
@@ -210,8 +210,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     if not small_baseline or not (run_dir / phuw_name).is_file():
         hold_good = False
     if hold_good:
-        sb_identify_good_pixels.run(run_dir, parms)
-        predef = _good_pixel_predef(run_dir, phuw_name, n_ps, n_ifg)
+        predef = _good_pixel_predef(run_dir, parms, phuw_name, n_ps, n_ifg)
 
     scla = _load_scla(run_dir, scla_name, n_ps)
     ramp = None

@@ -36,32 +36,36 @@ def image_bperp(ps: Mapping[str, Any]) -> np.ndarray:
     return out
 
 
-def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
-    """Closure loops of the kept pairs and the good pixels of the previous unwrapping; returns
-    the phuw_good2.h5 path."""
+def identify(run_dir: Path, parms: Mapping[str, Any], ph_uw: np.ndarray) -> np.ndarray:
+    """Closure loops of the kept pairs of ``run_dir`` and the good values of ``ph_uw`` (the
+    previous phuw_sb2 ``ph_uw``); writes phuw_loops2.h5 and phuw_good2.h5, returns good_pixels."""
     log = get_logger()
     start = time.perf_counter()
-    run_dir = Path(run_dir)
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
-    uw_path = require(product_path(run_dir, "phuw_sb2"), "Step 6")
     ps = load_product(ps_path, ["ifgday_ix", "day", "bperp", "n_image", "n_ifg", "n_ps",
                                 "master_ix"])
-    ph_uw = np.asarray(load_product(uw_path, ["ph_uw"])["ph_uw"])
     n_ps, n_ifg = int(ps["n_ps"]), int(ps["n_ifg"])
     if ph_uw.shape != (n_ps, n_ifg):
-        raise StampsError(f"{uw_path}: ph_uw has shape {ph_uw.shape}, ps2 has {n_ps} PS and "
-                          f"{n_ifg} interferograms; run Step 6 again with "
+        raise StampsError(f"{product_path(run_dir, 'phuw_sb2')}: ph_uw has shape {ph_uw.shape}, "
+                          f"ps2 has {n_ps} PS and {n_ifg} interferograms; run Step 6 again with "
                           f"unwrap_hold_good_values 'n'")
     drop = drop_ifg_index0(parms, n_ifg)
     loops = closure_loops(ps["ifgday_ix"], np.asarray(ps["day"], dtype=np.float64).ravel(),
                           image_bperp(ps), drop)
     good = identify_good_pixels(ph_uw, loops)
     save_product(product_path(run_dir, "phuw_loops2"), {"intfg_loops": loops})
-    out = product_path(run_dir, "phuw_good2")
-    save_product(out, {"good_pixels": good})
+    save_product(product_path(run_dir, "phuw_good2"), {"good_pixels": good})
     in_loop = np.abs(loops).sum(axis=0) > 0
     log.info("   closure loops: %d (%d of %d interferograms in a loop); good values: %.1f %% of "
-             "PS x interferograms; wrote %s, %s in %.1f s", len(loops), int(in_loop.sum()),
-             n_ifg, 100.0 * good.mean() if good.size else 0.0, "phuw_loops2.h5",
-             out.name, time.perf_counter() - start)
-    return out
+             "PS x interferograms; wrote phuw_loops2.h5, phuw_good2.h5 in %.1f s", len(loops),
+             int(in_loop.sum()), n_ifg, 100.0 * good.mean() if good.size else 0.0,
+             time.perf_counter() - start)
+    return good
+
+
+def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
+    """:func:`identify` on the phuw_sb2.h5 of ``run_dir``; returns the phuw_good2.h5 path."""
+    run_dir = Path(run_dir)
+    uw_path = require(product_path(run_dir, "phuw_sb2"), "Step 6")
+    identify(run_dir, parms, np.asarray(load_product(uw_path, ["ph_uw"])["ph_uw"]))
+    return product_path(run_dir, "phuw_good2")
