@@ -24,7 +24,7 @@ the covariance of the single-master estimate (0 outside the solved images).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,33 +60,28 @@ def noise_covariance(ph_rc: np.ndarray, ph_patch: np.ndarray) -> tuple[np.ndarra
     """Covariance (n_ifg, n_ifg), rad^2, of angle(ph_rc x conj(ph_patch)) over the PS.
 
     MATLAB ``cov`` (normalised by N - 1), over the PS whose noise phase is finite in every
-    interferogram; computed in row chunks (two passes), so ``ph_rc`` / ``ph_patch`` may be HDF5
-    datasets read chunk by chunk. Returns it and the number of PS used.
+    interferogram; computed in one pass over row chunks (sums of the phases and of their
+    products, which stay well conditioned for phases within +-pi), so ``ph_rc`` / ``ph_patch``
+    may be HDF5 datasets read chunk by chunk. Returns it and the number of PS used.
     """
     n_ps, n_ifg = ph_rc.shape
-
-    def chunks() -> Iterator[np.ndarray]:
-        for r0 in range(0, n_ps, _ROW_CHUNK):
-            rows = slice(r0, r0 + _ROW_CHUNK)
-            noise = np.angle(np.asarray(ph_rc[rows], dtype=np.complex64)
-                             * np.conj(np.asarray(ph_patch[rows], dtype=np.complex64)))
-            noise = noise.astype(np.float64)
-            # MATLAB's cov turns all of sb_cov NaN for one non-finite PS; such PS are skipped
-            yield noise[np.isfinite(noise).all(axis=1)]
-
     total = np.zeros(n_ifg)
+    products = np.zeros((n_ifg, n_ifg))
     count = 0
-    for block in chunks():
-        total += block.sum(axis=0)
-        count += block.shape[0]
+    for r0 in range(0, n_ps, _ROW_CHUNK):
+        rows = slice(r0, r0 + _ROW_CHUNK)
+        noise = np.angle(np.asarray(ph_rc[rows], dtype=np.complex64)
+                         * np.conj(np.asarray(ph_patch[rows], dtype=np.complex64)))
+        noise = noise.astype(np.float64)
+        # MATLAB's cov turns all of sb_cov NaN for one non-finite PS; such PS are skipped
+        noise = noise[np.isfinite(noise).all(axis=1)]
+        total += noise.sum(axis=0)
+        products += noise.T @ noise
+        count += noise.shape[0]
     if count < 2:
         return np.full((n_ifg, n_ifg), np.nan), count
     mean = total / count
-    scatter = np.zeros((n_ifg, n_ifg))
-    for block in chunks():
-        d = block - mean
-        scatter += d.T @ d
-    return scatter / (count - 1), count
+    return (products - count * np.outer(mean, mean)) / (count - 1), count
 
 
 def rcond1(C: np.ndarray) -> float:
