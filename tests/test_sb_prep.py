@@ -220,7 +220,11 @@ def test_rerun_and_step1_entry_give_identical_products(sb):
     patch = sb["run"] / "PATCH_1"
     before = _products(patch)
     assert run_cli(bsp.main, [str(sb["run"]), "--patches", "PATCH_1"]) == 0
+    built = (patch / "ps1.h5").stat().st_mtime_ns
     assert sb_load_initial.run(patch) == patch / "ps1.h5"
+    assert (patch / "ps1.h5").stat().st_mtime_ns == built  # current: the SLCs are not read again
+    (patch / "ph1.h5").unlink()
+    assert sb_load_initial.run(patch) == patch / "ps1.h5"  # a workspace missing: built again
     after = _products(patch)
     for name in PRODUCTS:
         assert before[name].keys() == after[name].keys()

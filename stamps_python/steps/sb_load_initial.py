@@ -269,10 +269,34 @@ def build_patch(patch_dir: str | Path, pairs: Sequence[tuple[str, str]], stack: 
 def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
     """Step 1 for one small-baseline patch: pscands.h5 + the run's pair list + SLCs -> ps1.h5 ...
 
-    The same per-patch builder as ``build_sb_phase``; ``parms`` is accepted for the common step
-    interface (Step 1 uses no parameter). Returns the ps1.h5 path.
+    The same per-patch builder as ``build_sb_phase``; workspaces that ``build_sb_phase`` already
+    wrote from the present pscands.h5 and pairs are kept rather than read from the SLCs again.
+    ``parms`` is accepted for the common step interface (Step 1 uses no parameter). Returns the
+    ps1.h5 path.
     """
     patch_dir = Path(patch_dir)
     _, pairs, stack = sb_run_inputs(patch_dir.parent)
-    build_patch(patch_dir, pairs, stack)
+    if _current(patch_dir, pairs):
+        get_logger().info("Step 1 (SB) %s: the workspaces build_sb_phase wrote from the present "
+                          "pscands.h5 and pairs are kept (run build_sb_phase to rebuild them)",
+                          patch_dir.name)
+    else:
+        build_patch(patch_dir, pairs, stack)
     return product_path(patch_dir, "ps1")
+
+
+def _current(patch_dir: Path, pairs: Sequence[tuple[str, str]]) -> bool:
+    """Whether the patch's SB Step-1 workspaces were built after its pscands.h5, on ``pairs``
+    (then Step 1 need not read the SLCs again)."""
+    ps1_path = product_path(patch_dir, "ps1")
+    src = patch_dir / PSCANDS
+    names = ("ph1", "bp1", "la1", "da1", "hgt1")
+    if not ps1_path.is_file() or not src.is_file() or \
+            not all(product_path(patch_dir, n).is_file() for n in names):
+        return False
+    if ps1_path.stat().st_mtime < max(src.stat().st_mtime,
+                                      *(product_path(patch_dir, n).stat().st_mtime
+                                        for n in names)):
+        return False
+    built = load_product(ps1_path, ["ifg_dates"])["ifg_dates"]
+    return [str(d) for d in built] == [f"{a}_{b}" for a, b in pairs]
