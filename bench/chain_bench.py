@@ -18,9 +18,7 @@ Targets on `easy`: RMSE <= 1.5 mm/yr, < 2 % of points > 5 mm/yr, time-series RMS
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,8 @@ from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import run_child  # noqa: E402
 
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
 
@@ -55,15 +55,6 @@ else:
 print(json.dumps({"wall": time.perf_counter() - t,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def run_child(code: str, *args: str) -> dict:
-    """Run ``code`` in a fresh Python with ``args``; the JSON it prints last (wall s, peak MiB)."""
-    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         cwd=ROOT)
-    if res.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(args)}\n{res.stderr[-3000:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def _child(*args: str) -> dict:

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from chain_bench import accuracy, run_child  # noqa: E402
+from chain_bench import accuracy  # noqa: E402
+from common import run_child  # noqa: E402
 
 from stamps_python.io.products import load_product  # noqa: E402
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import run_child  # noqa: E402
 
 from stamps_python.io.products import load_product  # noqa: E402
 from stamps_python.synthetic import generate_stack  # noqa: E402
@@ -48,11 +49,7 @@ print(json.dumps({"wall": time.perf_counter() - t,
 
 
 def _child(code: str, *args: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         cwd=ROOT)
-    if res.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(args)}\n{res.stderr[-3000:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_child(code, *args)
 
 
 def _classes(truth: Path) -> tuple[np.ndarray, dict[str, str]]:
