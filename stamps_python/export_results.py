@@ -195,8 +195,9 @@ class RunData:
 
     @property
     def n_sm(self) -> int:
-        """Columns of the single-master products (phuw2, scla2, scn2): one per image."""
-        return int(self.ps["n_image"]) if self.small_baseline else self.n_ifg
+        """Columns of the single-master products (phuw2, scla2, scn2): one per image (a PS run's
+        n_ifg, which counts the master-master interferogram)."""
+        return int(self.ps.get("n_image", self.n_ifg))
 
     @property
     def dates(self) -> list[str]:
