@@ -10,6 +10,7 @@ import pytest
 
 from stamps_python.io import isce
 from stamps_python.synthetic import generate_stack
+from stamps_python.utils import StampsError
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,11 @@ def test_windowed_slc_reads_equal_the_raw_file(synth):
     cc = np.array([0, 127, 5, 99])
     np.testing.assert_array_equal(isce.sample_raster(stack.slc[d], rr, cc, block_rows=7),
                                   raw[rr, cc])
+    # the same through line blocks (pread) instead of the memory map
+    np.testing.assert_array_equal(
+        isce.sample_raster(stack.slc[d], rr, cc, block_rows=7, mmap=False), raw[rr, cc])
+    with pytest.raises(StampsError, match="smaller than the pixels"):
+        isce.sample_raster(stack.slc[d], np.array([64]), np.array([0]))
 
 
 def test_baseline_grids_sampled_at_pixels(synth):
