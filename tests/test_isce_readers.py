@@ -63,6 +63,71 @@ def test_windowed_slc_reads_equal_the_raw_file(synth):
         isce.sample_raster(stack.slc[d], np.array([64]), np.array([0]))
 
 
+def _raw_slcs(synth: Path, stack: isce.IsceStack) -> np.ndarray:
+    return np.stack([np.fromfile(synth / "merged" / "SLC" / d / f"{d}.slc.full", dtype="<c8")
+                     .reshape(64, 128) for d in stack.dates])
+
+
+def _with_header(src_vrt: Path, dst: Path, header: int) -> Path:
+    """A copy of a raw SLC behind ``header`` bytes, and its VRT (ImageOffset = header)."""
+    raw = src_vrt.with_suffix("")
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / raw.name).write_bytes(b"\0" * header + raw.read_bytes())
+    vrt = dst / src_vrt.name
+    vrt.write_text(src_vrt.read_text().replace("<ImageOffset>0</ImageOffset>",
+                                               f"<ImageOffset>{header}</ImageOffset>"))
+    return vrt
+
+
+@pytest.mark.parametrize("lines", [(0, 5), (3, 17), (60, 64), (1, 64), (0, 64)])
+def test_block_stack_reads_equal_the_raw_files(synth, lines):
+    """O_DIRECT blocks (128-sample lines: most starts are not 4096-byte aligned) equal the files,
+    including the last lines, where the aligned read runs past the end of the file."""
+    stack = isce.open_stack(synth / "merged")
+    raw = _raw_slcs(synth, stack)
+    with isce.BlockStack([stack.slc[d] for d in stack.dates], max_lines=64) as slcs:
+        assert slcs.direct  # pytest's tmp_path is on a file system with O_DIRECT (ext4 here)
+        block = slcs.read(*lines)
+        np.testing.assert_array_equal(block, raw[:, lines[0]:lines[1]])
+        with pytest.raises(ValueError):
+            slcs.read(0, 65)
+
+
+def test_block_stack_offsets_and_fallbacks(synth, tmp_path, monkeypatch):
+    """A common image offset is read directly; mixed offsets, a file system refusing O_DIRECT at
+    open or at read, all fall back to buffered reads with the same values."""
+    stack = isce.open_stack(synth / "merged")
+    raw = _raw_slcs(synth, stack)
+    same = [_with_header(stack.slc[d], tmp_path / "same" / d, 24) for d in stack.dates]
+    mixed = [_with_header(stack.slc[d], tmp_path / "mixed" / d, 8 * i)
+             for i, d in enumerate(stack.dates)]
+    for paths, direct in ((same, True), (mixed, False)):
+        with isce.BlockStack(paths, max_lines=20) as slcs:
+            assert slcs.direct == direct
+            np.testing.assert_array_equal(slcs.read(7, 27), raw[:, 7:27])
+            np.testing.assert_array_equal(slcs.read(44, 64), raw[:, 44:64])
+
+    def refuse_read(*args, **kwargs):
+        raise OSError(22, "Invalid argument")
+
+    with isce.BlockStack(same, max_lines=20) as slcs:
+        monkeypatch.setattr(slcs, "_read_direct", refuse_read)
+        np.testing.assert_array_equal(slcs.read(3, 23), raw[:, 3:23])
+        assert not slcs.direct
+        np.testing.assert_array_equal(slcs.read(30, 50), raw[:, 30:50])
+    real_open = isce.os.open
+
+    def refuse_direct(path, flags, *args):
+        if flags & isce.os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(isce.os, "open", refuse_direct)
+    with isce.BlockStack(same, max_lines=20) as slcs:
+        assert not slcs.direct
+        np.testing.assert_array_equal(slcs.read(0, 20), raw[:, 0:20])
+
+
 def test_baseline_grids_sampled_at_pixels(synth):
     stack = isce.open_stack(synth / "merged")
     with h5py.File(synth / "truth.h5", "r") as t:

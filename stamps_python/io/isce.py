@@ -320,14 +320,135 @@ def _is_plain(b: RawBand, width: int) -> bool:
     return b.pixel_offset == b.dtype.itemsize and b.line_offset == b.pixel_offset * width
 
 
+# O_DIRECT transfers must start, end and land on multiples of this many bytes.
+DIRECT_ALIGN = 4096
+# Concurrent reads of one block (one per raster), so that the disk sees a queue of requests.
+DIRECT_READERS = 4
+
+
+class BlockStack:
+    """Lines [r0, r1) of many rasters of one shape and type as one (n, lines, width) array.
+
+    For a stack of SLCs read once from start to end. Plain raw VRT bands (what ISCE2 writes) are
+    read with O_DIRECT where the file system allows it: the disk transfers straight into the
+    block buffer, bypassing the page cache, which saves the kernel's copy of every byte (most of
+    the CPU time of a cold buffered read) and keeps a stack larger than memory from evicting
+    everything else; DIRECT_READERS reads are in flight at once. Anything else (other rasters,
+    mixed layouts, a file system without O_DIRECT) is read through :class:`RasterRows`. The
+    array returned by :meth:`read` is a view into one of ``n_buffers`` buffers used in turn, valid
+    until that buffer comes round again.
+    """
+
+    def __init__(self, paths: list[Path], max_lines: int, n_buffers: int = 2) -> None:
+        self.readers = [RasterRows(p) for p in paths]
+        first = self.readers[0]
+        self.length, self.width, self.dtype = first.length, first.width, first.dtype
+        self.max_lines = max_lines
+        self._fds: list[int] = []
+        self._turn = 0
+        bands = [r._raw for r in self.readers]
+        offsets = {b.image_offset % DIRECT_ALIGN for b in bands if b is not None}
+        direct = (hasattr(os, "O_DIRECT") and all(b is not None for b in bands)
+                  and len(offsets) == 1 and len({b.line_offset for b in bands}) == 1
+                  and all(b.dtype.isnative and b.dtype == self.dtype for b in bands))
+        if direct:
+            try:
+                self._fds = [os.open(b.raw, os.O_RDONLY | os.O_DIRECT) for b in bands]
+            except OSError:
+                self._close_direct()
+        line_bytes = self.width * np.dtype(self.dtype).itemsize
+        self._stride = _round_up(max_lines * line_bytes + 2 * DIRECT_ALIGN, DIRECT_ALIGN)
+        size = self._stride * len(self.readers) if self._fds else 1
+        self._buffers = [mmap.mmap(-1, size) for _ in range(n_buffers)] if self._fds else []
+        self._fallback = [np.empty((len(self.readers), max_lines, self.width), self.dtype)
+                          for _ in range(n_buffers)] if not self._fds else []
+        self._pool = None
+        if self._fds:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=DIRECT_READERS)
+
+    @property
+    def direct(self) -> bool:
+        """True while the rasters are read with O_DIRECT."""
+        return bool(self._fds)
+
+    def _close_direct(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+    def read(self, r0: int, r1: int) -> np.ndarray:
+        """Lines [r0, r1) (at most ``max_lines``) of every raster: (n, r1 - r0, width)."""
+        if not 0 <= r0 < r1 <= self.length or r1 - r0 > self.max_lines:
+            raise ValueError(f"lines {r0}-{r1} outside 0-{self.length} or over {self.max_lines}")
+        k = self._turn
+        self._turn = (self._turn + 1) % max(len(self._buffers), len(self._fallback))
+        if self._fds:
+            try:
+                return self._read_direct(k, r0, r1)
+            except OSError:
+                # a file system that accepts O_DIRECT opens but not its reads: read buffered
+                self._close_direct()
+                self._buffers = []
+                self._pool.shutdown()
+                self._pool = None
+                n = len(self.readers)
+                self._fallback = [np.empty((n, self.max_lines, self.width), self.dtype)
+                                  for _ in range(2)]
+                k, self._turn = 0, 1
+        out = self._fallback[k][:, :r1 - r0]
+        for i, reader in enumerate(self.readers):
+            reader.read(r0, r1, out=out[i])
+        return out
+
+    def _read_direct(self, k: int, r0: int, r1: int) -> np.ndarray:
+        b = self.readers[0]._raw
+        start = b.image_offset + b.line_offset * r0
+        stop = b.image_offset + b.line_offset * r1
+        a0 = start - start % DIRECT_ALIGN
+        a1 = _round_up(stop, DIRECT_ALIGN)
+        view = memoryview(self._buffers[k])
+
+        def one(i: int) -> None:
+            region = view[i * self._stride: i * self._stride + (a1 - a0)]
+            got = os.preadv(self._fds[i], [region], a0)
+            if got < stop - a0:
+                raise StampsError(f"{self.readers[i]._raw.raw}: short read at lines {r0}-{r1}")
+
+        for _ in self._pool.map(one, range(len(self._fds))):
+            pass
+        return np.ndarray((len(self._fds), r1 - r0, self.width), dtype=self.dtype,
+                          buffer=self._buffers[k], offset=start - a0,
+                          strides=(self._stride, b.line_offset, np.dtype(self.dtype).itemsize))
+
+    def close(self) -> None:
+        """Release the files, the read threads and the buffers."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        self._close_direct()
+        for reader in self.readers:
+            reader.close()
+
+    def __enter__(self) -> BlockStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
 def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
                   block_rows: int = 512, mmap: bool = True) -> np.ndarray:
     """Values of ``band`` at pixels (rows, cols), never holding the whole raster.
 
     A raw VRT band is memory-mapped and indexed (``mmap``; fast once the file is in the page
-    cache, see :func:`prefetch_files`). Otherwise (or with ``mmap=False``) the lines from the
-    first to the last pixel are read in blocks of ``block_rows`` (sequential reads, the next
-    block prefetched) and only the wanted pixels kept. A pixel outside the raster is an error.
+    cache). Otherwise (or with ``mmap=False``) the lines from the first to the last pixel are
+    read in blocks of ``block_rows`` (sequential reads, the next block prefetched) and only the
+    wanted pixels kept. A pixel outside the raster is an error.
     """
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
@@ -361,32 +482,6 @@ def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
             sel = order[lo:hi]
             out[sel] = block[rows[sel] - r0, cols[sel]]
     return out
-
-
-def prefetch_files(paths: list[Path]) -> int:
-    """Ask the kernel to start reading the files behind rasters ``paths`` (raw VRT bands, or the
-    files themselves) into the page cache, without waiting; returns the bytes requested.
-
-    Used before sampling rasters at scattered pixels through a memory map, whose page faults
-    would otherwise read a cold file in small random pieces.
-    """
-    files: set[Path] = set()
-    for path in paths:
-        bands = raw_bands(path)
-        files.update(b.raw for b in bands) if bands else files.add(path)
-    requested = 0
-    for f in files:
-        try:
-            fd = os.open(f, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            size = os.fstat(fd).st_size
-            os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
-            requested += size
-        finally:
-            os.close(fd)
-    return requested
 
 
 # ----------------------------------------------------------------------------- baselines
