@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from stamps_python.io.isce import sample_grids
 from stamps_python.io.products import (
     load_product,
     product_path,
@@ -99,11 +100,29 @@ def _ph_rows(ph: np.ndarray, ps1: Mapping[str, Any], start: int, stop: int) -> n
     return np.insert(block, ps1["master_ix"], np.complex64(1.0), axis=1)
 
 
+def candidate_bperp(cands: Mapping[str, Any], rows: np.ndarray) -> np.ndarray | None:
+    """Bperp (m) of pscands rows ``rows`` for each secondary in ``cands['dates']`` order,
+    (k, n_sec) float32, from the topsStack baseline grids; None when the stack has none.
+
+    pscands.h5 holds either the coarse grids whole (``bperp_grids``, interpolated here at the
+    candidates as ps_load_initial_isce does) or full-resolution values per candidate
+    (``bperp_mat``).
+    """
+    if cands.get("bperp_mat") is not None:
+        return np.asarray(cands["bperp_mat"], dtype=np.float32)[rows]
+    if cands.get("bperp_grids") is None:
+        return None
+    ij = np.asarray(cands["ij"], dtype=np.int64).reshape(-1, 2)[rows]
+    length, width = (int(v) for v in cands["image_size"])
+    return sample_grids(np.asarray(cands["bperp_grids"]), ij[:, 0], ij[:, 1], length,
+                        width).astype(np.float32)
+
+
 def _bp_rows(cands: Mapping[str, Any], ps1: Mapping[str, Any], start: int, stop: int) -> np.ndarray:
     """Rows [start, stop) of bperp_mat (m): baseline grids at the PS, or the per-date values."""
-    if cands.get("bperp_mat") is not None:
-        rows = ps1["sort_ix"][start:stop]
-        return np.asarray(cands["bperp_mat"], dtype=np.float32)[rows][:, ps1["day_ix"]]
+    grid = candidate_bperp(cands, ps1["sort_ix"][start:stop])
+    if grid is not None:
+        return grid[:, ps1["day_ix"]]
     row = np.delete(ps1["bperp"], ps1["master_ix"]).astype(np.float32)
     return np.repeat(row[None, :], stop - start, axis=0)
 
@@ -128,7 +147,8 @@ def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     ``cands`` holds: ``ij`` (n, 2) azimuth line / range sample (0-based); ``ph`` (n, n_sec)
     complex reference x conj(secondary), secondaries in ``dates`` order without the reference;
     ``lonlat`` (n, 2) deg; ``hgt`` (n,) m; ``D_A`` (n,); ``la`` (n,) deg; optional ``inc`` (n,)
-    deg; optional ``bperp_mat`` (n, n_sec) m; ``dates`` (all images, YYYYMMDD); ``master_date``;
+    deg; optional ``bperp_grids`` (n_sec, ny, nx) m with ``image_size`` (lines, samples), or
+    ``bperp_mat`` (n, n_sec) m; ``dates`` (all images, YYYYMMDD); ``master_date``;
     ``bperp`` per image (m, 0 at the reference); ``calconst`` per image; ``heading`` (deg).
     Returns {product name: {dataset: value}} for ps1, ph1, bp1, la1, (inc1), da1, hgt1.
     """

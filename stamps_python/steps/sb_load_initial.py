@@ -31,7 +31,12 @@ from stamps_python.io.products import (
     save_product_rows,
 )
 from stamps_python.numerics.sb_network import read_sb_list
-from stamps_python.steps.ps_load_initial import PSCANDS, step1_layout, step1_vectors
+from stamps_python.steps.ps_load_initial import (
+    PSCANDS,
+    candidate_bperp,
+    step1_layout,
+    step1_vectors,
+)
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb
 
 METADATA = "metadata.json"
@@ -93,11 +98,11 @@ def _ph_rows(slc: np.ndarray, ps1: Mapping[str, Any], cols: np.ndarray, start: i
 def _bp_rows(cands: Mapping[str, Any], ps1: Mapping[str, Any], cols: np.ndarray, start: int,
              stop: int) -> np.ndarray:
     """Rows [start, stop) of bperp_mat (m): grid Bperp of the second minus the first image."""
-    if cands.get("bperp_mat") is None:
+    grid = candidate_bperp(cands, ps1["sort_ix"][start:stop])
+    if grid is None:
         return np.repeat(np.asarray(ps1["bperp"], dtype=np.float32)[None, :], stop - start,
                          axis=0)
     dates = [str(d) for d in cands["dates"]]
-    grid = np.asarray(cands["bperp_mat"], dtype=np.float32)[ps1["sort_ix"][start:stop]]
     full = np.insert(grid, dates.index(str(cands["master_date"])), np.float32(0.0), axis=1)
     return full[:, cols[:, 1]] - full[:, cols[:, 0]]
 
@@ -116,7 +121,7 @@ def build_sb_step1(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
     """Build the SB Step-1 workspaces of one patch in memory (see :func:`write_sb_step1`).
 
     ``cands``: the patch's pscands.h5 content (``ij`` (n, 2) 0-based line/sample, ``lonlat``,
-    ``hgt``, ``D_A``, ``la``, optional ``inc`` and ``bperp_mat`` (n, n_dates - 1) m, ``dates``,
+    ``hgt``, ``D_A``, ``la``, optional ``inc``, ``bperp_grids`` or ``bperp_mat``, ``dates``,
     ``master_date``, ``bperp`` per date (m), ``calconst``, ``heading``); ``pairs`` (first,
     second) YYYYMMDD; ``phase_by_date`` (n, n_dates) complex SLC values at the candidates, dates
     in ``cands['dates']`` order. Returns {product: {dataset: value}} for ps1, ph1, bp1, la1,
