@@ -47,12 +47,17 @@ from stamps_python import __version__
 from stamps_python.io import isce
 from stamps_python.io.products import PRODUCT_FORMAT, load_product
 from stamps_python.numerics.amplitude import (
+    MAYBE,
+    SURE,
     accumulate_amplitudes,
     amplitude_dispersion,
     block_pass,
+    gather_pixels,
     interferograms,
+    load_kernels,
     sb_block_pass,
     sb_dispersion,
+    subset_threshold,
     superset_threshold,
     weight_error,
 )
@@ -83,8 +88,6 @@ SAMPLE_EVERY = 16
 SAMPLE_RUN = 16
 # Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
 SPILL_AFTER_BYTES = 768 * 2**20
-# Candidates are appended to a patch's pscands.h5 in batches of about this many bytes.
-WRITE_BATCH_BYTES = 64 * 2**20
 MIN_MARGIN = 0.002
 MAX_MARGIN = 0.02
 
@@ -136,32 +139,31 @@ def _block_rows(n_images: int, width: int, block_mb: float) -> int:
     return max(1, int(block_mb * 2**20 // (n_images * width * 8)))
 
 
-def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
-                   ) -> tuple[np.ndarray, float]:
+def calamp_sample(stack: isce.IsceStack) -> tuple[np.ndarray, float]:
     """Provisional calamp constants from 1/SAMPLE_EVERY of the lines, and their error margin.
 
-    The sample is runs of SAMPLE_RUN lines spread over the image. The margin is the relative
-    disagreement (between images, up to a common factor) of the constants from the two
-    interleaved halves of the sample, clipped to [MIN_MARGIN, MAX_MARGIN].
+    The sample is runs of SAMPLE_RUN lines spread over the image, read as the pass reads
+    (:class:`isce.BlockStack`). The margin is the relative disagreement (between images, up to a
+    common factor) of the constants from the two interleaved halves of the sample (odd and even
+    runs), clipped to [MIN_MARGIN, MAX_MARGIN].
     """
-    # runs of SAMPLE_RUN lines every SAMPLE_EVERY runs: reads stay large and sequential on disk
+    length, width = stack.length, stack.width
     starts = np.arange(0, length, SAMPLE_RUN * SAMPLE_EVERY) + (SAMPLE_RUN * SAMPLE_EVERY) // 2
     runs = [np.arange(r, min(r + SAMPLE_RUN, length)) for r in starts if r < length]
     if not runs:
         runs = [np.arange(length)]
-    halves = (np.concatenate(runs[0::2]), np.concatenate(runs[1::2]) if len(runs) > 1
-              else np.zeros(0, dtype=np.int64))
-    s1 = np.zeros((len(halves[0]), width))
+    lines = max(len(run) for run in runs)
+    s1 = np.zeros((lines, width))
     s2 = np.zeros_like(s1)
-    totals = np.zeros((len(readers), 2))
-    counts = np.zeros((len(readers), 2))
-    for i, reader in enumerate(readers):
-        for k, half in enumerate(halves):
-            if len(half):
-                t, c = accumulate_amplitudes(reader.read_lines(half), 1.0, s1[:len(half)],
-                                             s2[:len(half)])
-                totals[i, k] += t
-                counts[i, k] += c
+    totals = np.zeros((len(stack.dates), 2))
+    counts = np.zeros((len(stack.dates), 2))
+    with isce.BlockStack([stack.slc[d] for d in stack.dates], lines, n_buffers=1) as slcs:
+        for j, run in enumerate(runs):
+            block = slcs.read(int(run[0]), int(run[-1]) + 1)
+            for i in range(block.shape[0]):
+                t, c = accumulate_amplitudes(block[i], 1.0, s1[:len(run)], s2[:len(run)])
+                totals[i, j % 2] += t
+                counts[i, j % 2] += c
     with np.errstate(invalid="ignore", divide="ignore"):
         provisional = totals.sum(axis=1) / counts.sum(axis=1)
         halves = totals / counts
@@ -175,227 +177,331 @@ def _calamp_sample(readers: list[isce.RasterRows], length: int, width: int
     return provisional, margin
 
 
-def _scan(stack: isce.IsceStack, readers: list[isce.RasterRows], weights: np.ndarray,
-          select: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
-          block_rows: int, spill: Path, label: str, amplitudes_only: bool = False
+# What one block of the pass keeps, in memory or spilled to .npy files under one stem: the SURE
+# candidates (rows, cols, complex values; their phase, geometry and baselines were handed to
+# ``on_sure`` already) and the MAYBE pixels (rows, cols, complex values or float32 amplitudes,
+# geometry (n_geometry, k) float32), decided after the pass with the exact constants.
+SPILL_PARTS = ("sure_rows", "sure_cols", "sure_values", "rows", "cols", "values", "geometry")
+# Relative weight error allowed for in a pass with the exact constants (float32 amplitudes).
+EXACT_SLACK = 1e-5
+
+OnSure = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+Select = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _scan(stack: isce.IsceStack, slcs: isce.BlockStack, weights: np.ndarray,
+          select: Select, block_rows: int, spill: Path, label: str, amplitudes_only: bool = False,
+          geometry: Sequence[isce.RasterRows] = (), on_sure: OnSure | None = None
           ) -> tuple[list, np.ndarray, np.ndarray]:
     """One streaming pass: calamp sums, and the pixels ``select`` keeps with weights ``weights``.
 
-    ``select(block, weights)`` returns (keep mask, calamp sums, counts) of one block of lines of
-    every image (``block_pass`` with a threshold for PS, :func:`sb_block_pass` for SB).
+    ``select(block, weights)`` returns (state, calamp sums, counts) of one block of lines of
+    every image, the state of each pixel DROP, MAYBE or SURE (:func:`block_pass`).
 
-    A reader thread fills one block buffer (lines of every SLC) while the previous block is
-    processed, so reading and computing overlap. Each block's kept pixels (rows, cols and complex
-    values in every image) stay in memory up to SPILL_AFTER_BYTES in all, later blocks are spilled
-    to ``.npy`` files in ``spill``; with ``amplitudes_only`` (small baselines, whose criterion
-    needs no phase) only their float32 amplitudes are kept, half the bytes. Returns (per block the
-    arrays or the spill file stem, amplitude sums, counts per image).
+    A reader thread fills one block buffer (lines of every SLC, from ``slcs``, and of every
+    ``geometry`` raster) while the previous block is processed, so reading and computing overlap. SURE pixels go to
+    ``on_sure(block index, rows, cols, values (n_images, k), geometry (n_geometry, k))`` at once,
+    so their output is written while the disk is busy. What each block keeps (see SPILL_PARTS)
+    stays in memory up to SPILL_AFTER_BYTES in all, later blocks are spilled to ``spill``; with
+    ``amplitudes_only`` (small baselines, whose criterion needs no phase) only the float32
+    amplitudes of MAYBE pixels are kept, half the bytes. Returns (per block the kept arrays or
+    the spill file stem, amplitude sums, counts per image).
     """
-    n, length, width = len(readers), stack.length, stack.width
-    bufs = [np.empty((n, block_rows, width), dtype=np.complex64) for _ in range(2)]
+    n, length, width = len(slcs.readers), stack.length, stack.width
+    bufs: list[np.ndarray | None] = [None, None]
+    geo_bufs = [[np.empty((block_rows, width), dtype=g.dtype) for g in geometry]
+                for _ in range(2)]
     sums = np.zeros(n)
     counts = np.zeros(n, dtype=np.int64)
-    blocks: list[Path | tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    blocks: list[Path | tuple[np.ndarray, ...]] = []
     in_memory = 0
     spill.mkdir(parents=True, exist_ok=True)
     starts = list(range(0, length, block_rows))
 
     def load(k: int, r0: int) -> None:
         r1 = min(r0 + block_rows, length)
-        for i, reader in enumerate(readers):
-            reader.read(r0, r1, out=bufs[k][i, :r1 - r0])
+        bufs[k] = slcs.read(r0, r1)
+        for reader, buf in zip(geometry, geo_bufs[k]):
+            reader.read(r0, r1, out=buf[:r1 - r0])
+
+    def gather(geo_buf: list[np.ndarray], rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+        out = np.empty((len(geo_buf), rr.size), dtype=np.float32)
+        for j, g in enumerate(geo_buf):
+            out[j] = g[rr, cc]
+        return out
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0, starts[0])
         for b, r0 in enumerate(tqdm(starts, desc=label, unit="block", leave=False)):
             pending.result()
-            buf = bufs[b % 2]
+            buf, geo_buf = bufs[b % 2], geo_bufs[b % 2]
             if b + 1 < len(starts):
                 pending = pool.submit(load, (b + 1) % 2, starts[b + 1])
-            h = min(r0 + block_rows, length) - r0
-            keep, t, c = select(buf[:, :h], weights)
+            state, t, c = select(buf, weights)
             sums += t
             counts += c
-            rr, cc = np.nonzero(keep)
-            values = buf[:, rr, cc]
+            sr, sc = np.nonzero(state == SURE)
+            sure = ((sr + r0).astype(np.int32), sc.astype(np.int32), gather_pixels(buf, sr, sc))
+            if sr.size and on_sure is not None:
+                on_sure(b, *sure, gather(geo_buf, sr, sc))
+            rr, cc = np.nonzero(state == MAYBE)
+            values = gather_pixels(buf, rr, cc)
             if amplitudes_only:
                 values = np.abs(values)
-            kept = ((rr + r0).astype(np.int32), cc.astype(np.int32), values)
-            in_memory += kept[2].nbytes
+            kept = (*sure, (rr + r0).astype(np.int32), cc.astype(np.int32), values,
+                    gather(geo_buf, rr, cc))
+            in_memory += sure[2].nbytes + values.nbytes
             if in_memory <= SPILL_AFTER_BYTES:
                 blocks.append(kept)
                 continue
             path = spill / f"{label.replace(' ', '_')}_{b:06d}"
-            for part, value in zip(("rows", "cols", "values"), kept):
+            for part, value in zip(SPILL_PARTS, kept):
                 np.save(path.with_suffix(f".{part}.npy"), value)
             blocks.append(path)
     return blocks, sums, counts
 
 
+class CandidateBlocks:
+    """The exact candidates of an amplitude pass, block by block.
+
+    Built from what the pass kept and the exact calibration constants. The SURE candidates'
+    exact D_A (D_a_sb with ``pairs``) is computed (:attr:`sure_d_a`, per block) and checked:
+    :attr:`sure_ok` is False should any of them not be a candidate after all (then the pass must
+    be redone). The MAYBE pixels are reduced to the candidates; iterating yields them once per
+    block, in row-major order, as (block index, rows, cols, D_A, values (n_images, k), geometry
+    (n_geometry, k)). Spilled blocks keep only positions, D_A and the keep mask in memory and
+    are read back from disk when iterated.
+    """
+
+    def __init__(self, items: list, calconst: np.ndarray, d_thresh: float,
+                 pairs: np.ndarray | None) -> None:
+        self.calconst = calconst
+        self.n_checked = 0
+        self.sure_ok = True
+        self.sure_d_a: list[np.ndarray] = []
+        self._blocks: list[Any] = []
+        for k, item in enumerate(items):
+            items[k] = None
+            if isinstance(item, Path):
+                sure_values, rows, cols, values = (self._load(item, part) for part in
+                                                   ("sure_values", "rows", "cols", "values"))
+                for part in SPILL_PARTS[:3]:
+                    item.with_suffix(f".{part}.npy").unlink()
+                geo = None
+            else:
+                _, _, sure_values, rows, cols, values, geo = item
+            sure_d_a, sure_zero = self._exact(sure_values, pairs)
+            self.sure_ok &= bool(np.all((sure_d_a < d_thresh) & ~sure_zero))
+            self.sure_d_a.append(sure_d_a)
+            d_a, has_zero = self._exact(values, pairs)
+            keep = (d_a < d_thresh) & ~has_zero
+            self.n_checked += len(d_a) + len(sure_d_a)
+            if geo is None:
+                self._blocks.append((k, rows[keep], cols[keep], d_a[keep], item, keep))
+            else:
+                self._blocks.append((k, rows[keep], cols[keep], d_a[keep], values[:, keep],
+                                     geo[:, keep]))
+
+    def _exact(self, values: np.ndarray, pairs: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        if pairs is None:
+            return amplitude_dispersion(values, self.calconst)
+        return sb_dispersion(values, self.calconst, pairs)
+
+    @staticmethod
+    def _load(stem: Path, part: str) -> np.ndarray:
+        return np.load(stem.with_suffix(f".{part}.npy"))
+
+    @property
+    def n_candidates(self) -> int:
+        """Number of candidates, SURE and confirmed MAYBE, in all blocks."""
+        return sum(len(d) for d in self.sure_d_a) + sum(
+            len(b[1]) for b in self._blocks if b is not None)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                        np.ndarray]]:
+        for k, block in enumerate(self._blocks):
+            self._blocks[k] = None
+            b, rows, cols, d_a, values, geo = block
+            if isinstance(values, Path):
+                stem, keep = values, geo
+                values = self._load(stem, "values")[:, keep]
+                geo = self._load(stem, "geometry")[:, keep]
+                for part in SPILL_PARTS[3:]:
+                    stem.with_suffix(f".{part}.npy").unlink()
+            yield b, rows, cols, d_a, values, geo
+
+
 def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
-                     block_mb: float = 128.0, pairs: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, Iterator[tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                            np.ndarray]]]:
+                     block_mb: float = 128.0, pairs: np.ndarray | None = None,
+                     geometry: Sequence[isce.RasterRows] = (), sample: Future | None = None,
+                     on_sure: OnSure | None = None,
+                     on_discard: Callable[[], None] | None = None
+                     ) -> tuple[np.ndarray, CandidateBlocks]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/16 sample).
 
-    Returns the exact calibration constants (one per date) and an iterator over blocks of lines
-    giving the candidates (rows, cols, D_A, values (n_images, k) complex64, or
-    float32 amplitudes with ``pairs``), in row-major order.
+    Returns the exact calibration constants (one per date) and the :class:`CandidateBlocks`.
     With ``pairs`` ((n_pairs, 2) 0-based indices into ``stack.dates``) the criterion is selsbc's
     (:func:`sb_dispersion`, D_A is then D_a_sb) instead of selpsc's.
 
-    Provisional constants from a sample of lines let the single full pass keep a small superset
-    of possible candidates (threshold widened by :func:`superset_threshold` for the sample's
-    error), spilled to ``spill``; the exact constants from that pass then give each kept pixel its
-    exact D_A. Should the sample be off by more than its margin (checked), a second pass with the
+    Provisional constants from a sample of lines (:func:`calamp_sample`, or the result of
+    ``sample`` when it was started earlier) and their error margin bound every pixel's exact D_A
+    during the single full pass: pixels surely below the threshold (:func:`subset_threshold`)
+    go to ``on_sure`` during the pass (PS only; without ``on_sure`` there are none), pixels that
+    may be below it (:func:`superset_threshold`) are kept and decided after the pass with the
+    exact constants. Should the sample be off by more than its margin, or a SURE pixel turn out
+    not to be a candidate (both checked), ``on_discard()`` is called and a second pass with the
     exact constants is made.
     """
     log = get_logger()
-    readers = [isce.RasterRows(stack.slc[d]) for d in stack.dates]
+    t0 = time.perf_counter()
+    provisional, margin = sample.result() if sample is not None else calamp_sample(stack)
+    t_sample = time.perf_counter() - t0
+    block_rows = _block_rows(len(stack.dates), stack.width, block_mb)
+    slcs = isce.BlockStack([stack.slc[d] for d in stack.dates], block_rows, n_buffers=2)
+
+    def select(e: float) -> Select:
+        if pairs is not None:
+            def sb_select(buf: np.ndarray, w: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                keep, t, c = sb_block_pass(buf, w, pairs, d_thresh, e)
+                return keep.astype(np.uint8) * np.uint8(MAYBE), t, c
+            return sb_select
+        maybe = superset_threshold(d_thresh, e)
+        sure = subset_threshold(d_thresh, e) if on_sure is not None else 0.0
+        return lambda buf, w: block_pass(buf, w, maybe, sure)
+
+    def scan(weights: np.ndarray, e: float, label: str) -> tuple[list, np.ndarray, np.ndarray]:
+        return _scan(stack, slcs, weights, select(e), block_rows, spill, label,
+                     pairs is not None, geometry, on_sure)
+
     try:
-        block_rows = _block_rows(len(readers), stack.width, block_mb)
-        t0 = time.perf_counter()
-        provisional, margin = _calamp_sample(readers, stack.length, stack.width)
-        t_sample = time.perf_counter() - t0
-        wide = superset_threshold(d_thresh, margin)
-
-        def select(m: float, threshold: float
-                   ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray,
-                                                                 np.ndarray]]:
-            if pairs is None:
-                return lambda buf, w: block_pass(buf, w, threshold)
-            return lambda buf, w: sb_block_pass(buf, w, pairs, d_thresh, m)
-
-        files, sums, counts = _scan(stack, readers, 1.0 / provisional, select(margin, wide),
-                                    block_rows, spill, "amplitude pass", pairs is not None)
+        files, sums, counts = scan(1.0 / provisional, margin, "amplitude pass")
         for date, count in zip(stack.dates, counts):
             if count == 0:
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
         calconst = sums / counts
         err = weight_error(provisional, calconst)
-        if pairs is None:
-            log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
-                     "%.2g%%, D_A pre-threshold %.4f); sample %.1f s, amplitude pass %.1f s",
-                     len(calconst), calconst.min(), calconst.max(), 100 * err, 100 * margin,
-                     wide, t_sample, time.perf_counter() - t0 - t_sample)
-        else:
-            log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
-                     "%.2g%%); sample %.1f s, amplitude pass %.1f s", len(calconst),
-                     calconst.min(), calconst.max(), 100 * err, 100 * margin, t_sample,
-                     time.perf_counter() - t0 - t_sample)
-        if err > margin:
-            log.warning("calamp sample off by %.2g%% (> %.2g%%): second pass with exact constants",
-                        100 * err, 100 * margin)
+        log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
+                 "%.2g%%); waited %.1f s for the sample, amplitude pass %.1f s", len(calconst),
+                 calconst.min(), calconst.max(), 100 * err, 100 * margin, t_sample,
+                 time.perf_counter() - t0 - t_sample)
+        cands = CandidateBlocks(files, calconst, d_thresh, pairs) if err <= margin else None
+        if cands is None or not cands.sure_ok:
+            log.warning("calamp sample off by %.2g%% (margin %.2g%%)%s: second pass with the "
+                        "exact constants", 100 * err, 100 * margin,
+                        "" if cands is None else ", a pixel taken as sure is no candidate")
+            if on_discard is not None:
+                on_discard()
             shutil.rmtree(spill, ignore_errors=True)
-            files, _, _ = _scan(stack, readers, 1.0 / calconst, select(0.0, d_thresh),
-                                block_rows, spill, "amplitude pass 2", pairs is not None)
+            files, _, _ = scan(1.0 / calconst, EXACT_SLACK, "amplitude pass 2")
+            cands = CandidateBlocks(files, calconst, d_thresh, pairs)
+            if not cands.sure_ok:
+                raise RuntimeError("a pixel below the sure threshold with the exact constants "
+                                   "is no candidate")
     finally:
-        for reader in readers:
-            reader.close()
+        slcs.close()
+    log.info("%s: %d candidates with %s < %g (of %d pixels; %d pixels checked exactly)",
+             "selpsc" if pairs is None else "selsbc", cands.n_candidates,
+             "D_A" if pairs is None else "D_a_sb", d_thresh, stack.length * stack.width,
+             cands.n_checked)
+    return calconst, cands
 
-    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        checked = kept = 0
-        for k, item in enumerate(files):
-            if isinstance(item, Path):
-                parts = [item.with_suffix(f".{part}.npy") for part in ("rows", "cols", "values")]
-                rows, cols, values = (np.load(p) for p in parts)
-                for p in parts:
-                    p.unlink()
-            else:
-                rows, cols, values = item
-            files[k] = None
-            if pairs is None:
-                d_a, has_zero = amplitude_dispersion(values, calconst)
-            else:
-                d_a, has_zero = sb_dispersion(values, calconst, pairs)
-            keep = (d_a < d_thresh) & ~has_zero
-            checked += len(d_a)
-            kept += int(keep.sum())
-            yield rows[keep], cols[keep], d_a[keep], values[:, keep]
-        log.info("%s: %d candidates with %s < %g (of %d pixels; %d pixels checked exactly)",
-                 "selpsc" if pairs is None else "selsbc", kept,
-                 "D_A" if pairs is None else "D_a_sb", d_thresh, stack.length * stack.width,
-                 checked)
 
-    return calconst, blocks()
+def _chunk_rows(row_bytes: int) -> int:
+    """Rows per HDF5 chunk of about 1 MiB."""
+    return max(1, (1 << 20) // max(row_bytes, 1))
 
 
 class PatchWriter:
     """Appends one patch's candidates to ``PATCH_n/pscands.h5`` block by block.
 
+    Rows come in two kinds: candidates whose D_A is known when they are appended, and SURE
+    candidates appended during the amplitude pass, whose exact D_A is only known afterwards
+    (``d_a=None`` with their pass block index; :meth:`finish` takes them from ``sure_d_a``).
     With ``with_phase=False`` (small baselines) no phase is written and the file is marked with
-    the attribute ``small_baseline``.
+    the attribute ``small_baseline``. ``geometry`` names the rows of the geometry array each
+    block carries (lon, lat, hgt, la and optionally inc).
     """
 
-    def __init__(self, directory: Path, patch: Patch, n_sec: int, with_phase: bool = True) -> None:
+    def __init__(self, directory: Path, patch: Patch, n_sec: int, geometry: Sequence[str],
+                 n_bperp: int = 0, with_phase: bool = True) -> None:
         self.directory = directory
         self.patch = patch
         self.n_sec = n_sec
+        self.geometry = list(geometry)
+        self.n_bperp = n_bperp
         self.with_phase = with_phase
-        self._names = ("ij", "ph", "D_A") if with_phase else ("ij", "D_A")
         self.n = 0
-        self.global_ix: list[np.ndarray] = []
         self._file: h5py.File | None = None
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._pending_bytes = 0
+        self._d_a: list[np.ndarray | tuple[int, np.ndarray]] = []
 
     def _open(self) -> h5py.File:
         self.directory.mkdir(parents=True, exist_ok=True)
         _write_patch_files(self.directory, self.patch)
-        f = h5py.File(self.directory / ps_load_initial.PSCANDS, "w")
+        f = h5py.File(self.directory / ps_load_initial.PSCANDS, "w", rdcc_nbytes=4 << 20)
         f.attrs["format"] = PRODUCT_FORMAT
         if not self.with_phase:
             f.attrs["small_baseline"] = 1
-        rows = max(1, (1 << 20) // (8 * max(self.n_sec, 1)))
-        f.create_dataset("ij", shape=(0, 2), maxshape=(None, 2), dtype=np.int32, chunks=(rows, 2))
+        shapes: dict[str, tuple[tuple[int, ...], Any]] = {"ij": ((2,), np.int32)}
         if self.with_phase:
-            f.create_dataset("ph", shape=(0, self.n_sec), maxshape=(None, self.n_sec),
-                             dtype=np.complex64, chunks=(rows, self.n_sec))
-        f.create_dataset("D_A", shape=(0,), maxshape=(None,), dtype=np.float32, chunks=(rows,))
+            shapes["ph"] = ((self.n_sec,), np.complex64)
+        shapes["lonlat"] = ((2,), np.float32)
+        shapes.update({g: ((), np.float32) for g in self.geometry if g not in ("lon", "lat")})
+        if self.n_bperp:
+            shapes["bperp_mat"] = ((self.n_bperp,), np.float32)
+        for name, (tail, dtype) in shapes.items():
+            rows = _chunk_rows(int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize)
+            f.create_dataset(name, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
+                             chunks=(rows, *tail))
         return f
 
-    def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray,
-               ifg: np.ndarray | None, first_global: int) -> None:
-        """Add the candidates of one block that fall inside the patch window (buffered).
+    def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray | None,
+               ifg: np.ndarray | None, geo: np.ndarray, bperp: np.ndarray | None,
+               block: int = -1) -> None:
+        """Append the candidates of one block that fall inside the patch window.
 
-        ``ifg`` (k, n_sec) complex64, or None when the writer has no phase.
+        ``d_a`` (k,) or None for SURE candidates of pass block ``block``; ``ifg`` (k, n_sec)
+        complex64, or None without phase; ``geo`` (n_geometry, k) float32; ``bperp`` (k,
+        n_bperp) float32 from the baseline grids, or None.
         """
         (rg1, rg2), (az1, az2) = self.patch.rg, self.patch.az
         inside = np.flatnonzero((cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1)
                                 & (rows <= az2 - 1))
         if inside.size == 0:
             return
-        ij = np.column_stack([rows[inside], cols[inside]])
-        if self.with_phase:
-            self._pending.append((ij, ifg[inside], d_a[inside]))
-        else:
-            self._pending.append((ij, d_a[inside]))
-        self._pending_bytes += self._pending[-1][1].nbytes + (0 if self.with_phase
-                                                             else ij.nbytes)
-        self.global_ix.append(first_global + inside)
-        if self._pending_bytes >= WRITE_BATCH_BYTES:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
         if self._file is None:
             self._file = self._open()
-        parts = [np.concatenate(p) for p in zip(*self._pending)]
-        k = len(parts[0])
-        for name, value in zip(self._names, parts):
+        g = dict(zip(self.geometry, geo[:, inside]))
+        values = {"ij": np.column_stack([rows[inside], cols[inside]]),
+                  "lonlat": np.column_stack([g["lon"], g["lat"]])}
+        if self.with_phase:
+            values["ph"] = ifg[inside]
+        values.update({k: v for k, v in g.items() if k not in ("lon", "lat")})
+        if self.n_bperp:
+            values["bperp_mat"] = bperp[inside]
+        stop = self.n + inside.size
+        for name, value in values.items():
             ds = self._file[name]
-            ds.resize(self.n + k, axis=0)
-            ds[self.n:self.n + k] = value
-        self.n += k
-        self._pending = []
-        self._pending_bytes = 0
+            ds.resize(stop, axis=0)
+            ds[self.n:stop] = value
+        self.n = stop
+        self._d_a.append(d_a[inside] if d_a is not None else (block, inside))
 
-    def finish(self, data: dict[str, Any]) -> bool:
-        """Add the geometry and stack datasets; False (and nothing written) when empty."""
-        self._flush()
+    def discard(self) -> None:
+        """Forget everything appended (the pass is being redone)."""
+        self.close()
+        (self.directory / ps_load_initial.PSCANDS).unlink(missing_ok=True)
+        self.n = 0
+        self._d_a = []
+
+    def finish(self, data: dict[str, Any], sure_d_a: Sequence[np.ndarray]) -> bool:
+        """Write D_A and the stack datasets and close; False (and nothing written) when empty."""
         if self._file is None:
             return False
+        d_a = np.concatenate([p if isinstance(p, np.ndarray) else sure_d_a[p[0]][p[1]]
+                              for p in self._d_a])
+        self._file.create_dataset("D_A", data=d_a.astype(np.float32))
         for name, value in data.items():
             if value is None:
                 continue
@@ -488,38 +594,27 @@ def _infer_reference(stack: isce.IsceStack) -> str:
     return refs.pop()
 
 
-def _geometry_paths(stack: isce.IsceStack, reference: str, inc_angle: bool) -> list[Path]:
-    """The rasters :func:`_sample_geometry` and :func:`_load_bperp_grids` read."""
-    names = ["lon", "lat", "hgt", "incLocal"] + (["los"] if inc_angle else [])
-    grids = [isce.baseline_grid_path(stack, d) for d in stack.dates if d != reference]
-    return [stack.geometry_raster(n) for n in names] + [g for g in grids if g is not None]
+def _geometry_readers(stack: isce.IsceStack, inc_angle: bool
+                      ) -> tuple[list[str], list[isce.RasterRows]]:
+    """Names and line readers of the geometry values pscands.h5 holds per candidate.
 
-
-def _sample_geometry(stack: isce.IsceStack, rows: np.ndarray, cols: np.ndarray,
-                     inc_angle: bool) -> dict[str, np.ndarray]:
-    """lon/lat/hgt and look (incidence) angles at the candidates, as float32 like mt_prep."""
-    geo = {
-        "lon": isce.sample_raster(stack.geometry_raster("lon"), rows, cols),
-        "lat": isce.sample_raster(stack.geometry_raster("lat"), rows, cols),
-        "hgt": isce.sample_raster(stack.geometry_raster("hgt"), rows, cols),
-        # incLocal band 1: angle between the ray to the target and the vertical at the sensor.
-        "la": isce.sample_raster(stack.geometry_raster("incLocal"), rows, cols, band=1),
-    }
+    lon/lat/hgt, and look (incidence) angles in degrees: ``la`` is incLocal band 1 (the angle
+    between the ray to the target and the vertical at the sensor), ``inc`` is los band 1 (the
+    incidence angle at the target, from the vertical). Stored as float32, like mt_prep.
+    Their sizes were checked against the SLCs by :func:`isce.open_stack`.
+    """
+    wanted = [("lon", "lon"), ("lat", "lat"), ("hgt", "hgt"), ("la", "incLocal")]
     if inc_angle:
-        # los band 1: incidence angle at the target, from the vertical.
-        geo["inc"] = isce.sample_raster(stack.geometry_raster("los"), rows, cols, band=1)
-    return {k: v.astype(np.float32) for k, v in geo.items()}
-
-
-def _sample_block(stack: isce.IsceStack, rows: np.ndarray, cols: np.ndarray, inc_angle: bool,
-                  grid_stack: Future) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Geometry (:func:`_sample_geometry`) and baseline-grid Bperp (n, n_secondaries; None
-    without grids) at one block's candidates; ``grid_stack`` resolves to
-    :func:`_load_bperp_grids`."""
-    grids = grid_stack.result()
-    bperp = None if grids is None else isce.sample_grids(
-        grids, rows, cols, stack.length, stack.width).astype(np.float32)
-    return _sample_geometry(stack, rows, cols, inc_angle), bperp
+        wanted.append(("inc", "los"))
+    readers: list[isce.RasterRows] = []
+    try:
+        for _, raster in wanted:
+            readers.append(isce.RasterRows(stack.geometry_raster(raster), band=1))
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    return [name for name, _ in wanted], readers
 
 
 def _load_bperp_grids(stack: isce.IsceStack, reference: str) -> np.ndarray | None:
@@ -617,7 +712,12 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log = setup_logging(staging)
+    # the calamp line sample and the baseline grids are read in the background while the
+    # metadata is gathered and the pass kernels load
+    background = ThreadPoolExecutor(max_workers=2)
     try:
+        sample = background.submit(calamp_sample, stack)
+        grids_future = background.submit(_load_bperp_grids, stack, reference)
         log.info("prep_isce %s: %s, %d dates %s..%s, %d lines x %d samples, reference %s",
                  __version__, merged, len(stack.dates), stack.dates[0], stack.dates[-1],
                  stack.length, stack.width, reference)
@@ -645,57 +745,67 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             if unused:
                 log.warning("%d date(s) in no pair of %s: %s", len(unused), list_path,
                             ", ".join(unused))
+        load_kernels(small_baseline)
 
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
-        writers = [PatchWriter(staging / p.name, p, len(sec_i), with_phase=not small_baseline)
-                   for p in patches]
-        calconst, blocks = candidate_blocks(stack, amp_dispersion, staging / "_spill", block_mb,
-                                            pairs=pair_ix)
-        # the geometry and baseline rasters load into the page cache and are sampled block by
-        # block in a second thread while the candidates are written
-        isce.prefetch_files(_geometry_paths(stack, reference, inc_angle))
-        blocks_started = time.perf_counter()
-        n_cand = 0
+        grids = grids_future.result()
+        # coarse topsStack grids go into pscands.h5 whole (Step 1 interpolates them at the PS);
+        # full-resolution ones are sampled per candidate into bperp_mat
+        full_grids = grids is not None and grids.shape[1:] == (stack.length, stack.width)
+        geo_names, geo_readers = _geometry_readers(stack, inc_angle)
+        writers = [PatchWriter(staging / p.name, p, len(sec_i), geo_names,
+                               grids.shape[0] if full_grids else 0,
+                               with_phase=not small_baseline) for p in patches]
+
+        def bperp_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+            return grids[:, rows, cols].T.astype(np.float32) if full_grids else None
+
+        def on_sure(block: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                    geo: np.ndarray) -> None:
+            ifg, bp = interferograms(values, ref_i), bperp_at(rows, cols)
+            for writer in writers:
+                writer.append(rows, cols, None, ifg, geo, bp, block)
+
+        def on_discard() -> None:
+            for writer in writers:
+                writer.discard()
+
         try:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                grid_stack = pool.submit(_load_bperp_grids, stack, reference)
-                sampled = []
-                for rows, cols, d_a, values in blocks:
-                    sampled.append(pool.submit(_sample_block, stack, rows, cols, inc_angle,
-                                               grid_stack))
-                    ifg = None if small_baseline else interferograms(values, ref_i)
-                    for writer in writers:
-                        writer.append(rows, cols, d_a.astype(np.float32), ifg, n_cand)
-                    n_cand += len(rows)
-                t_cands = time.perf_counter()
-                parts = [f.result() for f in sampled]
+            try:
+                calconst, cands = candidate_blocks(
+                    stack, amp_dispersion, staging / "_spill", block_mb, pairs=pair_ix,
+                    geometry=geo_readers, sample=sample,
+                    on_sure=None if small_baseline else on_sure, on_discard=on_discard)
+            finally:
+                for reader in geo_readers:
+                    reader.close()
+            after_pass = time.perf_counter()
+            n_cand = cands.n_candidates
+            for _, rows, cols, d_a, values, geo in cands:
+                ifg = None if small_baseline else interferograms(values, ref_i)
+                for writer in writers:
+                    writer.append(rows, cols, d_a, ifg, geo, bperp_at(rows, cols))
             shutil.rmtree(staging / "_spill", ignore_errors=True)
-            geo = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-            grids = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
-            log.info("candidates written in %.1f s after the pass; geometry and baselines sampled "
-                     "%.1f s later", t_cands - blocks_started, time.perf_counter() - t_cands)
             common = {
                 "dates": list(stack.dates), "master_date": reference,
                 "bperp": np.array([bperp[d] for d in stack.dates]), "calconst": calconst,
                 "heading": float(meta["heading"]), "lambda": float(meta["wavelength"]),
+                "image_size": np.array([stack.length, stack.width]),
             }
+            if grids is not None and not full_grids:
+                common["bperp_grids"] = grids
             patch_names = []
             for writer in writers:
-                idx = np.concatenate(writer.global_ix) if writer.global_ix else np.zeros(0, int)
-                data = {
-                    "lonlat": np.column_stack([geo["lon"][idx], geo["lat"][idx]]),
-                    "hgt": geo["hgt"][idx], "la": geo["la"][idx],
-                    "inc": geo["inc"][idx] if "inc" in geo else None,
-                    "bperp_mat": grids[idx] if grids is not None else None, **common,
-                }
-                if not writer.finish(data):
+                if not writer.finish(common, cands.sure_d_a):
                     log.warning("%s has no candidates: left out of %s", writer.patch.name,
                                 PATCH_LIST)
                     continue
                 patch_names.append(writer.patch.name)
                 log.info("%s: range %d-%d, azimuth %d-%d: %d candidates", writer.patch.name,
                          *writer.patch.rg, *writer.patch.az, writer.n)
+            log.info("candidates finished %.1f s after the pass",
+                     time.perf_counter() - after_pass)
         finally:
             for writer in writers:
                 writer.close()
@@ -734,9 +844,11 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         log.info("prep_isce wrote %d patches, %d candidates in %.1f s (peak memory %.0f MiB)",
                  len(patch_names), n_cand, time.perf_counter() - start, peak_memory_mb())
     except BaseException:
+        background.shutdown(wait=True, cancel_futures=True)
         setup_logging(None)
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    background.shutdown(wait=True)
     setup_logging(None)
     _commit(staging, output, patch_names)
     if (output / parms_mod.PARMS_FILE).is_file():

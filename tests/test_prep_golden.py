@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from conftest import GOLDEN, GOLDEN_MERGED, GOLDEN_REFERENCE, direct_dispersion
@@ -95,21 +97,59 @@ def test_dispersion_equals_direct_numpy(golden_run):
     assert abs(n_expected - ps1["n_ps"]) <= 2  # float32 ties at the threshold only
 
 
+def _pass_candidates(stack, spill: Path) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """candidate_blocks with an on_sure collector: all candidates (ij, D_A) in row-major order,
+    the number of SURE candidates and how often the pass was discarded."""
+    from stamps_python import prep_isce
+
+    sure: list[tuple[int, np.ndarray, np.ndarray]] = []
+    discards = []
+
+    def on_discard() -> None:
+        discards.append(1)
+        sure.clear()
+
+    _, cands = prep_isce.candidate_blocks(
+        stack, 0.4, spill, block_mb=8, on_discard=on_discard,
+        on_sure=lambda b, rows, cols, values, geo: sure.append((b, rows, cols)))
+    maybe = list(cands)
+    rows = np.concatenate([s[1] for s in sure] + [m[1] for m in maybe])
+    cols = np.concatenate([s[2] for s in sure] + [m[2] for m in maybe])
+    d_a = np.concatenate([cands.sure_d_a[s[0]] for s in sure] + [m[3] for m in maybe])
+    order = np.lexsort((cols, rows))
+    assert not list(spill.glob("*.npy"))  # spill cleaned up
+    return (np.column_stack([rows, cols])[order], d_a[order], sum(len(s[1]) for s in sure),
+            len(discards))
+
+
+def test_sure_pixels_during_the_pass_and_the_rest_after_it(golden_run, tmp_path):
+    """Candidates handed over during the pass (SURE) plus those confirmed after it are exactly
+    the candidate set, with the exact D_A."""
+    from stamps_python.io import isce
+
+    expected = load_product(golden_run / "PATCH_1" / "pscands.h5", ["ij", "D_A"])
+    ij, d_a, n_sure, n_discard = _pass_candidates(isce.open_stack(GOLDEN_MERGED),
+                                                  tmp_path / "spill")
+    np.testing.assert_array_equal(ij, expected["ij"][np.lexsort(expected["ij"].T[::-1])])
+    np.testing.assert_allclose(d_a, expected["D_A"][np.lexsort(expected["ij"].T[::-1])],
+                               rtol=1e-6)
+    assert n_discard == 0
+    # the golden stack's 240 lines make a coarse sample (margin 2 %): a quarter are sure here
+    assert 0.1 * len(ij) < n_sure < len(ij)
+
+
 def test_spilled_and_second_pass_paths_give_the_same_candidates(golden_run, monkeypatch, tmp_path):
     """Superset spilled to disk, and a calamp sample deemed too coarse (forcing a second pass)."""
     from stamps_python import prep_isce
     from stamps_python.io import isce
 
-    stack = isce.open_stack(GOLDEN_MERGED)
     expected = load_product(golden_run / "PATCH_1" / "pscands.h5", ["ij", "D_A"])
     monkeypatch.setattr(prep_isce, "SPILL_AFTER_BYTES", 0)
     monkeypatch.setattr(prep_isce, "MIN_MARGIN", 1e-9)
     monkeypatch.setattr(prep_isce, "MAX_MARGIN", 1e-9)
-    _, blocks = prep_isce.candidate_blocks(stack, 0.4, tmp_path / "spill", block_mb=8)
-    got = list(blocks)
-    rows = np.concatenate([b[0] for b in got])
-    cols = np.concatenate([b[1] for b in got])
-    d_a = np.concatenate([b[2] for b in got])
-    np.testing.assert_array_equal(np.column_stack([rows, cols]), expected["ij"])
-    np.testing.assert_allclose(d_a, expected["D_A"], rtol=1e-6)
-    assert not list((tmp_path / "spill").glob("*.npy"))  # spill cleaned up
+    ij, d_a, n_sure, n_discard = _pass_candidates(isce.open_stack(GOLDEN_MERGED),
+                                                  tmp_path / "spill")
+    order = np.lexsort(expected["ij"].T[::-1])
+    np.testing.assert_array_equal(ij, expected["ij"][order])
+    np.testing.assert_allclose(d_a, expected["D_A"][order], rtol=1e-6)
+    assert n_discard == 1 and n_sure > 0  # the first pass was thrown away, the second kept

@@ -67,39 +67,98 @@ def _weighted_row(row: np.ndarray, weight: float, out: np.ndarray) -> tuple[floa
     return total, count
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
-def _block_pass(block: np.ndarray, weights: np.ndarray, threshold: float, keep: np.ndarray,
-                row_sums: np.ndarray, row_counts: np.ndarray) -> None:
+# Pixel states of a pass block: not a candidate, possibly one (exact D_A decides after the
+# pass), surely one.
+DROP, MAYBE, SURE = 0, 1, 2
+# A pixel is sure only if its smallest provisionally calibrated amplitude exceeds this multiple
+# of SELPSC_ZERO_AMPLITUDE (the sample's constants may be off by a common factor).
+SURE_ZERO_FACTOR = 4.0
+
+
+def flat_view(block: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """A 1-D C-contiguous view over (n, rows, cols) ``block`` whose lines are contiguous (as
+    :class:`stamps_python.io.isce.BlockStack` returns them), with the image and line strides in
+    elements: element [i, r, c] is ``flat[i * s_image + r * s_line + c]``. A block of any other
+    layout is copied first. Kernels index this view so that their inner loops vectorise."""
+    item = block.itemsize
+    s0, s1, s2 = block.strides
+    if s2 != item or s0 % item or s1 % item or s0 < 0 or s1 < 0 or block.size == 0:
+        block = np.ascontiguousarray(block)
+        s0, s1, s2 = block.strides
     n, rows, cols = block.shape
+    if block.size == 0:
+        return block.reshape(-1), 0, 0
+    span = (n - 1) * (s0 // item) + (rows - 1) * (s1 // item) + cols
+    flat = np.lib.stride_tricks.as_strided(block, shape=(span,), strides=(item,), writeable=False)
+    return flat, s0 // item, s1 // item
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+def _block_pass(flat: np.ndarray, s_image: int, s_line: int, n: int, rows: int, cols: int,
+                weights: np.ndarray, maybe: float, sure: float, floor: float, state: np.ndarray,
+                row_sums: np.ndarray, row_counts: np.ndarray) -> None:
     for r in numba.prange(rows):
         s1 = np.zeros(cols)
         s2 = np.zeros(cols)
+        low = np.full(cols, 1e300)
         a = np.empty(cols)
         for i in range(n):
-            row_sums[r, i], row_counts[r, i] = _weighted_row(block[i, r], weights[i], a)
+            base = i * s_image + r * s_line
+            row_sums[r, i], row_counts[r, i] = _weighted_row(flat[base:base + cols], weights[i], a)
             for c in range(cols):
                 s1[c] += a[c]
                 s2[c] += a[c] * a[c]
-        t2 = threshold * threshold
+                low[c] = min(low[c], a[c])
+        m2 = maybe * maybe
+        u2 = sure * sure
         for c in range(cols):
-            keep[r, c] = s1[c] > 0 and n * s2[c] / (s1[c] * s1[c]) - 1.0 < t2
+            state[r, c] = DROP
+            if s1[c] > 0:
+                d2 = n * s2[c] / (s1[c] * s1[c]) - 1.0
+                if d2 < u2 and low[c] > floor:
+                    state[r, c] = SURE
+                elif d2 < m2:
+                    state[r, c] = MAYBE
 
 
-def block_pass(block: np.ndarray, weights: np.ndarray, threshold: float
+def block_pass(block: np.ndarray, weights: np.ndarray, maybe: float, sure: float = 0.0
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One block of lines of every image (n, rows, cols) complex64, in one sweep over memory.
 
-    Returns (keep, sums, counts): the pixels whose dispersion of the amplitudes weighted by
-    ``weights`` is below ``threshold``, and per image the calamp partial sums (sum of amplitudes
-    above 0.001, their count).
+    With amplitudes weighted by ``weights``, a pixel's dispersion below ``sure`` (and every
+    weighted amplitude above SURE_ZERO_FACTOR x SELPSC_ZERO_AMPLITUDE) makes it SURE, below
+    ``maybe`` MAYBE, else DROP. Returns (state (rows, cols) uint8, sums, counts): the states and
+    per image the calamp partial sums (sum of amplitudes above 0.001, their count).
     """
     n, rows, cols = block.shape
-    keep = np.empty((rows, cols), dtype=np.bool_)
+    state = np.empty((rows, cols), dtype=np.uint8)
     row_sums = np.empty((rows, n))
     row_counts = np.empty((rows, n), dtype=np.int64)
-    _block_pass(block, np.asarray(weights, dtype=np.float64), float(threshold), keep, row_sums,
-                row_counts)
-    return keep, row_sums.sum(axis=0), row_counts.sum(axis=0)
+    flat, s_image, s_line = flat_view(block)
+    _block_pass(flat, s_image, s_line, n, rows, cols, np.asarray(weights, dtype=np.float64),
+                float(maybe), float(sure), SURE_ZERO_FACTOR * SELPSC_ZERO_AMPLITUDE, state,
+                row_sums, row_counts)
+    return state, row_sums.sum(axis=0), row_counts.sum(axis=0)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _gather(flat: np.ndarray, s_image: int, s_line: int, rows: np.ndarray, cols: np.ndarray,
+            out: np.ndarray) -> None:
+    for i in numba.prange(out.shape[0]):
+        base = i * s_image
+        for p in range(rows.size):
+            out[i, p] = flat[base + rows[p] * s_line + cols[p]]
+
+
+def gather_pixels(block: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``block[:, rows, cols]`` of an (n, lines, samples) block: (n, k), without numpy's fancy
+    indexing over a strided block."""
+    out = np.empty((block.shape[0], len(rows)), dtype=block.dtype)
+    if out.size:
+        flat, s_image, s_line = flat_view(block)
+        _gather(flat, s_image, s_line, np.asarray(rows, dtype=np.int64),
+                np.asarray(cols, dtype=np.int64), out)
+    return out
 
 
 def dispersion_from_sums(s1: np.ndarray, s2: np.ndarray, n_images: int) -> np.ndarray:
@@ -174,6 +233,17 @@ def superset_threshold(d_thresh: float, max_weight_error: float) -> float:
     """
     e = max_weight_error
     return float(np.sqrt((1 + d_thresh**2) * ((1 + e) / (1 - e)) ** 2 - 1))
+
+
+def subset_threshold(d_thresh: float, max_weight_error: float) -> float:
+    """Provisional-weight D_A threshold below which a pixel surely has true D_A < d_thresh.
+
+    The counterpart of :func:`superset_threshold`: with each provisional weight within a relative
+    ``max_weight_error`` of the exact one (up to a common factor), 1 + D_true^2 <=
+    ((1 + e) / (1 - e))^2 (1 + D_prov^2).
+    """
+    e = max_weight_error
+    return float(np.sqrt(max((1 + d_thresh**2) * ((1 - e) / (1 + e)) ** 2 - 1, 0.0)))
 
 
 def weight_error(provisional_calconst: np.ndarray, exact_calconst: np.ndarray) -> float:
@@ -287,3 +357,23 @@ def sb_dispersion(values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
               np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]),
               np.unique(pairs), d_a, has_zero)
     return d_a, has_zero
+
+
+def load_kernels(small_baseline: bool = False) -> None:
+    """Load the pass kernels (from numba's cache, or compile them) on tiny inputs.
+
+    The first call of a numba kernel costs tens of milliseconds; prep_isce calls this while the
+    calamp sample is being read, so that cost overlaps disk I/O instead of adding to it.
+    """
+    block = np.ones((2, 1, 1), dtype=np.complex64)
+    weights = np.ones(2)
+    accumulate_amplitudes(block[0], 1.0, np.zeros((1, 1)), np.zeros((1, 1)))
+    if small_baseline:
+        pairs = np.array([[0, 1]])
+        sb_block_pass(block, weights, pairs, 0.6, 0.0)
+        sb_dispersion(np.ones((2, 1), dtype=np.float32), weights, pairs)
+    else:
+        block_pass(block, weights, 0.4, 0.39)
+        gather_pixels(block, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+        amplitude_dispersion(block[:, 0], weights)
+        interferograms(block[:, 0], 0)
