@@ -189,14 +189,16 @@ OnSure = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 Select = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def _scan(stack: isce.IsceStack, slcs: isce.BlockStack, weights: np.ndarray,
-          select: Select, block_rows: int, spill: Path, label: str, amplitudes_only: bool = False,
-          geometry: Sequence[isce.RasterRows] = (), on_sure: OnSure | None = None
-          ) -> tuple[list, np.ndarray, np.ndarray]:
-    """One streaming pass: calamp sums, and the pixels ``select`` keeps with weights ``weights``.
+def _scan(stack: isce.IsceStack, slcs: isce.BlockStack,
+          criterion: Callable[[], tuple[np.ndarray, Select]], block_rows: int, spill: Path,
+          label: str, amplitudes_only: bool = False, geometry: Sequence[isce.RasterRows] = (),
+          on_sure: OnSure | None = None) -> tuple[list, np.ndarray, np.ndarray]:
+    """One streaming pass: calamp sums, and the pixels a criterion keeps.
 
-    ``select(block, weights)`` returns (state, calamp sums, counts) of one block of lines of
-    every image, the state of each pixel DROP, MAYBE or SURE (:func:`block_pass`).
+    ``criterion()`` gives (weights, select), called once the first block is being read (so that
+    waiting for the calamp sample overlaps that read); ``select(block, weights)`` returns
+    (state, calamp sums, counts) of one block of lines of every image, the state of each pixel
+    DROP, MAYBE or SURE (:func:`block_pass`).
 
     A reader thread fills one block buffer (lines of every SLC, from ``slcs``, and of every
     ``geometry`` raster) while the previous block is processed, so reading and computing overlap. SURE pixels go to
@@ -232,6 +234,7 @@ def _scan(stack: isce.IsceStack, slcs: isce.BlockStack, weights: np.ndarray,
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0, starts[0])
+        weights, select = criterion()
         for b, r0 in enumerate(tqdm(starts, desc=label, unit="block", leave=False)):
             pending.result()
             buf, geo_buf = bufs[b % 2], geo_bufs[b % 2]
@@ -355,8 +358,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
     """
     log = get_logger()
     t0 = time.perf_counter()
-    provisional, margin = sample.result() if sample is not None else calamp_sample(stack)
-    t_sample = time.perf_counter() - t0
+    first: dict[str, Any] = {}
     block_rows = _block_rows(len(stack.dates), stack.width, block_mb)
     slcs = isce.BlockStack([stack.slc[d] for d in stack.dates], block_rows, n_buffers=2)
 
@@ -371,12 +373,19 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
         sure = subset_threshold(d_thresh, e) if on_sure is not None else 0.0
         return lambda buf, w: block_pass(buf, w, maybe, sure)
 
-    def scan(weights: np.ndarray, e: float, label: str) -> tuple[list, np.ndarray, np.ndarray]:
-        return _scan(stack, slcs, weights, select(e), block_rows, spill, label,
-                     pairs is not None, geometry, on_sure)
+    def scan(criterion: Callable[[], tuple[np.ndarray, Select]], label: str
+             ) -> tuple[list, np.ndarray, np.ndarray]:
+        return _scan(stack, slcs, criterion, block_rows, spill, label, pairs is not None,
+                     geometry, on_sure)
+
+    def sampled() -> tuple[np.ndarray, Select]:
+        provisional, margin = sample.result() if sample is not None else calamp_sample(stack)
+        first.update(provisional=provisional, margin=margin, waited=time.perf_counter() - t0)
+        return 1.0 / provisional, select(margin)
 
     try:
-        files, sums, counts = scan(1.0 / provisional, margin, "amplitude pass")
+        files, sums, counts = scan(sampled, "amplitude pass")
+        provisional, margin, t_sample = first["provisional"], first["margin"], first["waited"]
         for date, count in zip(stack.dates, counts):
             if count == 0:
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
@@ -394,7 +403,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
             if on_discard is not None:
                 on_discard()
             shutil.rmtree(spill, ignore_errors=True)
-            files, _, _ = scan(1.0 / calconst, EXACT_SLACK, "amplitude pass 2")
+            files, _, _ = scan(lambda: (1.0 / calconst, select(EXACT_SLACK)), "amplitude pass 2")
             cands = CandidateBlocks(files, calconst, d_thresh, pairs)
             if not cands.sure_ok:
                 raise RuntimeError("a pixel below the sure threshold with the exact constants "
@@ -712,17 +721,20 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log = setup_logging(staging)
-    # the calamp line sample and the baseline grids are read in the background while the
-    # metadata is gathered and the pass kernels load
-    background = ThreadPoolExecutor(max_workers=2)
+    # the calamp line sample, the baseline grids, the metadata's raster samples and numba's
+    # kernels load in the background, side by side
+    background = ThreadPoolExecutor(max_workers=4)
     try:
         sample = background.submit(calamp_sample, stack)
         grids_future = background.submit(_load_bperp_grids, stack, reference)
+        background.submit(load_kernels, small_baseline)
+        meta_future = (background.submit(isce.bootstrap_metadata, stack, reference)
+                       if bootstrap_metadata else None)
         log.info("prep_isce %s: %s, %d dates %s..%s, %d lines x %d samples, reference %s",
                  __version__, merged, len(stack.dates), stack.dates[0], stack.dates[-1],
                  stack.length, stack.width, reference)
-        if bootstrap_metadata:
-            meta = isce.bootstrap_metadata(stack, reference)
+        if meta_future is not None:
+            meta = meta_future.result()
         elif previous is not None:
             meta = previous
         else:
@@ -745,7 +757,6 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             if unused:
                 log.warning("%d date(s) in no pair of %s: %s", len(unused), list_path,
                             ", ".join(unused))
-        load_kernels(small_baseline)
 
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
