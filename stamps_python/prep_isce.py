@@ -733,21 +733,28 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         log.info("prep_isce %s: %s, %d dates %s..%s, %d lines x %d samples, reference %s",
                  __version__, merged, len(stack.dates), stack.dates[0], stack.dates[-1],
                  stack.length, stack.width, reference)
+
+        def checked(meta: dict[str, Any]) -> dict[str, Any]:
+            if wavelength is not None:
+                meta["wavelength"] = float(wavelength)
+            if heading is not None:
+                meta["heading"] = float(heading)
+            for key in ("wavelength", "heading"):
+                if not np.isfinite(meta.get(key, np.nan)):
+                    raise StampsError(f"{key} unknown: pass --bootstrap-metadata or --{key}")
+            return meta
+
         if meta_future is not None:
-            meta = meta_future.result()
+            # a missing or unreadable XML fails now; the rest of the metadata is read during the
+            # pass and checked after it
+            isce.read_isce_xml(isce.reference_xml(stack))
         elif previous is not None:
-            meta = previous
+            meta = checked(previous)
         else:
-            meta = {"processor": "isce", "merged_dir": str(merged.resolve()),
-                    "dates": list(stack.dates), "reference_date": reference,
-                    "n_dates": len(stack.dates), "length": stack.length, "width": stack.width}
-        if wavelength is not None:
-            meta["wavelength"] = float(wavelength)
-        if heading is not None:
-            meta["heading"] = float(heading)
-        for key in ("wavelength", "heading"):
-            if not np.isfinite(meta.get(key, np.nan)):
-                raise StampsError(f"{key} unknown: pass --bootstrap-metadata or --{key}")
+            meta = checked({"processor": "isce", "merged_dir": str(merged.resolve()),
+                            "dates": list(stack.dates), "reference_date": reference,
+                            "n_dates": len(stack.dates), "length": stack.length,
+                            "width": stack.width})
         bperp = isce.read_bperp(stack, reference)
         if small_baseline:
             in_pairs = set(pair_ix.ravel().tolist())
@@ -760,13 +767,16 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
 
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
-        grids = grids_future.result()
-        # coarse topsStack grids go into pscands.h5 whole (Step 1 interpolates them at the PS);
-        # full-resolution ones are sampled per candidate into bperp_mat
-        full_grids = grids is not None and grids.shape[1:] == (stack.length, stack.width)
+        # coarse topsStack grids go into pscands.h5 whole (Step 1 interpolates them at the PS)
+        # and are only needed after the pass; full-resolution ones are sampled per candidate
+        # into bperp_mat during it
+        grid_paths = [isce.baseline_grid_path(stack, stack.dates[i]) for i in sec_i]
+        full_grids = bool(grid_paths) and all(grid_paths) and \
+            isce.raster_shape(grid_paths[0])[:2] == (stack.length, stack.width)
+        grids = grids_future.result() if full_grids else None
         geo_names, geo_readers = _geometry_readers(stack, inc_angle)
         writers = [PatchWriter(staging / p.name, p, len(sec_i), geo_names,
-                               grids.shape[0] if full_grids else 0,
+                               len(sec_i) if full_grids else 0,
                                with_phase=not small_baseline) for p in patches]
 
         def bperp_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
@@ -792,6 +802,10 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 for reader in geo_readers:
                     reader.close()
             after_pass = time.perf_counter()
+            if meta_future is not None:
+                meta = checked(meta_future.result())
+            if not full_grids:
+                grids = grids_future.result()
             n_cand = cands.n_candidates
             for _, rows, cols, d_a, values, geo in cands:
                 ifg = None if small_baseline else interferograms(values, ref_i)
