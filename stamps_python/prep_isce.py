@@ -139,7 +139,7 @@ def _block_rows(n_images: int, width: int, block_mb: float) -> int:
     return max(1, int(block_mb * 2**20 // (n_images * width * 8)))
 
 
-def calamp_sample(stack: isce.IsceStack) -> tuple[np.ndarray, float]:
+def calamp_sample(stack: isce.IsceStack, direct_io: bool = True) -> tuple[np.ndarray, float]:
     """Provisional calamp constants from 1/SAMPLE_EVERY of the lines, and their error margin.
 
     The sample is runs of SAMPLE_RUN lines spread over the image, read as the pass reads
@@ -157,7 +157,8 @@ def calamp_sample(stack: isce.IsceStack) -> tuple[np.ndarray, float]:
     s2 = np.zeros_like(s1)
     totals = np.zeros((len(stack.dates), 2))
     counts = np.zeros((len(stack.dates), 2))
-    with isce.BlockStack([stack.slc[d] for d in stack.dates], lines, n_buffers=1) as slcs:
+    with isce.BlockStack([stack.slc[d] for d in stack.dates], lines, n_buffers=1,
+                         direct=direct_io) as slcs:
         for j, run in enumerate(runs):
             block = slcs.read(int(run[0]), int(run[-1]) + 1)
             for i in range(block.shape[0]):
@@ -339,7 +340,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
                      block_mb: float = 128.0, pairs: np.ndarray | None = None,
                      geometry: Sequence[isce.RasterRows] = (), sample: Future | None = None,
                      on_sure: OnSure | None = None,
-                     on_discard: Callable[[], None] | None = None
+                     on_discard: Callable[[], None] | None = None, direct_io: bool = True
                      ) -> tuple[np.ndarray, CandidateBlocks]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/16 sample).
 
@@ -360,7 +361,8 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
     t0 = time.perf_counter()
     first: dict[str, Any] = {}
     block_rows = _block_rows(len(stack.dates), stack.width, block_mb)
-    slcs = isce.BlockStack([stack.slc[d] for d in stack.dates], block_rows, n_buffers=2)
+    slcs = isce.BlockStack([stack.slc[d] for d in stack.dates], block_rows, n_buffers=2,
+                           direct=direct_io)
 
     def select(e: float) -> Select:
         if pairs is not None:
@@ -379,7 +381,8 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
                      geometry, on_sure)
 
     def sampled() -> tuple[np.ndarray, Select]:
-        provisional, margin = sample.result() if sample is not None else calamp_sample(stack)
+        provisional, margin = (sample.result() if sample is not None
+                               else calamp_sample(stack, direct_io))
         first.update(provisional=provisional, margin=margin, waited=time.perf_counter() - t0)
         return 1.0 / provisional, select(margin)
 
@@ -677,7 +680,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             range_overlap: int = 50, azimuth_overlap: int = 50,
             amp_dispersion: float | None = None, write_step1: bool = False,
             inc_angle: bool = True, block_mb: float = 128.0, small_baseline: bool = False,
-            sb_list: str | Path | None = None) -> dict[str, Any]:
+            sb_list: str | Path | None = None, direct_io: bool = True) -> dict[str, Any]:
     """Prepare run directory ``output`` from ISCE2 ``merged``; returns a summary dict.
 
     Everything is built in a staging folder beside ``output`` and moved in at the end, so a
@@ -686,6 +689,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     (small baselines). With ``small_baseline`` the candidates are selected on the pairs of
     ``sb_list`` (default ``output/small_baselines.list``, written by define_sb_pairs), whose copy
     is kept in ``output``; pscands.h5 then holds no phase (build_sb_phase adds it).
+    ``direct_io=False`` reads the SLCs through the page cache instead of with O_DIRECT.
     """
     from stamps_python import parms as parms_mod
 
@@ -725,7 +729,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     # kernels load in the background, side by side
     background = ThreadPoolExecutor(max_workers=4)
     try:
-        sample = background.submit(calamp_sample, stack)
+        sample = background.submit(calamp_sample, stack, direct_io)
         grids_future = background.submit(_load_bperp_grids, stack, reference)
         background.submit(load_kernels, small_baseline)
         meta_future = (background.submit(isce.bootstrap_metadata, stack, reference)
@@ -797,7 +801,8 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 calconst, cands = candidate_blocks(
                     stack, amp_dispersion, staging / "_spill", block_mb, pairs=pair_ix,
                     geometry=geo_readers, sample=sample,
-                    on_sure=None if small_baseline else on_sure, on_discard=on_discard)
+                    on_sure=None if small_baseline else on_sure, on_discard=on_discard,
+                    direct_io=direct_io)
             finally:
                 for reader in geo_readers:
                     reader.close()
@@ -922,6 +927,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give StaMPS only the look angle (la1), no incidence angle (inc1)")
     p.add_argument("--block-mb", type=float, default=128.0,
                    help="memory for one block of lines of all SLCs, MiB (two blocks are used)")
+    p.add_argument("--buffered-io", action="store_true",
+                   help="read the SLCs through the page cache instead of with O_DIRECT (which "
+                   "is used where the file system allows it); may be faster on network file "
+                   "systems")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -938,6 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         azimuth_overlap=args.azimuth_overlap, amp_dispersion=args.amp_dispersion,
         write_step1=args.write_step1, inc_angle=not args.no_inc_angle, block_mb=args.block_mb,
         small_baseline=args.small_baseline, sb_list=args.sb_list,
+        direct_io=not args.buffered_io,
     )
     return 0
 

@@ -334,12 +334,14 @@ class BlockStack:
     block buffer, bypassing the page cache, which saves the kernel's copy of every byte (most of
     the CPU time of a cold buffered read) and keeps a stack larger than memory from evicting
     everything else; DIRECT_READERS reads are in flight at once. Anything else (other rasters,
-    mixed layouts, a file system without O_DIRECT) is read through :class:`RasterRows`. The
+    mixed layouts, a file system without O_DIRECT, ``direct=False``) is read through
+    :class:`RasterRows`. The
     array returned by :meth:`read` is a view into one of ``n_buffers`` buffers used in turn, valid
     until that buffer comes round again.
     """
 
-    def __init__(self, paths: list[Path], max_lines: int, n_buffers: int = 2) -> None:
+    def __init__(self, paths: list[Path], max_lines: int, n_buffers: int = 2,
+                 direct: bool = True) -> None:
         self.readers = [RasterRows(p) for p in paths]
         first = self.readers[0]
         self.length, self.width, self.dtype = first.length, first.width, first.dtype
@@ -348,7 +350,7 @@ class BlockStack:
         self._turn = 0
         bands = [r._raw for r in self.readers]
         offsets = {b.image_offset % DIRECT_ALIGN for b in bands if b is not None}
-        direct = (hasattr(os, "O_DIRECT") and all(b is not None for b in bands)
+        direct = (direct and hasattr(os, "O_DIRECT") and all(b is not None for b in bands)
                   and len(offsets) == 1 and len({b.line_offset for b in bands}) == 1
                   and all(b.dtype.isnative and b.dtype == self.dtype for b in bands))
         if direct:
