@@ -99,6 +99,22 @@ def _rng(seed: int, stream: str, *extra: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _STREAMS[stream], *extra]))
 
 
+# Sentinel-1 IW SLC point-target response: a Hamming-weighted spectrum (coefficient 0.75, range
+# and azimuth) sampled finer than the resolution. Pixel spacing in units of 1/bandwidth: range
+# 48.3 MHz / 64.35 MHz (IW2), azimuth about 327 Hz processed bandwidth / 486 Hz line rate.
+S1_HAMMING = 0.75
+S1_RANGE_SAMPLING = 0.75
+S1_AZIMUTH_SAMPLING = 0.67
+
+
+def _point_response(x: np.ndarray) -> np.ndarray:
+    """Amplitude response at ``x`` (units of 1/bandwidth; float64) of a unit spectrum weighted by
+    a Hamming window with coefficient S1_HAMMING; its peak, at x = 0, is S1_HAMMING."""
+    x = np.asarray(x, dtype=np.float64)
+    side = 0.5 * (1.0 - S1_HAMMING)
+    return S1_HAMMING * np.sinc(x) + side * (np.sinc(x - 1.0) + np.sinc(x + 1.0))
+
+
 # --------------------------------------------------------------------------------------------
 # Profiles
 # --------------------------------------------------------------------------------------------
@@ -114,8 +130,6 @@ class Profile:
     min_skipped: int  # 12-day slots skipped at least (missing acquisitions)
     ps_fraction: float  # PS per land pixel (mean)
     ps_da: tuple[float, float]  # nominal amplitude dispersion of PS, uniform range
-    sidelobe_fraction: float  # brightest fraction of PS that leak sidelobes
-    sidelobe_amp: tuple[float, float]  # sidelobe amplitude relative to the PS
     ds_coh_inf: tuple[float, float]  # long-term coherence of distributed scatterers
     ds_alpha12: tuple[float, float]  # 12-day correlation of the decorrelating part
     water_fraction: float
@@ -146,8 +160,6 @@ PROFILES: dict[str, Profile] = {
         min_skipped=0,
         ps_fraction=0.03,
         ps_da=(0.05, 0.25),
-        sidelobe_fraction=0.06,
-        sidelobe_amp=(0.2, 0.35),
         ds_coh_inf=(0.1, 0.4),
         ds_alpha12=(0.3, 0.8),
         water_fraction=0.04,
@@ -176,8 +188,6 @@ PROFILES: dict[str, Profile] = {
         min_skipped=2,
         ps_fraction=0.03,
         ps_da=(0.08, 0.40),
-        sidelobe_fraction=0.10,
-        sidelobe_amp=(0.2, 0.4),
         ds_coh_inf=(0.0, 0.25),
         ds_alpha12=(0.2, 0.7),
         water_fraction=0.06,
@@ -1171,20 +1181,31 @@ def _build_scene(
     coh *= scale
     del scale
 
-    # sidelobes of the brightest PS: range neighbours always, azimuth neighbours half the time
-    bright = np.argsort(ps_da, kind="stable")[: int(round(prof.sidelobe_fraction * n_ps))]
+    # leakage of each PS into its 8 neighbours through the SLC point-target response; a
+    # neighbour whose leaked amplitude is at least its own clutter amplitude is the PS's sidelobe
+    u_rg = _uniform32(srng, -0.5, 0.5, n_ps)
+    u_az = _uniform32(srng, -0.5, 0.5, n_ps)
+    peak = _point_response(u_rg * S1_RANGE_SAMPLING) * _point_response(u_az * S1_AZIMUTH_SAMPLING)
     parts: list[tuple[np.ndarray, ...]] = []
-    for dr, dc, prob in ((0, -1, 1.0), (0, 1, 1.0), (-1, 0, 0.5), (1, 0, 0.5)):
-        take = bright[srng.random(bright.size) < prob]
-        rr, cc = ps_r[take] + dr, ps_c[take] + dc
-        inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
-        rr, cc, take = rr[inside], cc[inside], take[inside]
-        ok = ds_mask[rr, cc]
-        sign = np.where(srng.random(take.size) < 0.5, -1.0, 1.0)
-        coef = sign * (0.8 if dr else 1.0) * srng.uniform(*prof.sidelobe_amp, take.size)
-        parts.append((rr[ok], cc[ok], take[ok], coef[ok]))
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == 0 and dc == 0:
+                continue
+            rr, cc = ps_r + dr, ps_c + dc
+            inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
+            take = np.flatnonzero(inside)
+            rr, cc = rr[inside], cc[inside]
+            coef = (_point_response((dc - u_rg[take]) * S1_RANGE_SAMPLING)
+                    * _point_response((dr - u_az[take]) * S1_AZIMUTH_SAMPLING) / peak[take])
+            leak2 = (coef * a_ps[take]) ** 2
+            dominant = ds_mask[rr, cc] & (leak2 >= a_bg[rr, cc].astype(np.float64) ** 2
+                                          + sigma_th**2)
+            parts.append((rr[dominant], cc[dominant], take[dominant], coef[dominant]))
     sl_r, sl_c, sl_p, sl_k = (np.concatenate(x) for x in zip(*parts, strict=True))
-    keep = np.sort(np.unique(sl_r * cols + sl_c, return_index=True)[1])
+    # a pixel next to two PS is the sidelobe of the one leaking the most into it
+    order = np.lexsort((-np.abs(sl_k * a_ps[sl_p]), sl_r * cols + sl_c))
+    first = np.unique((sl_r * cols + sl_c)[order], return_index=True)[1]
+    keep = np.sort(order[first])
     sl_r, sl_c, sl_p = (
         sl_r[keep].astype(np.int64),
         sl_c[keep].astype(np.int64),
