@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ SB_AMP_DISPERSION = 0.6
 # images, up to a common factor) is estimated from two interleaved halves of that sample, and the
 # superset threshold is widened for it (within these bounds); the exact constants found by the
 # pass are checked against the margin afterwards.
-SAMPLE_EVERY = 16
+SAMPLE_EVERY = 32
 SAMPLE_RUN = 16
 # Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
 SPILL_AFTER_BYTES = 768 * 2**20
@@ -150,8 +151,9 @@ def calamp_sample(stack: isce.IsceStack, direct_io: bool = True) -> tuple[np.nda
     length, width = stack.length, stack.width
     starts = np.arange(0, length, SAMPLE_RUN * SAMPLE_EVERY) + (SAMPLE_RUN * SAMPLE_EVERY) // 2
     runs = [np.arange(r, min(r + SAMPLE_RUN, length)) for r in starts if r < length]
-    if not runs:
-        runs = [np.arange(length)]
+    if not runs:  # a short image: one run in its middle
+        first = max(0, (length - SAMPLE_RUN) // 2)
+        runs = [np.arange(first, min(first + SAMPLE_RUN, length))]
     lines = max(len(run) for run in runs)
     s1 = np.zeros((lines, width))
     s2 = np.zeros_like(s1)
@@ -183,6 +185,8 @@ def calamp_sample(stack: isce.IsceStack, direct_io: bool = True) -> tuple[np.nda
 # ``on_sure`` already) and the MAYBE pixels (rows, cols, complex values or float32 amplitudes,
 # geometry (n_geometry, k) float32), decided after the pass with the exact constants.
 SPILL_PARTS = ("sure_rows", "sure_cols", "sure_values", "rows", "cols", "values", "geometry")
+# Blocks of sure candidates waiting for the writer thread, at most.
+WRITES_IN_FLIGHT = 2
 # Relative weight error allowed for in a pass with the exact constants (float32 amplitudes).
 EXACT_SLACK = 1e-5
 
@@ -342,7 +346,7 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
                      on_sure: OnSure | None = None,
                      on_discard: Callable[[], None] | None = None, direct_io: bool = True
                      ) -> tuple[np.ndarray, CandidateBlocks]:
-    """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/16 sample).
+    """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/32 sample).
 
     Returns the exact calibration constants (one per date) and the :class:`CandidateBlocks`.
     With ``pairs`` ((n_pairs, 2) 0-based indices into ``stack.dates``) the criterion is selsbc's
@@ -786,13 +790,29 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         def bperp_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
             return grids[:, rows, cols].T.astype(np.float32) if full_grids else None
 
+        # the sure candidates are appended to the patch files by a writer thread (h5py releases
+        # the GIL while it writes), at most WRITES_IN_FLIGHT blocks behind the pass
+        write_pool = ThreadPoolExecutor(max_workers=1)
+        pending_writes: deque[Future] = deque()
+
+        def append_all(*args: Any) -> None:
+            for writer in writers:
+                writer.append(*args)
+
+        def writes_done() -> None:
+            while pending_writes:
+                pending_writes.popleft().result()
+
         def on_sure(block: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
                     geo: np.ndarray) -> None:
             ifg, bp = interferograms(values, ref_i), bperp_at(rows, cols)
-            for writer in writers:
-                writer.append(rows, cols, None, ifg, geo, bp, block)
+            while len(pending_writes) >= WRITES_IN_FLIGHT:
+                pending_writes.popleft().result()
+            pending_writes.append(write_pool.submit(append_all, rows, cols, None, ifg, geo, bp,
+                                                    block))
 
         def on_discard() -> None:
+            writes_done()
             for writer in writers:
                 writer.discard()
 
@@ -803,6 +823,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                     geometry=geo_readers, sample=sample,
                     on_sure=None if small_baseline else on_sure, on_discard=on_discard,
                     direct_io=direct_io)
+                writes_done()
             finally:
                 for reader in geo_readers:
                     reader.close()
@@ -837,6 +858,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             log.info("candidates finished %.1f s after the pass",
                      time.perf_counter() - after_pass)
         finally:
+            write_pool.shutdown(wait=True, cancel_futures=True)
             for writer in writers:
                 writer.close()
         if write_step1:
