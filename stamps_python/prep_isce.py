@@ -206,9 +206,10 @@ def _scan(stack: isce.IsceStack, slcs: isce.BlockStack,
     DROP, MAYBE or SURE (:func:`block_pass`).
 
     A reader thread fills one block buffer (lines of every SLC, from ``slcs``, and of every
-    ``geometry`` raster) while the previous block is processed, so reading and computing overlap. SURE pixels go to
-    ``on_sure(block index, rows, cols, values (n_images, k), geometry (n_geometry, k))`` at once,
-    so their output is written while the disk is busy. What each block keeps (see SPILL_PARTS)
+    ``geometry`` raster) while the previous block is processed, so reading and computing
+    overlap. SURE pixels go to ``on_sure(block index, rows, cols, values (n_images, k),
+    geometry (n_geometry, k))`` at once, so their output is written while the disk is busy.
+    What each block keeps (see SPILL_PARTS)
     stays in memory up to SPILL_AFTER_BYTES in all, later blocks are spilled to ``spill``; with
     ``amplitudes_only`` (small baselines, whose criterion needs no phase) only the float32
     amplitudes of MAYBE pixels are kept, half the bytes. Returns (per block the kept arrays or
