@@ -184,7 +184,14 @@ def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
     if last_ps is None or n_total == 0:
         raise StampsError(f"{run_dir}: no PS in any patch to merge")
 
-    merged = {k: np.concatenate(v) for k, v in pieces.items() if v and len(v) == len(pieces["ij"])}
+    # one array at a time: the pieces of a dataset are freed as soon as they are joined
+    n_pieces = len(pieces["ij"])
+    merged = {}
+    for key in list(pieces):
+        parts = pieces.pop(key)
+        if parts and len(parts) == n_pieces:
+            merged[key] = np.concatenate(parts)
+        del parts
     keep = np.ones(n_total, dtype=bool)
     keep[removed] = False
 
@@ -214,7 +221,9 @@ def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
     sort_ix = kept_ix[order]
     n_ps = len(sort_ix)
 
-    out = {k: v[sort_ix] for k, v in merged.items()}
+    out = {}
+    for key in list(merged):  # reorder one array at a time, freeing the unsorted one
+        out[key] = merged.pop(key)[sort_ix]
     ph_rc = out["ph_rc"]
     nz = ph_rc != 0
     ph_rc[nz] = ph_rc[nz] / np.abs(ph_rc[nz])
@@ -237,14 +246,18 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], patch_dirs: list[Path] | 
     start = time.perf_counter()
     run_dir = Path(run_dir)
     m = merge_patches(run_dir, parms, patch_dirs)
-    save_product(product_path(run_dir, "ph2"), {"ph": m["ph"].astype(np.complex64)})
-    rc = {"ph_rc": m["ph_rc"].astype(np.complex64)}
+    # each product is written and its arrays dropped before the next (no copies when the
+    # arrays already have the stored type)
+    save_product(product_path(run_dir, "ph2"), {"ph": np.asarray(m.pop("ph"), np.complex64)})
+    rc = {"ph_rc": np.asarray(m.pop("ph_rc"), np.complex64)}
     if "ph_reref" in m:
-        rc["ph_reref"] = m["ph_reref"].astype(np.complex64)
+        rc["ph_reref"] = np.asarray(m.pop("ph_reref"), np.complex64)
     save_product(product_path(run_dir, "rc2"), rc)
-    save_product(product_path(run_dir, "pm2"), {k: m[k] for k in ("ph_patch", "ph_res", "K_ps",
-                                                                   "C_ps", "coh_ps")})
-    save_product(product_path(run_dir, "bp2"), {"bperp_mat": m["bperp_mat"].astype(np.float32)})
+    del rc
+    save_product(product_path(run_dir, "pm2"), {k: m.pop(k) for k in ("ph_patch", "ph_res",
+                                                                       "K_ps", "C_ps", "coh_ps")})
+    save_product(product_path(run_dir, "bp2"),
+                 {"bperp_mat": np.asarray(m.pop("bperp_mat"), np.float32)})
     for name in ("la", "inc", "hgt"):
         if name in m:
             save_product(product_path(run_dir, f"{name}2"), {name: m[name]})
