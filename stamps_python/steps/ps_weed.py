@@ -345,8 +345,15 @@ def run(
                 ph_weed[:, int(ps["master_ix"])] = np.exp(1j * c_ps2[left])
             for k in drop:
                 log.info("%s dropped from noise estimation", ifg_label(ps, int(k), small_baseline))
-            dph_space = (ph_weed[edges[:, 1]] * np.conj(ph_weed[edges[:, 0]]))[:, ifg_index]
+            # arc phases built in chunks of arcs into one array (no full-size temporaries)
+            ph_use = ph_weed[:, ifg_index]
             del ph_weed
+            dph_space = np.empty((len(edges), len(ifg_index)), dtype=np.complex128)
+            for start in range(0, len(edges), _EDGE_CHUNK):
+                arcs = edges[start : start + _EDGE_CHUNK]
+                np.multiply(ph_use[arcs[:, 1]], np.conj(ph_use[arcs[:, 0]]),
+                            out=dph_space[start : start + _EDGE_CHUNK])
+            del ph_use
             log.info("Estimating noise for all arcs...")
             edge_std, edge_max = arc_noise(
                 dph_space, day[ifg_index], bperp[ifg_index], time_win, small_baseline
