@@ -19,6 +19,7 @@ import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,9 +336,8 @@ class BlockStack:
     the CPU time of a cold buffered read) and keeps a stack larger than memory from evicting
     everything else; DIRECT_READERS reads are in flight at once. Anything else (other rasters,
     mixed layouts, a file system without O_DIRECT, ``direct=False``) is read through
-    :class:`RasterRows`. The
-    array returned by :meth:`read` is a view into one of ``n_buffers`` buffers used in turn, valid
-    until that buffer comes round again.
+    :class:`RasterRows`. The array returned by :meth:`read` is a view into one of ``n_buffers``
+    buffers used in turn, valid until that buffer comes round again.
     """
 
     def __init__(self, paths: list[Path], max_lines: int, n_buffers: int = 2,
@@ -353,21 +353,23 @@ class BlockStack:
         direct = (direct and hasattr(os, "O_DIRECT") and all(b is not None for b in bands)
                   and len(offsets) == 1 and len({b.line_offset for b in bands}) == 1
                   and all(b.dtype.isnative and b.dtype == self.dtype for b in bands))
+        self.n_buffers = n_buffers
+        self._buffers: list[mmap.mmap] = []
+        self._fallback: list[np.ndarray] = []
+        self._pool: ThreadPoolExecutor | None = None
         if direct:
             try:
                 self._fds = [os.open(b.raw, os.O_RDONLY | os.O_DIRECT) for b in bands]
             except OSError:
                 self._close_direct()
-        line_bytes = self.width * np.dtype(self.dtype).itemsize
-        self._stride = _round_up(max_lines * line_bytes + 2 * DIRECT_ALIGN, DIRECT_ALIGN)
-        size = self._stride * len(self.readers) if self._fds else 1
-        self._buffers = [mmap.mmap(-1, size) for _ in range(n_buffers)] if self._fds else []
-        self._fallback = [np.empty((len(self.readers), max_lines, self.width), self.dtype)
-                          for _ in range(n_buffers)] if not self._fds else []
-        self._pool = None
         if self._fds:
-            from concurrent.futures import ThreadPoolExecutor
+            line_bytes = self.width * np.dtype(self.dtype).itemsize
+            self._stride = _round_up(max_lines * line_bytes + 2 * DIRECT_ALIGN, DIRECT_ALIGN)
+            self._buffers = [mmap.mmap(-1, self._stride * len(self._fds))
+                             for _ in range(n_buffers)]
             self._pool = ThreadPoolExecutor(max_workers=DIRECT_READERS)
+        else:
+            self._use_buffered()
 
     @property
     def direct(self) -> bool:
@@ -375,29 +377,32 @@ class BlockStack:
         return bool(self._fds)
 
     def _close_direct(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         for fd in self._fds:
             os.close(fd)
         self._fds = []
+
+    def _use_buffered(self) -> None:
+        """Read through :class:`RasterRows` from now on."""
+        self._close_direct()
+        self._buffers = []
+        self._fallback = [np.empty((len(self.readers), self.max_lines, self.width), self.dtype)
+                          for _ in range(self.n_buffers)]
 
     def read(self, r0: int, r1: int) -> np.ndarray:
         """Lines [r0, r1) (at most ``max_lines``) of every raster: (n, r1 - r0, width)."""
         if not 0 <= r0 < r1 <= self.length or r1 - r0 > self.max_lines:
             raise ValueError(f"lines {r0}-{r1} outside 0-{self.length} or over {self.max_lines}")
         k = self._turn
-        self._turn = (self._turn + 1) % max(len(self._buffers), len(self._fallback))
+        self._turn = (self._turn + 1) % self.n_buffers
         if self._fds:
             try:
                 return self._read_direct(k, r0, r1)
             except OSError:
-                # a file system that accepts O_DIRECT opens but not its reads: read buffered
-                self._close_direct()
-                self._buffers = []
-                self._pool.shutdown()
-                self._pool = None
-                n = len(self.readers)
-                self._fallback = [np.empty((n, self.max_lines, self.width), self.dtype)
-                                  for _ in range(2)]
-                k, self._turn = 0, 1
+                # a file system that accepts O_DIRECT opens but not its reads
+                self._use_buffered()
         out = self._fallback[k][:, :r1 - r0]
         for i, reader in enumerate(self.readers):
             reader.read(r0, r1, out=out[i])
@@ -417,17 +422,17 @@ class BlockStack:
             if got < stop - a0:
                 raise StampsError(f"{self.readers[i]._raw.raw}: short read at lines {r0}-{r1}")
 
-        for _ in self._pool.map(one, range(len(self._fds))):
-            pass
+        # every read finishes before a failure is raised, so none still fills the buffer after
+        futures = [self._pool.submit(one, i) for i in range(len(self._fds))]
+        wait(futures)
+        for future in futures:
+            future.result()
         return np.ndarray((len(self._fds), r1 - r0, self.width), dtype=self.dtype,
                           buffer=self._buffers[k], offset=start - a0,
                           strides=(self._stride, b.line_offset, np.dtype(self.dtype).itemsize))
 
     def close(self) -> None:
         """Release the files, the read threads and the buffers."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
         self._close_direct()
         for reader in self.readers:
             reader.close()
