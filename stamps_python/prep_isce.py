@@ -789,7 +789,10 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                                with_phase=not small_baseline) for p in patches]
 
         def bperp_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
-            return grids[:, rows, cols].T.astype(np.float32) if full_grids else None
+            if not full_grids:
+                return None
+            return isce.sample_grids(grids, rows, cols, stack.length,
+                                     stack.width).astype(np.float32)
 
         # the sure candidates are appended to the patch files by a writer thread (h5py releases
         # the GIL while it writes), at most WRITES_IN_FLIGHT blocks behind the pass

@@ -56,3 +56,40 @@ def test_step1_dates_baselines_and_calibrated_phase(easy_run):
     np.testing.assert_array_equal(ps1["ij"][:, 0], np.arange(1, ps1["n_ps"] + 1))
     assert np.all(np.diff(ps1["xy"][:, 2]) >= 0)
     assert set(zip(ps_rows.tolist(), ps_cols.tolist())) & set(map(tuple, ps1["ij"][:, 1:].tolist()))
+
+
+def test_full_resolution_baseline_grids_are_sampled_per_candidate(easy_run, tmp_path):
+    """Baseline grids the size of the image go into pscands.h5 per candidate (bperp_mat), taken
+    at each candidate's own pixel, and from there into bp1."""
+    import shutil
+
+    from stamps_python.io import isce
+    from stamps_python.io.isce_sidecars import write_sidecars
+
+    stack_dir = tmp_path / "stack"
+    shutil.copytree(easy_run[0], stack_dir)
+    stack = isce.open_stack(stack_dir / "merged")
+    rows, cols = np.mgrid[0:stack.length, 0:stack.width]
+    truth = {}
+    for k, date in enumerate(stack.dates):
+        path = isce.baseline_grid_path(stack, date)
+        if path is None:
+            continue
+        raw = path.with_suffix("") if path.suffix == ".vrt" else path
+        grid = (10.0 * k + 0.01 * cols + 0.001 * rows).astype("<f4")
+        grid.tofile(raw)
+        write_sidecars(raw, width=stack.width, length=stack.length, dtype="f4", scheme="BIP",
+                       envi=False)
+        truth[date] = grid
+    run = tmp_path / "run"
+    summary = prepare(stack_dir / "merged", run, bootstrap_metadata=True, write_step1=True)
+    meta = summary["metadata"]
+    secondaries = [d for d in meta["dates"] if d != meta["reference_date"]]
+    cands = load_product(run / "PATCH_1" / "pscands.h5")
+    assert "bperp_grids" not in cands
+    ij = np.asarray(cands["ij"])
+    expected = np.stack([truth[d][ij[:, 0], ij[:, 1]] for d in secondaries], axis=1)
+    np.testing.assert_array_equal(cands["bperp_mat"], expected)
+    ps1 = load_product(run / "PATCH_1" / "ps1.h5")
+    bp1 = load_product(run / "PATCH_1" / "bp1.h5")["bperp_mat"]
+    np.testing.assert_array_equal(bp1, expected[ps1["sort_ix"]][:, ps1["day_ix"]])
