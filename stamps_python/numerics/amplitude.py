@@ -161,14 +161,6 @@ def gather_pixels(block: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     return out
 
 
-def dispersion_from_sums(s1: np.ndarray, s2: np.ndarray, n_images: int) -> np.ndarray:
-    """D_A from sums of amplitudes and of squared amplitudes over ``n_images`` (NaN where s1=0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d2 = n_images * s2 / (s1 * s1) - 1.0
-    d2 = np.where(s1 > 0, np.maximum(d2, 0.0), np.nan)
-    return np.sqrt(d2)
-
-
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _exact_dispersion(values: np.ndarray, inv_cal: np.ndarray, d_a: np.ndarray,
                       has_zero: np.ndarray) -> None:
