@@ -474,13 +474,12 @@ class PatchWriter:
         return f
 
     def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray | None,
-               ifg: np.ndarray | None, geo: np.ndarray, bperp: np.ndarray | None,
-               block: int = -1) -> None:
+               ifg: np.ndarray | None, geo: np.ndarray, block: int = -1) -> None:
         """Append the candidates of one block that fall inside the patch window.
 
         ``d_a`` (k,) or None for SURE candidates of pass block ``block``; ``ifg`` (k, n_sec)
-        complex64, or None without phase; ``geo`` (n_geometry, k) float32; ``bperp`` (k,
-        n_bperp) float32 from the baseline grids, or None.
+        complex64, or None without phase; ``geo`` (n_geometry + n_bperp, k) float32: the named
+        geometry rows, then Bperp (m) per secondary from full-resolution baseline grids.
         """
         (rg1, rg2), (az1, az2) = self.patch.rg, self.patch.az
         inside = np.flatnonzero((cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1)
@@ -496,7 +495,7 @@ class PatchWriter:
             values["ph"] = ifg[inside]
         values.update({k: v for k, v in g.items() if k not in ("lon", "lat")})
         if self.n_bperp:
-            values["bperp_mat"] = bperp[inside]
+            values["bperp_mat"] = geo[len(self.geometry):, inside].T
         stop = self.n + inside.size
         for name, value in values.items():
             ds = self._file[name]
@@ -611,22 +610,28 @@ def _infer_reference(stack: isce.IsceStack) -> str:
     return refs.pop()
 
 
-def _geometry_readers(stack: isce.IsceStack, inc_angle: bool
+def _geometry_readers(stack: isce.IsceStack, inc_angle: bool, bperp_grids: Sequence[Path] = ()
                       ) -> tuple[list[str], list[isce.RasterRows]]:
     """Names and line readers of the geometry values pscands.h5 holds per candidate.
 
     lon/lat/hgt, and look (incidence) angles in degrees: ``la`` is incLocal band 1 (the angle
     between the ray to the target and the vertical at the sensor), ``inc`` is los band 1 (the
     incidence angle at the target, from the vertical). Stored as float32, like mt_prep.
-    Their sizes were checked against the SLCs by :func:`isce.open_stack`.
+    Their sizes were checked against the SLCs by :func:`isce.open_stack`. Readers of the
+    full-resolution baseline grids ``bperp_grids`` (m, one per secondary) follow the named
+    ones.
     """
     wanted = [("lon", "lon"), ("lat", "lat"), ("hgt", "hgt"), ("la", "incLocal")]
     if inc_angle:
         wanted.append(("inc", "los"))
+    paths = [stack.geometry_raster(raster) for _, raster in wanted] + list(bperp_grids)
     readers: list[isce.RasterRows] = []
     try:
-        for _, raster in wanted:
-            readers.append(isce.RasterRows(stack.geometry_raster(raster), band=1))
+        for path in paths:
+            readers.append(isce.RasterRows(path, band=1))
+            if (readers[-1].length, readers[-1].width) != (stack.length, stack.width):
+                raise StampsError(f"{path}: {readers[-1].length}x{readers[-1].width} differs "
+                                  f"from the SLCs' {stack.length}x{stack.width}")
     except BaseException:
         for reader in readers:
             reader.close()
@@ -634,17 +639,23 @@ def _geometry_readers(stack: isce.IsceStack, inc_angle: bool
     return [name for name, _ in wanted], readers
 
 
-def _load_bperp_grids(stack: isce.IsceStack, reference: str) -> np.ndarray | None:
-    """The topsStack baseline grids of the secondaries (k, ny, nx), or None when there are none."""
+def _baseline_grid_paths(stack: isce.IsceStack, reference: str) -> tuple[list[Path] | None, bool]:
+    """The topsStack baseline grids of the secondaries, or None when some or all are missing
+    (a warning when only some are), and whether they are full-resolution (the image's size)."""
     secondaries = [d for d in stack.dates if d != reference]
     paths = [isce.baseline_grid_path(stack, d) for d in secondaries]
     if not any(paths):
-        return None
+        return None, False
     if not all(paths):
         missing = [d for d, p in zip(secondaries, paths) if p is None]
         get_logger().warning("baseline grids missing for %s: using the per-date averages",
                              ", ".join(missing[:5]))
-        return None
+        return None, False
+    return paths, isce.raster_shape(paths[0])[:2] == (stack.length, stack.width)
+
+
+def _load_bperp_grids(paths: Sequence[Path], stack: isce.IsceStack) -> np.ndarray:
+    """Coarse baseline grids ``paths`` as one (k, ny, nx) array (m)."""
     grids = [isce.read_raster(p) for p in paths]
     if len({g.shape for g in grids}) != 1:
         raise StampsError(f"{stack.merged / 'baselines'}: baseline grids differ in size")
@@ -735,7 +746,12 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     background = ThreadPoolExecutor(max_workers=4)
     try:
         sample = background.submit(calamp_sample, stack, direct_io)
-        grids_future = background.submit(_load_bperp_grids, stack, reference)
+        # coarse topsStack grids go into pscands.h5 whole (Step 1 interpolates them at the PS)
+        # and are only needed after the pass; full-resolution ones are read with the geometry,
+        # line block by line block, into bperp_mat per candidate
+        grid_paths, full_grids = _baseline_grid_paths(stack, reference)
+        grids_future = (background.submit(_load_bperp_grids, grid_paths, stack)
+                        if grid_paths and not full_grids else None)
         background.submit(load_kernels, small_baseline)
         meta_future = (background.submit(isce.bootstrap_metadata, stack, reference)
                        if bootstrap_metadata else None)
@@ -776,23 +792,11 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
 
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
-        # coarse topsStack grids go into pscands.h5 whole (Step 1 interpolates them at the PS)
-        # and are only needed after the pass; full-resolution ones are sampled per candidate
-        # into bperp_mat during it
-        grid_paths = [isce.baseline_grid_path(stack, stack.dates[i]) for i in sec_i]
-        full_grids = bool(grid_paths) and all(grid_paths) and \
-            isce.raster_shape(grid_paths[0])[:2] == (stack.length, stack.width)
-        grids = grids_future.result() if full_grids else None
-        geo_names, geo_readers = _geometry_readers(stack, inc_angle)
+        geo_names, geo_readers = _geometry_readers(stack, inc_angle,
+                                                   grid_paths if full_grids else ())
         writers = [PatchWriter(staging / p.name, p, len(sec_i), geo_names,
                                len(sec_i) if full_grids else 0,
                                with_phase=not small_baseline) for p in patches]
-
-        def bperp_at(rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
-            if not full_grids:
-                return None
-            return isce.sample_grids(grids, rows, cols, stack.length,
-                                     stack.width).astype(np.float32)
 
         # the sure candidates are appended to the patch files by a writer thread (h5py releases
         # the GIL while it writes), at most WRITES_IN_FLIGHT blocks behind the pass
@@ -809,10 +813,10 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
 
         def on_sure(block: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
                     geo: np.ndarray) -> None:
-            ifg, bp = interferograms(values, ref_i), bperp_at(rows, cols)
+            ifg = interferograms(values, ref_i)
             while len(pending_writes) >= WRITES_IN_FLIGHT:
                 pending_writes.popleft().result()
-            pending_writes.append(write_pool.submit(append_all, rows, cols, None, ifg, geo, bp,
+            pending_writes.append(write_pool.submit(append_all, rows, cols, None, ifg, geo,
                                                     block))
 
         def on_discard() -> None:
@@ -834,13 +838,12 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             after_pass = time.perf_counter()
             if meta_future is not None:
                 meta = checked(meta_future.result())
-            if not full_grids:
-                grids = grids_future.result()
+            grids = None if grids_future is None else grids_future.result()
             n_cand = cands.n_candidates
             for _, rows, cols, d_a, values, geo in cands:
                 ifg = None if small_baseline else interferograms(values, ref_i)
                 for writer in writers:
-                    writer.append(rows, cols, d_a, ifg, geo, bperp_at(rows, cols))
+                    writer.append(rows, cols, d_a, ifg, geo)
             shutil.rmtree(staging / "_spill", ignore_errors=True)
             common = {
                 "dates": list(stack.dates), "master_date": reference,
@@ -848,7 +851,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 "heading": float(meta["heading"]), "lambda": float(meta["wavelength"]),
                 "image_size": np.array([stack.length, stack.width]),
             }
-            if grids is not None and not full_grids:
+            if grids is not None:
                 common["bperp_grids"] = grids
             patch_names = []
             for writer in writers:
@@ -878,7 +881,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 "amp_dispersion": amp_dispersion, "range_patches": range_patches,
                 "azimuth_patches": azimuth_patches, "range_overlap": range_overlap,
                 "azimuth_overlap": azimuth_overlap, "n_candidates": n_cand,
-                "inc_angle": inc_angle, "bperp_grids": grids is not None,
+                "inc_angle": inc_angle, "bperp_grids": grid_paths is not None,
                 "stamps_python_version": __version__,
             },
             "bperp": {d: bperp[d] for d in stack.dates},
