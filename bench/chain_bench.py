@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import run_child  # noqa: E402
+from common import add_profile_stack_arguments, run_child  # noqa: E402
 
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
 
@@ -155,10 +155,7 @@ def _print(res: dict) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--profiles", nargs="+", default=["easy", "realistic"])
-    p.add_argument("--rows", type=int, default=400)
-    p.add_argument("--cols", type=int, default=800)
-    p.add_argument("--seed", type=int, default=7)
+    add_profile_stack_arguments(p)
     p.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "chain")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args()

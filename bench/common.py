@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -17,3 +18,12 @@ def run_child(code: str, *args: str) -> dict:
     if res.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def add_profile_stack_arguments(p: argparse.ArgumentParser) -> None:
+    """--profiles/--rows/--cols/--seed of the synthetic stacks the chain and SB benches share
+    (same defaults, so both benchmark the same stacks)."""
+    p.add_argument("--profiles", nargs="+", default=["easy", "realistic"])
+    p.add_argument("--rows", type=int, default=400)
+    p.add_argument("--cols", type=int, default=800)
+    p.add_argument("--seed", type=int, default=7)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from chain_bench import accuracy  # noqa: E402
-from common import run_child  # noqa: E402
+from common import add_profile_stack_arguments, run_child  # noqa: E402
 
 from stamps_python.io.products import load_product  # noqa: E402
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
@@ -208,10 +208,7 @@ def _print(res: dict) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--profiles", nargs="+", default=["easy", "realistic"])
-    p.add_argument("--rows", type=int, default=400)
-    p.add_argument("--cols", type=int, default=800)
-    p.add_argument("--seed", type=int, default=7)
+    add_profile_stack_arguments(p)
     p.add_argument("--max-temporal", type=float, default=60.0, help="days")
     p.add_argument("--max-perpendicular", type=float, default=200.0, help="m")
     p.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "sb")
