@@ -324,7 +324,7 @@ def _is_plain(b: RawBand, width: int) -> bool:
 # O_DIRECT transfers must start, end and land on multiples of this many bytes.
 DIRECT_ALIGN = 4096
 # Concurrent reads of one block (one per raster), so that the disk sees a queue of requests.
-DIRECT_READERS = 4
+DIRECT_READERS = 16
 
 
 class BlockStack:
