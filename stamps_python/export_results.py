@@ -2,7 +2,7 @@
 
 For each correction (a StaMPS ``ps_plot`` velocity value type such as ``v-do`` or ``v-dso``) one
 EPSG:4326 point layer is written with the fields CODE, HEIGHT (m), H_STDEV, VEL (mm/yr), V_STDEV
-(mm/yr), COHERENCE, EFF_AREA and one DYYYYMMDD field per date (mm, 0 on the reference date),
+(mm/yr), COHERENCE, EFF_AREA, TCOH and one DYYYYMMDD field per date (mm, 0 on the reference date),
 displacements and velocities positive toward the satellite. See docs/export.md.
 
     python stamps_python/export_results.py --input-path RUN --output-dir DIR --format gpkg \\
@@ -30,6 +30,13 @@ import numpy as np
 
 from stamps_python import __version__
 from stamps_python.io.products import load_product, product_path
+from stamps_python.numerics.defo_model import (
+    fit_rows,
+    model_design,
+    model_projector,
+    temporal_coherence,
+)
+from stamps_python.numerics.scn_filter import spatial_lowpass
 from stamps_python.numerics.timeseries import (
     Correction,
     TimeSeries,
@@ -51,7 +58,7 @@ from stamps_python.utils import (
 )
 
 FORMATS = ("gpkg", "shp", "csv")
-FIXED_FIELDS = ("CODE", "HEIGHT", "H_STDEV", "VEL", "V_STDEV", "COHERENCE", "EFF_AREA")
+FIXED_FIELDS = ("CODE", "HEIGHT", "H_STDEV", "VEL", "V_STDEV", "COHERENCE", "EFF_AREA", "TCOH")
 SHP_MAX_FIELDS = 255
 DEFAULT_N_BOOT = 100
 DEFAULT_SEED = 2008
@@ -280,6 +287,7 @@ class ExportResult:
     hgt: np.ndarray
     coh: np.ndarray
     metadata: dict[str, Any]
+    tcoh: np.ndarray | None = None
 
 
 def _sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:
@@ -298,18 +306,34 @@ def _sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:
     return use_ix, cov
 
 
+def pair_model_design(run: RunData, use_sb: np.ndarray) -> np.ndarray:
+    """defo_model design of the small-baseline pairs ``use_sb``: the model of the second
+    image minus that of the first (the offset cancels and is left out)."""
+    day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
+    G_img = model_design(day, float(day[run.master_ix]), str(run.parms["defo_model"]))
+    pairs = np.asarray(run.ps["ifgday_ix"], dtype=np.int64)[use_sb]
+    return (G_img[pairs[:, 1]] - G_img[pairs[:, 0]])[:, 1:]
+
+
 def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None, n_boot: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+                 seed: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Velocity and std (mm/yr) of an SB run from its small-baseline interferograms, as
     ps_plot's lower-case 'v' types ('vsb'): phuw_sb2 minus scla_sb2 (d), deramped (o)."""
     why = f"correction '{correction.text}' (small-baseline velocity)"
     n_sb = run.n_ifg
     ph_sb = run.per_ps("phuw_sb2", "ph_uw", why, n_sb)
     ph_scla = run.per_ps("scla_sb2", "ph_scla", why, n_sb) if correction.has("d") else None
-    ph = corrected_phase(ph_sb, correction, master_ix=run.master_ix,
-                         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64), ph_scla=ph_scla)
     drop = {int(i) - 1 for i in np.atleast_1d(run.parms.get("drop_ifg_index") or [])}
     use_sb = np.array([k for k in range(n_sb) if k not in drop], dtype=np.int64)
+    model_deramp = None
+    if str(run.parms["deramp_method"]) == "model":
+        G = pair_model_design(run, use_sb)
+        model_deramp = (use_sb, G)
+    ph = corrected_phase(ph_sb, correction, master_ix=run.master_ix,
+                         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64), ph_scla=ph_scla,
+                         model_deramp=model_deramp)
+    if rows is not None:
+        ph = ph[rows]
     sb_cov = None
     if run.has("phuw_sb_res2"):
         res = run.product("phuw_sb_res2", "the small-baseline covariance")
@@ -362,13 +386,35 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     else:
         log.info("%s not found: the reference-date (master) AOE is not subtracted",
                  product_path(run.run_dir, scla_name))
-    ph = corrected_phase(ph_uw, correction, master_ix=run.master_ix,
-                         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64), ph_scla=ph_scla,
-                         ph_scn=ph_scn, ph_aps=ph_aps)
+    use_ix, sm_cov = _sm_dates(run)
+    day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
+    model = str(run.parms["defo_model"])
+    G_use = model_design(day[use_ix], float(day[run.master_ix]), model)
+    model_deramp = (use_ix, G_use) if str(run.parms["deramp_method"]) == "model" else None
+    ps_xy = np.asarray(run.ps["xy"], dtype=np.float64)
+    ph = corrected_phase(ph_uw, correction, master_ix=run.master_ix, ps_xy=ps_xy,
+                         ph_scla=ph_scla, ph_scn=ph_scn, ph_aps=ph_aps,
+                         model_deramp=model_deramp)
     reference = reference or reference_from_parms(run.parms)
     lonlat = np.asarray(run.ps["lonlat"], dtype=np.float64)
-    ref_ix = reference.select(lonlat, np.asarray(run.ps["ll0"], dtype=np.float64))
-    use_ix, sm_cov = _sm_dates(run)
+    coh = run.per_ps("pm2", "coh_ps", "COHERENCE").astype(np.float64)
+    series = ph[:, use_ix] - (0.0 if c_ps_uw is None else c_ps_uw.reshape(-1, 1))
+    tcoh = point_temporal_coherence(series, ps_xy[:, 1:3], G_use,
+                                    float(run.parms["scn_wavelength"]))
+    keep, rule_counts = quality_mask(coh, tcoh, run.parms)
+    for rule, count in rule_counts.items():
+        log.info("%s: %d of %d points left out of the export", rule, count, run.n_ps)
+    all_ref = reference.select(lonlat, np.asarray(run.ps["ll0"], dtype=np.float64))
+    ref_ix = all_ref
+    if not keep.all():
+        ph, lonlat, coh, tcoh = ph[keep], lonlat[keep], coh[keep], tcoh[keep]
+        c_ps_uw = None if c_ps_uw is None else c_ps_uw[keep]
+        if all_ref is not None:
+            ref_ix = np.flatnonzero(np.isin(np.flatnonzero(keep), all_ref))
+            if ref_ix.size == 0:
+                raise StampsError(f"no point of the reference area ({reference.describe()}) "
+                                  f"passes export_coh_ps_min / export_tcoh_min; lower them or "
+                                  f"choose another reference area")
     ifg_std = None
     if run.small_baseline:
         if sm_cov is None:
@@ -384,14 +430,14 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
                          c_ps_uw=c_ps_uw, ref_ix=ref_ix, ref_velocity=ref_velocity,
                          ifg_std=ifg_std, cov=sm_cov, n_boot=n_boot, seed=seed)
     if sb_vel:
-        vel, vel_std = _sb_velocity(run, correction, ref_ix, n_boot, seed)
+        vel, vel_std = _sb_velocity(run, correction, ref_ix, n_boot, seed,
+                                    None if keep.all() else np.flatnonzero(keep))
         ts = replace(ts, vel=vel, vel_std=vel_std)
     dates = run.dates
     hgt = (run.per_ps("hgt2", "hgt", "HEIGHT").astype(np.float64) if run.has("hgt2")
-           else np.zeros(run.n_ps))
+           else np.zeros(run.n_ps))[keep]
     if not run.has("hgt2"):
         log.info("hgt2.h5 not found: HEIGHT set to 0")
-    coh = run.per_ps("pm2", "coh_ps", "COHERENCE").astype(np.float64)
     dropped = sorted(set(range(n_sm)) - set(ts.date_ix.tolist()))
     metadata = {
         "correction": correction.name,
@@ -405,7 +451,14 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
         "ref_velocity_mm_per_yr": ref_velocity * 1000.0,
         "dates": [dates[k] for k in ts.date_ix],
         "dropped_dates": [dates[k] for k in dropped],
-        "n_ps": run.n_ps,
+        "n_ps": int(np.count_nonzero(keep)),
+        "n_ps_run": run.n_ps,
+        "points_left_out": {k: int(v) for k, v in rule_counts.items()},
+        "deramp_method": str(run.parms["deramp_method"]),
+        "defo_model": model,
+        "tcoh": ("temporal coherence |mean exp(j r)| of the series' residual r to the "
+                 f"{model} model, minus its Gaussian low-pass in space (scn_wavelength "
+                 f"{float(run.parms['scn_wavelength']):g} m)"),
         "units": "HEIGHT m; VEL, V_STDEV mm/yr (365.25-day years); D fields mm",
         "sign": "LOS displacement and velocity positive toward the satellite",
         "velocity_fit": _velocity_fit_text(run, sb_vel),
@@ -414,8 +467,36 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
         "software": f"stamps_python {__version__}",
         "stamps_python_version": __version__,
     }
-    return ExportResult(correction, ts, dates, np.asarray(run.ps["ij"])[:, 0].astype(np.int32),
-                        lonlat, hgt, coh, metadata)
+    codes = np.asarray(run.ps["ij"])[:, 0].astype(np.int32)[keep]
+    return ExportResult(correction, ts, dates, codes, lonlat, hgt, coh, metadata, tcoh)
+
+
+def point_temporal_coherence(series: np.ndarray, xy_m: np.ndarray, G: np.ndarray,
+                             wavelength: float) -> np.ndarray:
+    """TCOH of every point: temporal coherence of its phase ``series`` (n, m, rad) against the
+    per-point model ``G`` (m, p), after the residual's Gaussian low-pass in space (std
+    ``wavelength`` m: the atmosphere left in) is removed too."""
+    resid = np.asarray(series, dtype=np.float64)
+    resid = resid - fit_rows(resid, model_projector(G))
+    resid -= spatial_lowpass(xy_m, resid.astype(np.float32), wavelength, show_progress=False)
+    return temporal_coherence(resid)
+
+
+def quality_mask(coh_ps: np.ndarray, tcoh: np.ndarray, parms: Mapping[str, Any]
+                 ) -> tuple[np.ndarray, dict[str, int]]:
+    """Points kept by export_coh_ps_min and export_tcoh_min, and how many each rule removed
+    (a point below both counts for the first)."""
+    keep = np.ones(coh_ps.size, dtype=bool)
+    counts: dict[str, int] = {}
+    for name, values in (("export_coh_ps_min", coh_ps), ("export_tcoh_min", tcoh)):
+        limit = float(parms[name])
+        if limit > 0:
+            low = ~(values >= limit) & keep
+            counts[f"{name} {limit:g}"] = int(np.count_nonzero(low))
+            keep &= ~low
+    if not keep.any():
+        raise StampsError("no point passes export_coh_ps_min / export_tcoh_min; lower them")
+    return keep, counts
 
 
 def _velocity_fit_text(run: RunData, sb_vel: bool) -> str:
@@ -451,6 +532,7 @@ def result_table(result: ExportResult) -> dict[str, np.ndarray]:
         "V_STDEV": result.ts.vel_std,
         "COHERENCE": result.coh,
         "EFF_AREA": np.ones(n, dtype=np.int32),
+        "TCOH": result.tcoh if result.tcoh is not None else np.full(n, np.nan),
     }
     disp = result.ts.disp_mm.astype(np.float32)
     for j, name in enumerate(date_fields(result)):

@@ -13,6 +13,7 @@ Usage (also ``python stamps_python/parms.py``)::
     stamps_parms RUN_DIR get NAME
     stamps_parms RUN_DIR set NAME VALUE [--local]
     stamps_parms RUN_DIR reset NAME [--local]
+    stamps_parms RUN_DIR preset accurate|faithful
 
 ``NAME`` may be any unique prefix of a parameter name, as with StaMPS ``setparm``/``getparm``.
 """
@@ -300,7 +301,47 @@ _SPECS: tuple[ParmSpec, ...] = (
        "(added back after unwrapping)"),
     _p("tropo_method", "choice", "a_l", "", "6, 7",
        "Which TRAIN tropospheric correction subtr_tropo uses", choices=_TROPO_METHODS),
+    # ---- beyond StaMPS (opt-in; the defaults are StaMPS' behaviour; docs/differences.md)
+    _p("defo_model", "choice", "linear", "", "7, 8, output",
+       "Per-point deformation model in time used by deramp_method 'model', detrend_scn, "
+       "export TCOH and Step 7's fit: 'linear' (offset + rate; Step 7 as StaMPS) or "
+       "'seasonal' (+ annual sine and cosine)", choices=("linear", "seasonal")),
+    _p("deramp_method", "choice", "plane", "", "7, 8, output",
+       "How the ramps of 'o', scla_deramp and scn_deramp_ifg are estimated: 'plane' fits the "
+       "phase itself (StaMPS ps_deramp, removes planar deformation too); 'model' fits the part "
+       "of the phase defo_model does not explain, so a planar deformation rate stays",
+       choices=("plane", "model")),
+    _p("detrend_scn", _FLAG, "n", "", "8",
+       "'y': remove each point's defo_model fit (dates weighted by their residual variance) "
+       "before the high-pass in time and keep it out of the SCN, so Step 8 does not remove "
+       "deformation; 'n': StaMPS"),
+    _p("auto_scn_time_win", _FLAG, "n", "", "8",
+       "'y': use min(scn_time_win, max(span / 8, 2 x median date spacing)) days as the time "
+       "window, so it follows the stack length; 'n': scn_time_win as given (StaMPS)"),
+    _p("export_coh_ps_min", "float", 0.0, "", "output",
+       "Points with coh_ps (Step 3 gamma, COHERENCE) below this are left out of the export; "
+       "0: keep all (StaMPS)", minimum=0.0, maximum=1.0),
+    _p("export_tcoh_min", "float", 0.0, "", "output",
+       "Points with temporal coherence TCOH (of the exported series against defo_model, "
+       "atmosphere removed) below this are left out of the export; 0: keep all",
+       minimum=0.0, maximum=1.0),
 )
+
+# `stamps_parms RUN preset NAME`: parameter values switched on together (docs/accuracy.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    "accurate": {
+        "deramp_method": "model",
+        "defo_model": "linear",
+        "detrend_scn": "y",
+        "auto_scn_time_win": "y",
+        "export_coh_ps_min": 0.0,
+        "export_tcoh_min": 0.0,
+    },
+}
+PRESETS["faithful"] = {name: None for name in PRESETS["accurate"]}
+# Parameters StaMPS does not have (each defaults to StaMPS' behaviour).
+BEYOND_STAMPS = frozenset(("defo_model", "deramp_method", "detrend_scn", "auto_scn_time_win",
+                           "export_coh_ps_min", "export_tcoh_min"))
 
 PARAMETERS: dict[str, ParmSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -790,6 +831,22 @@ def reset_parm(run_dir: str | Path, name: str, local_only: bool = False) -> tupl
     return full, values.get(full, ABSENT)
 
 
+def apply_preset(run_dir: str | Path, name: str) -> list[tuple[str, Any]]:
+    """Set every parameter of preset ``name`` (:data:`PRESETS`) in the run's parms.json.
+
+    'faithful' puts them back to their StaMPS defaults. Returns (name, value) as stored.
+    """
+    if name not in PRESETS:
+        raise StampsError(f"preset '{name}': choose one of {', '.join(sorted(PRESETS))}")
+    done = []
+    for parm, value in PRESETS[name].items():
+        if value is None:
+            done.append(reset_parm(run_dir, parm))
+        else:
+            done.append(set_parm(run_dir, parm, value))
+    return done
+
+
 def parameters_markdown() -> str:
     """Markdown reference table of every parameter (the table in docs/parameters.md)."""
     rows = ["| name | default PS | default SB | unit | allowed | step(s) | meaning |",
@@ -823,6 +880,10 @@ def _parser() -> argparse.ArgumentParser:
     p_set.add_argument("--local", action="store_true", help="write localparms.json")
     p_set.add_argument("name")
     p_set.add_argument("value", nargs=argparse.REMAINDER, help="new value")
+    p_preset = sub.add_parser("preset", help="set a group of parameters at once: 'accurate' "
+                              "(the opt-in corrections beyond StaMPS, docs/accuracy.md) or "
+                              "'faithful' (their StaMPS defaults)")
+    p_preset.add_argument("preset", choices=sorted(PRESETS))
     p_reset = sub.add_parser("reset", help="put one parameter back to its default")
     p_reset.add_argument("--local", action="store_true",
                          help="only remove it from localparms.json")
@@ -861,6 +922,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         full, stored = set_parm(run_dir, args.name, value, local=local)
         where = LOCALPARMS_FILE if (local or full in _local_keys(run_dir)) else PARMS_FILE
         print(f"{full} = {format_value(stored)} ({where})")
+        return 0
+    if args.command == "preset":
+        for full, stored in apply_preset(run_dir, args.preset):
+            print(f"{full} = {format_value(stored)}")
         return 0
     full, value = reset_parm(run_dir, args.name, local_only=args.local)
     source = parm_sources(run_dir).get(full, (None, "absent"))[1]

@@ -69,5 +69,6 @@ def test_export_fields_and_units(exported):
     ours = gpd.read_file(exported["v-do"])
     fields = [c for c in ours.columns if c != "geometry"]
     assert fields[:7] == ["CODE", "HEIGHT", "H_STDEV", "VEL", "V_STDEV", "COHERENCE", "EFF_AREA"]
-    assert all(c.startswith("D") for c in fields[7:]) and len(fields) == 7 + 24
+    assert fields[7] == "TCOH"
+    assert all(c.startswith("D") for c in fields[8:]) and len(fields) == 8 + 24
     assert np.all(ours.V_STDEV > 0) and np.all((ours.COHERENCE > 0) & (ours.COHERENCE <= 1))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stamps_python.numerics.defo_model import residual_deramp
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.lscov import lscov_operator
@@ -120,13 +121,17 @@ def corrected_phase(
     ph_scn: np.ndarray | None = None,
     ph_aps: np.ndarray | None = None,
     c_ps_uw: np.ndarray | None = None,
+    model_deramp: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Unwrapped phase (rad, (n_ps, n_ifg)) minus the terms ``correction`` names, then deramped.
 
     As ps_plot: SCLA (d), SCN (s) and tropospheric (a) phase are subtracted, for 'u' types the
     reference AOE ``C_ps_uw`` (m) from every secondary column, then the plane (o) is removed from
     each interferogram by ``ps_deramp`` (degree 1; ``ps_xy`` is ps2 ``xy``: id, x m, y m). The
-    master column of 'u-...m...' types is set to 0, as ps_plot does.
+    master column of 'u-...m...' types is set to 0, as ps_plot does. ``model_deramp`` =
+    (columns, design) switches 'o' to deramp_method 'model': on those columns the planes are
+    fitted to the residual of the per-point model of design (len(columns), p)
+    (:func:`~stamps_python.numerics.defo_model.residual_deramp`); other columns keep theirs.
     """
     ph = np.array(ph_uw, dtype=np.float64, copy=True)
     terms = {"d": ("ph_scla", ph_scla), "s": ("ph_scn", ph_scn), "a": ("ph_aps", ph_aps)}
@@ -142,7 +147,11 @@ def corrected_phase(
     if correction.has("o"):
         if ps_xy is None:
             raise StampsError(f"correction '{correction.text}' needs the PS x, y")
-        ph = ps_deramp({"xy": ps_xy}, ph)[0]
+        if model_deramp is None:
+            ph = ps_deramp({"xy": ps_xy}, ph)[0]
+        else:
+            cols, G = model_deramp
+            ph[:, cols] = residual_deramp(ph[:, cols], np.asarray(ps_xy)[:, 1:3], G)[0]
     if correction.kind == "u" and correction.has("m"):
         ph[:, master_ix] = 0.0
     return ph

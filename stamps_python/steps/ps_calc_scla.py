@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.numerics.defo_model import model_design, residual_deramp
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.lscov import lscov_operator
@@ -270,6 +271,27 @@ def sm_bperp_from_sb(bperp_sb: np.ndarray, G: np.ndarray, cols: np.ndarray,
     return out
 
 
+def _model_deramp(ps: Mapping[str, Any], ph_uw: np.ndarray, uii: np.ndarray, master_ix: int,
+                  model: str, use_sb: bool) -> tuple[np.ndarray, np.ndarray]:
+    """deramp_method 'model': planes fitted to the residual of the per-PS ``model`` over the
+    interferograms ``uii`` (master excluded); other columns keep ramp 0. Returns the deramped
+    phase (float32) and the ramps (n_ps, n_col)."""
+    day_all = np.asarray(ps["day"], dtype=np.float64).ravel()
+    ref_day = float(ps["master_day"])
+    if use_sb:
+        G_img = model_design(day_all, ref_day, model)
+        G = (sb_design(ps) @ G_img)[uii]
+        G = G[:, np.any(np.abs(G) > 1e-12, axis=0)]  # the offset cancels in every pair
+        cols = np.asarray(uii)
+    else:
+        cols = np.setdiff1d(uii, [master_ix])
+        G = model_design(day_all[cols], ref_day, model)
+    xy = np.asarray(ps["xy"], dtype=np.float64)[:, 1:3]
+    ramp = np.zeros(ph_uw.shape, dtype=np.float64)
+    ramp[:, cols] = residual_deramp(ph_uw[:, cols], xy, G)[1]
+    return (ph_uw - ramp).astype(np.float32), ramp
+
+
 def _backup_old(path: Path) -> None:
     """Rename an existing product to ``tmp_<name>_YYYYMMDD_HHMMSS.h5`` (its time), as StaMPS."""
     if path.is_file():
@@ -341,10 +363,15 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
         log.info("subtracted the TRAIN correction %s", method)
 
     ph_ramp = np.zeros((0, 0), dtype=np.float32)
+    model = str(p["defo_model"])
     if flag(p, "scla_deramp"):
-        log.info("deramping ifgs ...")
-        ph_uw, ramp = ps_deramp(ps, ph_uw)
-        ph_uw[:, np.isnan(ramp).all(axis=0)] = np.nan
+        if str(p["deramp_method"]) == "model":
+            log.info("deramping ifgs (ramps of the %s-model residual) ...", model)
+            ph_uw, ramp = _model_deramp(ps, ph_uw, uii, master_ix, model, use_sb)
+        else:
+            log.info("deramping ifgs ...")
+            ph_uw, ramp = ps_deramp(ps, ph_uw)
+            ph_uw[:, np.isnan(ramp).all(axis=0)] = np.nan
         ph_ramp = ramp.astype(np.float32)
 
     drop_name = "sb_scla_drop_index" if use_sb else "scla_drop_index"
@@ -399,7 +426,17 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
                  round(bprint[i]))
 
     with_vel = coest_mean_vel and uii.size >= 4
-    G = np.column_stack([np.ones(n_used), bprint] + ([day] if with_vel else []))
+    seasonal = []
+    if with_vel and model == "seasonal" and uii.size >= 6:
+        # the annual terms of the deformation model, fitted beside the rate (defo_model)
+        if use_sb:
+            G_img = model_design(day_all, float(ps["master_day"]), model)[:, 2:]
+            seasonal = list((sb_design(ps)[uii] @ G_img).T)
+        else:
+            seasonal = list((op.T @ model_design(day_all[uii], float(ps["master_day"]),
+                                                 model)[:, 2:]).T)
+        log.info("annual deformation terms fitted beside the rate (defo_model seasonal)")
+    G = np.column_stack([np.ones(n_used), bprint] + ([day] if with_vel else []) + seasonal)
 
     ifg_vcm = None
     if sb_flag:
@@ -436,6 +473,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
                        - K_ps_uw * rows_matmul(bperp_mat, uic, np.full(uic.size, 1.0 / uic.size)))
         else:
             G2 = np.column_stack([np.ones(uic.size), day_all[uic] - day_all[master_ix]])
+            if seasonal:
+                G2 = np.column_stack([G2, model_design(day_all[uic], float(ps["master_day"]),
+                                                       model)[:, 2:]])
             M2 = lscov_operator(G2, ifg_vcm[np.ix_(uic, uic)])
             C_ps_uw = rows_matmul(ph_uw, uic, M2[0]) - K_ps_uw * rows_matmul(bperp_mat, uic, M2[0])
     else:

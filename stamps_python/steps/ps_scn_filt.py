@@ -29,85 +29,42 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.spatial import cKDTree
-from tqdm import tqdm
 
 from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.numerics.defo_model import (
+    date_weights,
+    fit_rows,
+    model_design,
+    model_projector,
+    residual_deramp,
+)
+from stamps_python.numerics.lscov import lscov_operator
+from stamps_python.numerics.scn_filter import plane_fit, spatial_lowpass, time_highpass
 from stamps_python.parms import flag, ifg_index0, with_defaults
 from stamps_python.steps.ps_calc_scla import (
     check_rows,
 )
 from stamps_python.utils import StampsError, get_logger
 
-_PAIR_BUDGET = 4_000_000  # PS pairs held at once by the spatial filter
-_ROW_CHUNK = 131072
+
+def auto_time_win(day: np.ndarray, time_win: float) -> float:
+    """Time window (days) that follows the stack: min(time_win, max(span / 8, 2 x the median
+    spacing of the dates ``day``))."""
+    d = np.sort(np.asarray(day, dtype=np.float64).ravel())
+    spacing = float(np.median(np.diff(d))) if d.size > 1 else time_win
+    return float(min(time_win, max(np.ptp(d) / 8.0, 2.0 * spacing)))
 
 
-def time_lowpass_weights(day: np.ndarray, time_win: float,
-                         master_col: int | None) -> np.ndarray:
-    """(n, n) row-normalised Gaussian weights in time (std ``time_win`` days) of dates ``day``.
-
-    Row i holds the weights that image i gives every image; the master column gets weight 0.
-    """
-    day = np.asarray(day, dtype=np.float64)
-    w = np.exp(-((day[:, None] - day[None, :]) ** 2) / (2.0 * time_win**2))
-    if master_col is not None:
-        w[:, master_col] = 0.0
-    return w / w.sum(axis=1, keepdims=True)
-
-
-def time_highpass(ph: np.ndarray, day: np.ndarray, time_win: float,
-                  master_col: int | None) -> np.ndarray:
-    """``ph`` (n_ps, n) minus its Gaussian moving average in time, per PS row (float32 out).
-
-    Computed in float64 over row chunks.
-    """
-    W = time_lowpass_weights(day, time_win, master_col)
-    op = np.eye(len(W)) - W.T
-    out = np.empty(ph.shape, dtype=np.float32)
-    for r0 in range(0, ph.shape[0], _ROW_CHUNK):
-        rows = slice(r0, r0 + _ROW_CHUNK)
-        out[rows] = np.asarray(ph[rows], dtype=np.float64) @ op
-    return out
-
-
-def plane_fit(xy_m: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """Least-squares plane ``c + a x + b y`` (x, y in m) of each column of ``data``: the fit."""
-    G = np.column_stack([np.ones(len(xy_m)), xy_m[:, 0], xy_m[:, 1]])
-    coeff = np.linalg.lstsq(G, np.asarray(data, dtype=np.float64), rcond=None)[0]
-    return G @ coeff
-
-
-def spatial_lowpass(xy_m: np.ndarray, values: np.ndarray, wavelength: float,
-                    show_progress: bool = True) -> np.ndarray:
-    """Gaussian-weighted mean (std ``wavelength`` m) over PS closer than 4 x ``wavelength``.
-
-    ``xy_m`` (n, 2) metres, ``values`` (n, k). The weights of each PS are normalised to sum 1
-    (the PS itself included). Computed in single precision, as StaMPS (double weights times
-    single phase); returns (n, k) float32.
-    """
-    xy = np.asarray(xy_m, dtype=np.float64)
-    vals = np.asarray(values, dtype=np.float32)
-    n = len(xy)
-    radius = 4.0 * wavelength
-    tree = cKDTree(xy)
-    out = np.empty((n, vals.shape[1]), dtype=np.float32)
-    sample = xy[:: max(1, n // 2000)]  # mean neighbour count from an evenly strided sample
-    density = float(np.mean(tree.query_ball_point(sample, radius, return_length=True)))
-    chunk = int(max(1, min(n, _PAIR_BUDGET // max(density, 1.0))))
-    starts = range(0, n, chunk)
-    for r0 in tqdm(starts, desc="low-pass filtering in space", unit="chunk",
-                   disable=not show_progress or len(starts) < 2):
-        rows = np.arange(r0, min(n, r0 + chunk))
-        pairs = cKDTree(xy[rows]).sparse_distance_matrix(tree, radius, output_type="ndarray")
-        keep = pairs["v"] < radius  # the query includes pairs at exactly the radius
-        i, j = pairs["i"][keep], pairs["j"][keep]
-        dist_sq = pairs["v"][keep] ** 2
-        w = np.exp(-dist_sq / (2.0 * wavelength**2))
-        w /= np.bincount(i, weights=w, minlength=len(rows))[i]
-        out[rows] = csr_matrix((w.astype(np.float32), (i, j)), shape=(len(rows), n)) @ vals
-    return out
+def _model_fit(ph: np.ndarray, day: np.ndarray, ref_day: float, model: str,
+               fit_cols: np.ndarray) -> np.ndarray:
+    """Each row's ``model`` fit (rad, float32, all columns of ``ph``) to columns ``fit_cols``,
+    dates weighted by 1 / the spatial variance of their first-pass residual."""
+    G = model_design(day[fit_cols], ref_day, model)
+    first = fit_rows(ph[:, fit_cols], model_projector(G))
+    weights = date_weights(np.asarray(ph[:, fit_cols], dtype=np.float64) - first)
+    coef_op = lscov_operator(G, np.diag(1.0 / weights)).T
+    G_all = model_design(day, ref_day, model)
+    return fit_rows(ph[:, fit_cols], coef_op @ G_all.T).astype(np.float32)
 
 
 def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
@@ -167,6 +124,12 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
                     "to remove it)", scla_path.name)
     ph_all[np.isnan(ph_all)] = 0.0
 
+    fit_cols = np.flatnonzero(np.arange(n_use) != (-1 if master_col is None else master_col))
+    model = str(p["defo_model"])
+    if flag(p, "detrend_scn"):
+        ph_all -= _model_fit(ph_all, day, float(ps["master_day"]), model, fit_cols)
+        log.info("removed each PS's %s deformation model before filtering (detrend_scn)", model)
+
     deramp_ifg = ifg_index0(p.get("scn_deramp_ifg", []), n_col, "scn_deramp_ifg",
                              allow_all=True)
     deramp_ix = np.flatnonzero(np.isin(uii, deramp_ifg))
@@ -174,10 +137,20 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     ph_ramp = np.zeros((n_ps, deramp_ix.size), dtype=np.float32)
     if deramp_ix.size:
         log.info("deramping selected ifgs: %s", (uii[deramp_ix] + 1).tolist())
-        ramp = plane_fit(xy, ph_all[:, deramp_ix])
+        if str(p["deramp_method"]) == "model" and not flag(p, "detrend_scn"):
+            G = model_design(day[fit_cols], float(ps["master_day"]), model)
+            ramp_all = np.zeros((n_ps, n_use))
+            ramp_all[:, fit_cols] = residual_deramp(ph_all[:, fit_cols], xy, G)[1]
+            ramp = ramp_all[:, deramp_ix]
+        else:
+            ramp = plane_fit(xy, ph_all[:, deramp_ix])
         ph_all[:, deramp_ix] -= ramp.astype(np.float32)
         ph_ramp = ramp.astype(np.float32)
 
+    if flag(p, "auto_scn_time_win"):
+        time_win = auto_time_win(day_all, time_win)
+        log.info("auto_scn_time_win: time window %.1f days for a %.0f-day stack", time_win,
+                 float(np.ptp(day_all)))
     log.info("high-pass filtering in time (scn_time_win %g days) ...", time_win)
     ph_hpt = time_highpass(ph_all, day, time_win, master_col)
     del ph_all
