@@ -13,10 +13,11 @@ leaves for StaMPS:
 - ``truth.h5`` beside the stack (never inside ``merged/``).
 
 Physics: spherical Earth, circular orbit, zero-Doppler geometry, Gaussian-hill DEM, persistent
-scatterers (a few %, some with sidelobes), distributed scatterers with temporal decorrelation,
-noise/water pixels, per-date calibration gains, LOS deformation (subsidence bowl + seasonal term),
-DEM errors coupled through the perpendicular baseline, power-law atmosphere, stratified delay,
-orbital ramps and thermal noise. ``docs/synthetic.md`` has the full model and the conventions.
+scatterers (a few %, some with sidelobes), distributed scatterers with temporal decorrelation
+(optionally patches of short-lived ones, ``ds_short_fraction``), noise/water pixels, per-date
+calibration gains, LOS deformation (subsidence bowl + seasonal term), DEM errors coupled
+through the perpendicular baseline, power-law atmosphere, stratified delay, orbital ramps and
+thermal noise. ``docs/synthetic.md`` has the full model and the conventions.
 Interferogram convention: ``ref * conj(sec)`` has phase
 ``-4 pi/lambda * D_mm/1000 + 4 pi/lambda * bperp * dem_error / (R sin inc) + nuisance + noise``.
 """
@@ -75,8 +76,19 @@ AZIMUTH_LOOKS = 3
 RANGE_LOOKS = 9
 BASELINE_GRID_SPACING_M = 7000.0  # baselineGrid.py: one range sample per 7 km of slant range
 ISCE_ROOT = "/data/s1_stack"  # path recorded in the XML/HDR sidecars (as ISCE records its own)
-CLASS_NAMES = {0: "nodata_zero", 1: "ps", 2: "ps_sidelobe", 3: "distributed", 4: "noise"}
+CLASS_NAMES = {
+    0: "nodata_zero",
+    1: "ps",
+    2: "ps_sidelobe",
+    3: "distributed",
+    4: "noise",
+    5: "distributed_short",  # DS coherent for 12-24 days only (ds_short_fraction > 0)
+}
 TRUTH_CUBE_AUTO_MAX = 20_000_000  # values (dates x rows x cols) below which the cube is stored
+# short-lived distributed scatterers (ds_short_fraction): patches of the smooth random field
+# with spectrum (k^2 + 1/outer^2)^(-beta/2) above a quantile; outer scale ~ agricultural fields
+SHORT_DS_PATCH_M = 250.0
+SHORT_DS_BETA = 3.0
 
 _FOUR_PI_OVER_LAMBDA = 4.0 * math.pi / WAVELENGTH_M
 
@@ -90,6 +102,8 @@ _STREAMS = {
     "scatterers": 7,
     "deformation": 8,
     "date_scalars": 9,
+    "bowl": 10,  # bowl_anywhere: the bowl centre
+    "ds_short": 11,  # ds_short_fraction > 0: the patch field, then alpha12 of those pixels
     "date": 100,
 }
 
@@ -546,8 +560,8 @@ def _smooth_field(
 
 
 @numba.njit(cache=True, inline="always")
-def _nuisance(i, j, atm, iy0, wy, ix0, wx, strat, hz, ramp_az, ramp_rg, yn, xn):
-    """Atmosphere (bilinear from the coarse screen) + stratified + orbital ramp phase (rad)."""
+def _atmosphere(i, j, atm, iy0, wy, ix0, wx, strat, hz):
+    """Turbulent atmosphere (bilinear from the coarse screen) + stratified phase (rad)."""
     y0 = iy0[i]
     fy = wy[i]
     x0 = ix0[j]
@@ -555,7 +569,13 @@ def _nuisance(i, j, atm, iy0, wy, ix0, wx, strat, hz, ramp_az, ramp_rg, yn, xn):
     a = (1.0 - fy) * ((1.0 - fx) * atm[y0, x0] + fx * atm[y0, x0 + 1]) + fy * (
         (1.0 - fx) * atm[y0 + 1, x0] + fx * atm[y0 + 1, x0 + 1]
     )
-    return a + strat * hz[i, j] + ramp_az * yn[i] + ramp_rg * xn[j]
+    return a + strat * hz[i, j]
+
+
+@numba.njit(cache=True, inline="always")
+def _nuisance(i, j, atm, iy0, wy, ix0, wx, strat, hz, ramp_az, ramp_rg, yn, xn):
+    """Atmosphere (bilinear from the coarse screen) + stratified + orbital ramp phase (rad)."""
+    return _atmosphere(i, j, atm, iy0, wy, ix0, wx, strat, hz) + ramp_az * yn[i] + ramp_rg * xn[j]
 
 
 @numba.njit(cache=True)
@@ -565,6 +585,32 @@ def _nuisance_points(rr, cc, atm, iy0, wy, ix0, wx, strat, hz, ramp_az, ramp_rg,
     for k in range(rr.size):
         out[k] = _nuisance(rr[k], cc[k], atm, iy0, wy, ix0, wx, strat, hz, ramp_az, ramp_rg, yn, xn)
     return out
+
+
+PHASE_CUBES = {  # truth cube name: (term index of _phase_term_grid, what it holds)
+    "atmosphere_rad": (0, "turbulent + stratified atmospheric phase atm + strat*(h - h_mean)/1000"),
+    "orbit_ramp_rad": (1, "orbital ramp phase ramp_az*y + ramp_rg*x (y, x: -1/2..1/2 across)"),
+    "dem_error_rad": (
+        2, "DEM-error phase -4*pi/lambda*bperp*dem_error/(R*sin(inc)), bperp at the pixel",
+    ),
+}
+
+
+@numba.njit(cache=True)
+def _phase_term_grid(
+    term, atm, iy0, wy, ix0, wx, strat, hz, ramp_az, ramp_rg, yn, xn, b_cross, b_up, q1, q2, out
+):  # fmt: skip
+    """One phase term of a date at every pixel (rad, SLC convention, as :func:`_date_kernel`
+    adds it): ``term`` 0 = atmosphere + stratified, 1 = orbital ramp, 2 = DEM error."""
+    rows, cols = out.shape
+    for i in range(rows):
+        for j in range(cols):
+            if term == 0:
+                out[i, j] = _atmosphere(i, j, atm, iy0, wy, ix0, wx, strat, hz)
+            elif term == 1:
+                out[i, j] = ramp_az * yn[i] + ramp_rg * xn[j]
+            else:
+                out[i, j] = b_cross[i] * q1[i, j] + b_up[i] * q2[i, j]
 
 
 @numba.njit(cache=True)
@@ -948,6 +994,20 @@ def _h5_write(
         ds.attrs["description"] = description
 
 
+def _h5_cube(
+    group: h5py.Group, name: str, shape: tuple[int, int, int], units: str, description: str
+) -> h5py.Dataset:
+    """Empty float32 (dates, rows, cols) truth cube, one gzip chunk per date, written date by
+    date."""
+    ds = group.create_dataset(
+        name, shape=shape, dtype=np.float32, chunks=(1, *shape[1:]), compression="gzip",
+        compression_opts=1, shuffle=True, track_times=False,
+    )  # fmt: skip
+    ds.attrs["units"] = units
+    ds.attrs["description"] = description
+    return ds
+
+
 def _uniform32(rng: np.random.Generator, lo: float, hi: float, shape) -> np.ndarray:
     """Float32 uniform draws in [lo, hi)."""
     out = rng.random(shape, dtype=np.float32)
@@ -1089,11 +1149,25 @@ class _Scene:
     sigma_th: float
 
 
+def _short_ds_mask(
+    rng: np.random.Generator, grid: _CoarseGrid, ds_mask: np.ndarray, fraction: float
+) -> np.ndarray:
+    """The ``fraction`` of the DS pixels ``ds_mask`` where a smooth random field is largest:
+    patches of about SHORT_DS_PATCH_M (fields, bare or sparsely vegetated ground)."""
+    rows, cols = ds_mask.shape
+    field = _smooth_field(rng, grid, rows, cols, SHORT_DS_BETA, SHORT_DS_PATCH_M)
+    if fraction >= 1.0 or not ds_mask.any():
+        return ds_mask.copy()
+    return ds_mask & (field > np.quantile(field[ds_mask], 1.0 - fraction))
+
+
 def _build_scene(
     seed: int, prof: Profile, geom: _Geometry, hgt: np.ndarray, valid: np.ndarray,
-    grid: _CoarseGrid, h5: h5py.File,
+    grid: _CoarseGrid, h5: h5py.File, ds_short_fraction: float = 0.0,
+    ds_short_alpha12: tuple[float, float] = (0.5, 0.9),
 ) -> tuple[_Scene, np.ndarray]:  # fmt: skip
-    """Classify pixels (water, noise, PS, sidelobes, DS) and set the SLC model terms.
+    """Classify pixels (water, noise, PS, sidelobes, DS, short-lived DS) and set the SLC model
+    terms.
 
     Returns the scene and the smooth field that also modulates the seasonal amplitude.
     """
@@ -1158,10 +1232,20 @@ def _build_scene(
     gam_inf *= hi - lo
     gam_inf += lo
     alpha12 = _uniform32(srng, *prof.ds_alpha12, (rows, cols))
+    short = None
+    if ds_short_fraction > 0:  # own stream: the draws above and below are those of the default
+        shrng = _rng(seed, "ds_short")
+        short = _short_ds_mask(shrng, grid, ds_mask, ds_short_fraction)
+        gam_inf[short] = 0.0
+        alpha12[short] = _uniform32(shrng, *ds_short_alpha12, int(short.sum()))
     scale = np.where(ds_mask, a_bg * np.sqrt(gam_inf), np.float32(0.0))
     a_ar[ds_mask] = (a_bg * np.sqrt(1.0 - gam_inf))[ds_mask]
     sig2[ds_mask] = sigma_th**2
     log_alpha[ds_mask] = np.log(alpha12[ds_mask])
+    if short is not None:
+        _h5_write(h5, "coherence_12day", np.where(ds_mask, alpha12, np.float32(0.0)), "1",
+                  "12-day correlation alpha12 of the decorrelating part of distributed "
+                  "scatterers (classes 3 and 5; 0 elsewhere)")  # fmt: skip
     del alpha12
     _h5_write(h5, "temporal_coherence_inf", np.where(ds_mask, gam_inf, np.float32(0.0)), "1",
               "long-term coherence of distributed scatterers")  # fmt: skip
@@ -1218,6 +1302,8 @@ def _build_scene(
 
     pixel_class = np.zeros((rows, cols), dtype=np.uint8)
     pixel_class[ds_mask] = 3
+    if short is not None:
+        pixel_class[short] = 5
     pixel_class[noise | water] = 4
     pixel_class[ps_mask] = 1
     pixel_class[sl_r, sl_c] = 2
@@ -1253,18 +1339,44 @@ class _Deformation:
     bowl: dict
 
 
+def _bowl_anywhere(rng: np.random.Generator, valid: np.ndarray) -> tuple[int, int]:
+    """A pixel drawn uniformly among the ``valid`` ones (rejection sampling over the raster)."""
+    rows, cols = valid.shape
+    for _ in range(100_000):
+        i, j = int(rng.integers(rows)), int(rng.integers(cols))
+        if valid[i, j]:
+            return i, j
+    flat = np.flatnonzero(valid)  # (practically never: valid pixels are most of the scene)
+    i, j = np.unravel_index(int(flat[rng.integers(flat.size)]), valid.shape)
+    return int(i), int(j)
+
+
 def _build_deformation(
     seed: int, prof: Profile, geom: _Geometry, east: np.ndarray, north: np.ndarray,
     scene: _Scene, mod_f: np.ndarray, dec_year: np.ndarray, t_years: np.ndarray, ref_ix: int,
-    h5: h5py.File,
+    h5: h5py.File, bowl_centre: tuple[float, float] | None = None, bowl_anywhere: bool = False,
 ) -> tuple[_Deformation, np.ndarray]:  # fmt: skip
     """Subsidence bowl + regional rate + seasonal term, and the per-pixel DEM error (m;
-    sidelobe pixels carry their PS's value)."""
+    sidelobe pixels carry their PS's value).
+
+    The bowl centre is drawn within the profile's central ``bowl_centre_spread`` of each side,
+    or (``bowl_anywhere``) uniformly among the valid pixels, or put at the fractions
+    ``bowl_centre`` (line, sample) of the scene; the profile draw is always made, so the other
+    draws of the stream stay those of the default.
+    """
     rows, cols = mod_f.shape
     drng = _rng(seed, "deformation")
     lo, hi = 0.5 - prof.bowl_centre_spread / 2, 0.5 + prof.bowl_centre_spread / 2
     bi = int(drng.integers(int(rows * lo), max(int(rows * lo) + 1, int(rows * hi))))
     bj = int(drng.integers(int(cols * lo), max(int(cols * lo) + 1, int(cols * hi))))
+    placement = "profile"
+    if bowl_anywhere:
+        bi, bj = _bowl_anywhere(_rng(seed, "bowl"), scene.pixel_class > 0)
+        placement = "anywhere"
+    elif bowl_centre is not None:
+        bi = int(round(bowl_centre[0] * (rows - 1)))
+        bj = int(round(bowl_centre[1] * (cols - 1)))
+        placement = "given"
     bowl_e, bowl_n = float(east[bi, bj]), float(north[bi, bj])
     bowl_sigma = prof.bowl_sigma_frac * geom.short_side
     r2 = (east - np.float32(bowl_e)) ** 2 + (north - np.float32(bowl_n)) ** 2
@@ -1317,6 +1429,9 @@ def _build_deformation(
         "center_n_m": bowl_n,
         "sigma_m": bowl_sigma,
         "peak_mm_yr": prof.bowl_peak_mm_yr,
+        "center_row": bi,
+        "center_col": bj,
+        "placement": placement,
     }
     return _Deformation(vel, seas_amp, seas_phase, seas_t, bowl), dem_err
 
@@ -1487,9 +1602,11 @@ def _write_dates(
     outdir: Path, seed: int, dates: list[_dt.date], t_years: np.ndarray, geom: _Geometry,
     scene: _Scene, defo: _Deformation, base: _Baselines, sc: _DateScalars, grid: _CoarseGrid,
     terms: _PhaseTerms, disp_ds: h5py.Dataset | None, progress: bool,
+    phase_ds: dict[str, h5py.Dataset] | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """Write every date's SLC (and the truth cube); return the nuisance phase (rad) of each
-    date at the PS, (n_ps, n_dates) float32."""
+    """Write every date's SLC (and the truth cubes: displacement ``disp_ds``, the phase terms
+    ``phase_ds`` of PHASE_CUBES); return the nuisance phase (rad) of each date at the PS,
+    (n_ps, n_dates) float32."""
     rows, cols = scene.pixel_class.shape
     n_dates = len(dates)
     ps_r, ps_c = scene.ps_r, scene.ps_c
@@ -1505,6 +1622,7 @@ def _write_dates(
     sl_prim_flat = ps_r[scene.sl_p] * cols + ps_c[scene.sl_p]
     sl_coh = scene.sl_k * scene.coh.reshape(-1)[sl_prim_flat]
     slc_root = outdir / "merged" / "SLC"
+    term_buf = np.empty((rows, cols), dtype=np.float32) if phase_ds else None
     for k in tqdm(range(n_dates), desc="synthetic SLCs", unit="date", disable=not progress):
         rng_k = _rng(seed, "date", k)
         atm = sc.atm_std[k] * _powerlaw_field(rng_k, grid, 8.0 / 3.0, 20000.0)
@@ -1539,6 +1657,13 @@ def _write_dates(
             disp_ds[k] = defo.vel * np.float32(t_years[k]) + defo.seas_amp * np.float32(
                 defo.seas_t[k]
             )
+        for name, ds in (phase_ds or {}).items():
+            _phase_term_grid(
+                PHASE_CUBES[name][0], atm, grid.iy0, grid.wy, grid.ix0, grid.wx, sc.strat[k],
+                terms.hz, sc.ramps[k, 0], sc.ramps[k, 1], yn, xn, bc_rows, bu_rows, terms.q1,
+                terms.q2, term_buf,
+            )  # fmt: skip
+            ds[k] = term_buf
     return nuisance
 
 
@@ -1624,15 +1749,28 @@ def generate_stack(
     progress: bool = True,
     center_lat: float = 37.0,
     center_lon: float = -120.5,
+    bowl_centre: tuple[float, float] | None = None,
+    bowl_anywhere: bool = False,
+    ds_short_fraction: float = 0.0,
+    ds_short_alpha12: tuple[float, float] = (0.5, 0.9),
 ) -> dict:
     """Write a synthetic ISCE2 topsStack stack to ``outdir`` and its truth to ``outdir/truth.h5``.
 
     ``rows`` x ``cols`` are azimuth lines x range samples of the merged rasters; ``n_dates``
     defaults to the profile's; ``reference_date`` (YYYYMMDD) defaults to the middle date;
     ``start_date`` (YYYYMMDD) to 20210105; ``truth_cube`` ('auto'|'yes'|'no') stores the full
-    (dates, rows, cols) displacement cube (auto: when it has at most 20 million values).
+    (dates, rows, cols) displacement cube (auto: when it has at most 20 million values), and
+    with it the cubes of the phase terms of every date (PHASE_CUBES: atmosphere, orbital ramp,
+    DEM error).
     ``pass_direction`` is 'DESCENDING' (heading -168 deg) or 'ASCENDING' (heading -12 deg).
     ``baseline_text_copies`` also puts the text baselines in ``merged/baselines/REF_SEC/``.
+    ``bowl_centre`` = (line fraction, sample fraction), each in [0, 1], puts the subsidence
+    bowl centre there; ``bowl_anywhere`` draws it uniformly among the valid pixels of the whole
+    scene (default: within the profile's central ``bowl_centre_spread``).
+    ``ds_short_fraction`` (0..1) of the distributed scatterers, in spatial patches, become
+    class 5 'distributed_short': no long-term coherence, 12-day correlation uniform in
+    ``ds_short_alpha12``. With these four at their defaults the stack is the same as without
+    them, byte for byte.
     Everything random derives from ``seed``: the same arguments give byte-identical files.
     Returns the paths written and a summary (counts, dates, timings).
     """
@@ -1651,6 +1789,23 @@ def generate_stack(
         raise StampsError(f"seed: {seed} must be a non-negative integer")
     if truth_cube not in ("auto", "yes", "no"):
         raise StampsError(f"truth_cube: '{truth_cube}' is not auto, yes or no")
+    if bowl_centre is not None:
+        if bowl_anywhere:
+            raise StampsError("bowl centre: give either bowl_centre or bowl_anywhere, not both")
+        bowl_centre = tuple(float(x) for x in bowl_centre)
+        if len(bowl_centre) != 2 or not all(0.0 <= x <= 1.0 for x in bowl_centre):
+            raise StampsError(
+                f"bowl centre: {bowl_centre} must be 2 fractions (line, sample) in [0, 1]"
+            )
+    bowl_anywhere = bool(bowl_anywhere)
+    ds_short_fraction = float(ds_short_fraction)
+    if not 0.0 <= ds_short_fraction <= 1.0:
+        raise StampsError(f"ds short fraction: {ds_short_fraction} is not in [0, 1]")
+    ds_short_alpha12 = tuple(float(x) for x in ds_short_alpha12)
+    if len(ds_short_alpha12) != 2 or not 0.0 < ds_short_alpha12[0] <= ds_short_alpha12[1] < 1.0:
+        raise StampsError(
+            f"ds short coherence: {ds_short_alpha12} must be LO HI with 0 < LO <= HI < 1"
+        )
     pass_direction = pass_direction.upper()
     if pass_direction not in ("DESCENDING", "ASCENDING"):
         raise StampsError(f"pass_direction: '{pass_direction}' is not DESCENDING or ASCENDING")
@@ -1693,7 +1848,9 @@ def generate_stack(
         stage("geometry")
         bursts, valid = _make_bursts(rows, cols, _rng(seed, "bursts"))
         grid = _coarse_grid(rows, cols, geom.az_spacing, geom.rg_ground)
-        scene, mod_f = _build_scene(seed, prof, geom, pix["hgt"], valid, grid, h5)
+        scene, mod_f = _build_scene(
+            seed, prof, geom, pix["hgt"], valid, grid, h5, ds_short_fraction, ds_short_alpha12
+        )
         del valid
         stage("scene")
         defo, dem_err = _build_deformation(
@@ -1708,6 +1865,8 @@ def generate_stack(
             t_years,
             ref_ix,
             h5,
+            bowl_centre,
+            bowl_anywhere,
         )
         del mod_f
         terrain_height = float(pix["hgt"][scene.pixel_class > 0].mean())
@@ -1741,6 +1900,9 @@ def generate_stack(
                 "reference_date": ref_str, "start_date": start.strftime("%Y%m%d"),
                 "truth_cube": truth_cube, "pass_direction": pass_direction,
                 "multilooked": multilooked, "center_lat": center_lat, "center_lon": center_lon,
+                "bowl_centre": None if bowl_centre is None else list(bowl_centre),
+                "bowl_anywhere": bowl_anywhere, "ds_short_fraction": ds_short_fraction,
+                "ds_short_alpha12": list(ds_short_alpha12),
             },
             "profile": asdict(prof),
             "wavelength_m": WAVELENGTH_M,
@@ -1809,16 +1971,20 @@ def generate_stack(
             truth_cube == "auto" and rows * cols * n_dates <= TRUTH_CUBE_AUTO_MAX
         )
         disp_ds = None
+        phase_ds = None
         if cube:
-            disp_ds = h5.create_dataset(
-                "displacement_mm", shape=(n_dates, rows, cols), dtype=np.float32,
-                chunks=(1, rows, cols), compression="gzip", compression_opts=1, shuffle=True,
-                track_times=False,
+            disp_ds = _h5_cube(
+                h5, "displacement_mm", (n_dates, rows, cols), "mm",
+                "true LOS displacement (toward satellite +) relative to the reference date",
             )  # fmt: skip
-            disp_ds.attrs["units"] = "mm"
-            disp_ds.attrs["description"] = (
-                "true LOS displacement (toward satellite +) relative to the reference date"
-            )
+            phase_ds = {
+                name: _h5_cube(
+                    h5, name, (n_dates, rows, cols), "rad",
+                    f"{what} of each date, as added to its SLC phase; "
+                    "interferogram (reference x conj(date)) phase = X[ref] - X[date]",
+                )  # fmt: skip
+                for name, (_, what) in PHASE_CUBES.items()
+            }
         stage("baselines and metadata")
 
         nuisance = _write_dates(
@@ -1835,10 +2001,12 @@ def generate_stack(
             terms,
             disp_ds,
             progress,
+            phase_ds,
         )
         stage("dates")
         _write_ps_truth(h5, scene, defo, base, terms, geom, t_years, nuisance, ps_dem_err, ref_ix)
         n_ps, n_sl = scene.ps_r.size, scene.sl_r.size
+        n_short = int(np.count_nonzero(scene.pixel_class == 5))
 
         h5.attrs["complete"] = True
     except BaseException:
@@ -1859,6 +2027,7 @@ def generate_stack(
         "reference_date": ref_str,
         "n_ps": int(n_ps),
         "n_sidelobes": int(n_sl),
+        "n_ds_short": int(n_short),
         "truth_cube": bool(cube),
         "bperp_m": [float(b) for b in base.bperp_txt],
         "heading_deg": geom.heading_deg,
@@ -1902,6 +2071,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-multilooked", action="store_true", help="skip the 3x9-look geometry .rdr files"
     )
+    p.add_argument(
+        "--bowl-centre", type=float, nargs=2, default=None, metavar=("ROW_FRAC", "COL_FRAC"),
+        help="put the subsidence bowl centre at these fractions (each in [0, 1]) of the lines "
+        "and samples (default: drawn within the profile's central bowl_centre_spread)",
+    )  # fmt: skip
+    p.add_argument(
+        "--bowl-anywhere", action="store_true",
+        help="draw the bowl centre uniformly among the valid pixels of the whole scene "
+        "(default: off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ds-short-fraction", type=float, default=0.0, metavar="F",
+        help="fraction (0..1) of the distributed scatterers, in spatial patches, that are "
+        "coherent for 12-24 days only and decorrelate over months: class 5, no long-term "
+        "coherence (default 0: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ds-short-coherence", type=float, nargs=2, default=(0.5, 0.9), metavar=("LO", "HI"),
+        help="12-day coherence of those scatterers, uniform in [LO, HI] (default 0.5 0.9)",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing stack in OUTDIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -1927,6 +2116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         multilooked=not args.no_multilooked,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        bowl_centre=args.bowl_centre,
+        bowl_anywhere=args.bowl_anywhere,
+        ds_short_fraction=args.ds_short_fraction,
+        ds_short_alpha12=tuple(args.ds_short_coherence),
     )
     print(
         f"{summary['outdir']}: {summary['shape'][0]}x{summary['shape'][1]}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 import rasterio
+from scipy import ndimage
 from isce_xml_reader import read_isce_xml, read_raster
 from rasterio.errors import NotGeoreferencedWarning
 
@@ -396,6 +399,8 @@ def test_realistic_ascending_reference_option(tmp_path):
     )  # fmt: skip
     with h5py.File(out / "truth.h5", "r") as t:
         assert "displacement_mm" not in t and "ps/displacement_mm" in t
+        assert not any(name in t for name in syn.PHASE_CUBES)
+        assert "coherence_12day" not in t and 5 not in np.unique(t["pixel_class"][()])
         assert t.attrs["heading_deg"] == pytest.approx(-12.0, abs=0.05)
         dates = _dates(t)
         span = (np.datetime64(f"{dates[-1][:4]}-{dates[-1][4:6]}-{dates[-1][6:]}")
@@ -419,6 +424,19 @@ def test_errors_are_one_line_stamps_errors(stack, tmp_path):
         generate_stack(tmp_path / "x", "easy", ROWS, COLS, N_DATES, reference_date="20210106")
     with pytest.raises(StampsError, match="profile"):
         generate_stack(tmp_path / "x", "hard", ROWS, COLS, N_DATES)
+    for kwargs, match in (
+        ({"bowl_centre": (1.2, 0.5)}, "bowl centre"),
+        ({"bowl_centre": (0.5, -0.1)}, "bowl centre"),
+        ({"bowl_centre": (0.5, 0.5), "bowl_anywhere": True}, "not both"),
+        ({"ds_short_fraction": 1.5}, "ds short fraction"),
+        ({"ds_short_fraction": float("nan")}, "ds short fraction"),
+        ({"ds_short_alpha12": (0.9, 0.5)}, "ds short coherence"),
+        ({"ds_short_alpha12": (0.0, 0.5)}, "ds short coherence"),
+        ({"ds_short_alpha12": (0.5, 1.0)}, "ds short coherence"),
+    ):
+        with pytest.raises(StampsError, match=match) as err:
+            generate_stack(tmp_path / "x", "easy", ROWS, COLS, N_DATES, **kwargs)
+        assert "\n" not in str(err.value)
     assert not (tmp_path / "x").exists()
     assert run_cli(main, [str(tmp_path / "y"), "--rows", "10", "--quiet"]) == 1
     assert not (tmp_path / "y").exists()
@@ -479,3 +497,247 @@ def test_baseline_sign_and_dem_phase_follow_isce_geometry():
         )
         expect = 4 * np.pi / WAVELENGTH_M * bperp * dz / (r * np.sin(np.radians(39.0)))
         assert ifg == pytest.approx(expect, rel=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# defaults stay byte-identical; bowl placement, short-lived DS, nuisance truth cubes
+# ---------------------------------------------------------------------------------------------
+
+# datasets added to truth.h5 after the reference digests below were taken
+NEW_TRUTH_DATASETS = {"atmosphere_rad", "orbit_ramp_rad", "dem_error_rad", "coherence_12day"}
+
+
+def _digests(out: Path) -> tuple[str, str]:
+    """sha256 of the SLC files (date order) and of the truth datasets other than
+    NEW_TRUTH_DATASETS (sorted names, dtype, shape, raw values)."""
+    with h5py.File(out / "truth.h5", "r") as truth:
+        slc = hashlib.sha256()
+        for d in _dates(truth):
+            slc.update((out / f"merged/SLC/{d}/{d}.slc.full").read_bytes())
+        names: list[str] = []
+        truth.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        values = hashlib.sha256()
+        for name in sorted(set(names) - NEW_TRUTH_DATASETS):
+            arr = np.asarray(truth[name][()])
+            values.update(f"{name} {arr.dtype.str} {arr.shape}".encode())
+            values.update(arr.tobytes())
+    return slc.hexdigest(), values.hexdigest()
+
+
+def test_defaults_are_byte_identical_to_the_generator_before_the_options(stack):
+    """Reference digests measured on the module's stack (easy, 60 x 120, 8 dates, seed 7) made
+    by the generator of commit b9bd690, before bowl_centre / bowl_anywhere /
+    ds_short_fraction and the phase cubes existed (``git show b9bd690:stamps_python/
+    synthetic.py > /tmp/s.py; python /tmp/s.py OUT --rows 60 --cols 120 --dates 8 --seed 7``,
+    then ``_digests(OUT)``). The options at their defaults must not change a byte of them."""
+    assert _digests(stack[0]) == (
+        "93112c9cd6c1987f573c4dc2fa7551b790c508cec95e748d661235c1bd8d1a04",
+        "ed02a3aa75887c38bfeec49bb3c3acb9ce99bb59d6845183d778b1ec938a265f",
+    )
+
+
+def _gen(out: Path, rows: int, cols: int, profile: str = "easy", n_dates: int = 3,
+         **kwargs) -> Path:  # fmt: skip
+    generate_stack(out, profile, rows, cols, n_dates, **kwargs)
+    return out
+
+
+def _bowl(out: Path) -> tuple:
+    """params_json bowl and args, velocity_mm_yr, east_m, north_m, valid_mask."""
+    with h5py.File(out / "truth.h5", "r") as t:
+        params = json.loads(t.attrs["params_json"])
+        return (params["bowl"], params["args"], t["velocity_mm_yr"][()], t["east_m"][()],
+                t["north_m"][()], t["valid_mask"][()])  # fmt: skip
+
+
+def test_bowl_centre_anywhere_and_given(tmp_path):
+    rows, cols = 48, 96
+    small = {"truth_cube": "no", "multilooked": False, "progress": False}
+    bowl, args, _, _, _, _ = _bowl(_gen(tmp_path / "default", rows, cols, seed=1, **small))
+    assert bowl["placement"] == "profile" and args["bowl_centre"] is None
+    assert not args["bowl_anywhere"]
+    for n, ix in ((rows, bowl["center_row"]), (cols, bowl["center_col"])):  # easy: central 10 %
+        assert int(0.45 * n) <= ix < int(0.55 * n)
+    centres = []
+    for seed in range(4):
+        out = _gen(tmp_path / f"any{seed}", rows, cols, seed=seed, bowl_anywhere=True, **small)
+        bowl, args, vel, east, north, valid = _bowl(out)
+        i, j = bowl["center_row"], bowl["center_col"]
+        assert bowl["placement"] == "anywhere" and args["bowl_anywhere"] and valid[i, j]
+        assert (bowl["center_e_m"], bowl["center_n_m"]) == (float(east[i, j]), float(north[i, j]))
+        assert np.unravel_index(np.argmin(vel), vel.shape) == (i, j)  # easy: no regional field
+        centres.append((i / rows, j / cols))
+    centres = np.array(centres)
+    assert np.any((centres < 0.45) | (centres >= 0.55))  # not only in the profile's spread
+    assert np.ptp(centres[:, 0]) > 0.2 and np.ptp(centres[:, 1]) > 0.2
+    for frac in ((0.0, 1.0), (0.8, 0.15)):
+        out = _gen(tmp_path / f"at{frac}", rows, cols, seed=1, bowl_centre=frac, **small)
+        bowl, args, vel, east, north, _ = _bowl(out)
+        i, j = round(frac[0] * (rows - 1)), round(frac[1] * (cols - 1))
+        assert bowl["placement"] == "given" and args["bowl_centre"] == list(frac)
+        assert (bowl["center_row"], bowl["center_col"]) == (i, j)
+        assert (bowl["center_e_m"], bowl["center_n_m"]) == (float(east[i, j]), float(north[i, j]))
+        assert np.unravel_index(np.argmin(vel), vel.shape) == (i, j)
+
+
+SHORT_ROWS, SHORT_COLS, SHORT_DATES, SHORT_F = 96, 192, 12, 0.5
+
+
+@pytest.fixture(scope="module")
+def short_stack(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("short") / "stack"
+    generate_stack(
+        out, "realistic", SHORT_ROWS, SHORT_COLS, SHORT_DATES, seed=4, truth_cube="yes",
+        multilooked=False, progress=False, ds_short_fraction=SHORT_F,
+        ds_short_alpha12=(0.5, 0.9),
+    )  # fmt: skip
+    return out
+
+
+def test_short_lived_ds_population_and_patches(short_stack):
+    with h5py.File(short_stack / "truth.h5", "r") as t:
+        cls = t["pixel_class"][()]
+        a12 = t["coherence_12day"][()]
+        gam = t["temporal_coherence_inf"][()]
+        assert t["coherence_12day"].dtype == np.float32
+        assert json.loads(t.attrs["class_names"])["5"] == "distributed_short"
+        args = json.loads(t.attrs["params_json"])["args"]
+    assert args["ds_short_fraction"] == SHORT_F and args["ds_short_alpha12"] == [0.5, 0.9]
+    short, ds = cls == 5, cls == 3
+    assert set(np.unique(cls)) == {0, 1, 2, 3, 4, 5}
+    assert short.sum() / (short.sum() + ds.sum()) == pytest.approx(SHORT_F, abs=0.03)
+    assert np.all(gam[short] == 0.0) and gam[ds].max() > 0.1
+    assert 0.5 <= a12[short].min() and a12[short].max() < 0.9
+    assert 0.2 <= a12[ds].min() and a12[ds].max() < 0.7  # the realistic profile's range
+    assert np.all(a12[(cls == 1) | (cls == 4) | (cls == 0)] == 0.0)
+    # fields, not salt and pepper: most class-5 pixels lie in patches of tens of pixels or more
+    lab, n = ndimage.label(short)
+    sizes = np.bincount(lab.ravel())[1:]
+    assert sizes.mean() > 20 and sizes[sizes >= 20].sum() > 0.9 * short.sum()
+    # a random choice of the same number of DS pixels would not be
+    rand = np.zeros_like(short)
+    pick = np.random.default_rng(0).permutation(np.flatnonzero(short | ds))[: short.sum()]
+    rand.ravel()[pick] = True
+    assert np.bincount(ndimage.label(rand)[0].ravel())[1:].mean() < 0.2 * sizes.mean()
+
+
+def test_short_lived_ds_coherence_from_the_slcs(short_stack):
+    """Coherence of the SLC pairs, the true phase removed, over the pixels of each DS class,
+    against the model gam_inf + (1 - gam_inf) alpha12^(dt / 12 d), diluted by the thermal
+    noise (power thermal_sigma^2 noise_factor^2)."""
+    with h5py.File(short_stack / "truth.h5", "r") as t:
+        dates = _dates(t)
+        cls = t["pixel_class"][()]
+        a12 = t["coherence_12day"][()].astype(np.float64)
+        gam = t["temporal_coherence_inf"][()].astype(np.float64)
+        phase = (4e-3 * np.pi / WAVELENGTH_M * t["displacement_mm"][()] + t["atmosphere_rad"][()]
+                 + t["orbit_ramp_rad"][()] + t["dem_error_rad"][()])  # fmt: skip
+        cal, nf = t["amp_calibration"][()], t["noise_factor"][()]
+        sigma = json.loads(t.attrs["params_json"])["thermal_sigma"]
+    days = np.array([np.datetime64(f"{d[:4]}-{d[4:6]}-{d[6:]}") for d in dates]).astype(float)
+    slc = np.stack([
+        np.fromfile(short_stack / f"merged/SLC/{d}/{d}.slc.full", "<c8").reshape(
+            SHORT_ROWS, SHORT_COLS) for d in dates
+    ])  # fmt: skip
+    n = len(dates)
+    got = {}
+    for k in (3, 5):
+        m = cls == k
+        z = slc[:, m] * np.exp(-1j * phase[:, m]) / cal[:, None]
+        power = np.abs(z) ** 2
+        noise2 = (sigma * nf) ** 2
+        signal2 = np.maximum(power.mean(axis=0) - noise2.mean(), 0.0)
+        for i in range(n):
+            for j in range(i + 1, n):
+                lag = (days[j] - days[i]) / 12.0
+                emp = np.real(np.vdot(z[j], z[i])) / np.sqrt(power[i].sum() * power[j].sum())
+                rho = gam[m] + (1.0 - gam[m]) * a12[m] ** lag
+                model = np.sum(signal2 * rho) / np.sqrt(
+                    np.sum(signal2 + noise2[i]) * np.sum(signal2 + noise2[j])
+                )
+                got.setdefault(k, []).append((lag, emp, model))
+    for k, res in got.items():
+        lag, emp, model = np.array(res).T
+        assert np.abs(emp - model).max() < 0.06, k
+        short_lag = lag == 1.0
+        assert short_lag.sum() >= 2
+        np.testing.assert_allclose(emp[short_lag], model[short_lag], atol=0.03)
+    lag5, emp5, model5 = np.array(got[5]).T
+    lag3, emp3, _ = np.array(got[3]).T
+    assert emp5[lag5 == 1.0].mean() > 0.5  # coherent over 12 days (after thermal noise) ...
+    assert emp5[lag5 >= 15].mean() < 0.05  # ... gone after half a year
+    assert emp3[lag3 >= 15].mean() > emp5[lag5 >= 15].mean() + 0.05  # DS keep gam_inf
+
+
+def test_short_ds_take_sidelobes_like_ds(short_stack):
+    """PS sidelobes form on class-5 ground as often as on DS ground (the DS mask includes it).
+    coherence_12day keeps the background of a sidelobe pixel: >= 0.7 is class-5 ground only
+    (realistic DS: 0.2-0.7), < 0.5 DS ground only (class 5: 0.5-0.9)."""
+    with h5py.File(short_stack / "truth.h5", "r") as t:
+        a12 = t["coherence_12day"][()]
+        side = t["pixel_class"][()] == 2
+    short_bg, ds_bg = a12 >= 0.7, (a12 > 0.0) & (a12 < 0.5)
+    rate_short, rate_ds = side[short_bg].mean(), side[ds_bg].mean()
+    assert side[short_bg].sum() > 50
+    assert 0.7 < rate_short / rate_ds < 1.4
+
+
+def test_phase_cubes_match_the_ps_truth(truth):
+    dates = _dates(truth)
+    ref = dates.index(truth.attrs["reference_date"])
+    for name in syn.PHASE_CUBES:
+        ds = truth[name]
+        assert ds.shape == (N_DATES, ROWS, COLS) and ds.dtype == np.float32, name
+        assert ds.chunks == (1, ROWS, COLS) and ds.compression == "gzip" and ds.shuffle, name
+        assert ds.attrs["units"] == "rad"
+        assert "interferogram (reference x conj(date)) phase = X[ref] - X[date]" in (
+            ds.attrs["description"]
+        )
+    atm, ramp, dem = (truth[n][()].astype(np.float64) for n in syn.PHASE_CUBES)
+    primary = truth["ps/is_sidelobe"][()] == 0
+    r, c = truth["ps/rows"][()][primary], truth["ps/cols"][()][primary]
+    nuis = atm[:, r, c] + ramp[:, r, c]
+    np.testing.assert_allclose((nuis[ref] - nuis).T, truth["ps/nuisance_ifg_rad"][()][primary],
+                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose((dem[ref, r, c] - dem[:, r, c]).T,
+                               truth["ps/dem_ifg_rad"][()][primary], atol=1e-4)  # fmt: skip
+    assert np.abs(dem[ref]).max() == 0.0 and np.abs(ramp[ref]).max() > 0.0
+    # the ramp is the plane of ramp_coeffs_rad; the atmosphere holds the stratified term
+    yn = (np.arange(ROWS) - 0.5 * (ROWS - 1)) / ROWS
+    xn = (np.arange(COLS) - 0.5 * (COLS - 1)) / COLS
+    coef = truth["ramp_coeffs_rad"][()]
+    plane = coef[:, 0, None, None] * yn[None, :, None] + coef[:, 1, None, None] * xn[None, None]
+    np.testing.assert_allclose(ramp, plane, atol=1e-5)
+    # the model phase of the cubes matches the SLC interferograms at the PS
+    slc = np.stack([
+        np.fromfile(Path(truth.filename).parent / f"merged/SLC/{d}/{d}.slc.full", "<c8").reshape(
+            ROWS, COLS) for d in dates
+    ])  # fmt: skip
+    disp = truth["displacement_mm"][()].astype(np.float64)
+    x = 4e-3 * np.pi / WAVELENGTH_M * disp + atm + ramp + dem
+    ifg = slc[ref, r, c] * np.conj(slc[:, r, c])
+    resid = np.angle(ifg * np.exp(-1j * (x[ref, r, c] - x[:, r, c])))
+    da = truth["ps/amp_dispersion_nominal"][()][primary].astype(np.float64)
+    assert np.sqrt(np.mean(resid**2)) == pytest.approx(np.sqrt(2 * np.mean(da**2)), rel=0.2)
+
+
+def test_cli_options(tmp_path):
+    out = tmp_path / "cli"
+    assert main([str(out), "--rows", "36", "--cols", "72", "--dates", "3", "--seed", "2",
+                 "--bowl-centre", "0.25", "0.75", "--ds-short-fraction", "0.4",
+                 "--ds-short-coherence", "0.6", "0.8", "--quiet"]) == 0  # fmt: skip
+    with h5py.File(out / "truth.h5", "r") as t:
+        params = json.loads(t.attrs["params_json"])
+        a12 = t["coherence_12day"][()][t["pixel_class"][()] == 5]
+    assert params["args"]["bowl_centre"] == [0.25, 0.75] and not params["args"]["bowl_anywhere"]
+    assert (params["bowl"]["center_row"], params["bowl"]["center_col"]) == (9, 53)
+    assert params["args"]["ds_short_alpha12"] == [0.6, 0.8] and a12.size > 0
+    assert 0.6 <= a12.min() and a12.max() < 0.8
+    helps = syn._parser().format_help()
+    for opt in ("--bowl-centre", "--bowl-anywhere", "--ds-short-fraction",
+                "--ds-short-coherence"):  # fmt: skip
+        assert opt in helps
+    assert "default 0.5 0.9" in helps
+    assert run_cli(main, [str(tmp_path / "z"), "--bowl-anywhere", "--bowl-centre", "0.5", "0.5",
+                          "--quiet"]) == 1  # fmt: skip
+    assert not (tmp_path / "z").exists()
