@@ -312,9 +312,8 @@ _SPECS: tuple[ParmSpec, ...] = (
        "of the phase defo_model does not explain, so a planar deformation rate stays",
        choices=("plane", "model")),
     _p("detrend_scn", _FLAG, "n", "", "8",
-       "'y': remove each point's defo_model fit (dates weighted by their residual variance) "
-       "before the high-pass in time and keep it out of the SCN, so Step 8 does not remove "
-       "deformation; 'n': StaMPS"),
+       "'y': remove each point's defo_model fit before the high-pass in time and keep it out "
+       "of the SCN, so Step 8 does not remove deformation; 'n': StaMPS"),
     _p("auto_scn_time_win", _FLAG, "n", "", "8",
        "'y': use min(scn_time_win, max(span / 8, 2 x median date spacing)) days as the time "
        "window, so it follows the stack length; 'n': scn_time_win as given (StaMPS)"),

@@ -7,8 +7,6 @@ reference date. On it rest:
 * :func:`residual_deramp`: ramps estimated per interferogram from the part of the phase the model
   does not explain (``deramp_method`` 'model'). A ramp that grows linearly in time looks exactly
   like a planar deformation rate, so it is kept; the random part of the orbit ramps goes;
-* :func:`date_weights`: per-date weights 1 / (spatial variance of the model residual), i.e. the
-  strength of each date's atmosphere and noise, for the model fit (``detrend_scn``);
 * :func:`temporal_coherence`: ``|mean_k exp(j r_k)|`` of the residual ``r`` of each point after
   the model and the spatially smooth part of the residual (atmosphere) are removed.
 
@@ -97,20 +95,6 @@ def residual_deramp(ph: np.ndarray, xy_m: np.ndarray, G: np.ndarray,
     coeff = np.linalg.solve(R, qtd @ resid_op)
     ramp = A @ coeff
     return np.asarray(ph, dtype=np.float64) - ramp, ramp
-
-
-def date_weights(resid: np.ndarray, floor_rad: float = 0.05) -> np.ndarray:
-    """Weights 1 / variance (rad^-2) of each column of the model residual ``resid`` (n, m).
-
-    The variance of a column is a robust spatial one (1.4826 x median absolute deviation,
-    squared), so a few unwrapping errors do not count; it holds the date's atmosphere and
-    noise. ``floor_rad`` bounds the standard deviation from below.
-    """
-    r = np.asarray(resid, dtype=np.float64)
-    med = np.nanmedian(r, axis=0)
-    mad = 1.4826 * np.nanmedian(np.abs(r - med), axis=0)
-    sd = np.maximum(np.nan_to_num(mad, nan=floor_rad), floor_rad)
-    return 1.0 / sd**2
 
 
 def temporal_coherence(resid: np.ndarray) -> np.ndarray:

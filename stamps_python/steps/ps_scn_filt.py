@@ -31,13 +31,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
-from stamps_python.numerics.defo_model import (
-    date_weights,
-    fit_rows,
-    model_design,
-    model_projector,
-    residual_deramp,
-)
+from stamps_python.numerics.defo_model import fit_rows, model_design, residual_deramp
 from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.numerics.scn_filter import plane_fit, spatial_lowpass, time_highpass
 from stamps_python.parms import flag, ifg_index0, with_defaults
@@ -57,12 +51,10 @@ def auto_time_win(day: np.ndarray, time_win: float) -> float:
 
 def _model_fit(ph: np.ndarray, day: np.ndarray, ref_day: float, model: str,
                fit_cols: np.ndarray) -> np.ndarray:
-    """Each row's ``model`` fit (rad, float32, all columns of ``ph``) to columns ``fit_cols``,
-    dates weighted by 1 / the spatial variance of their first-pass residual."""
+    """Each row's least-squares ``model`` fit (rad, float32, at all columns of ``ph``) to the
+    columns ``fit_cols``."""
     G = model_design(day[fit_cols], ref_day, model)
-    first = fit_rows(ph[:, fit_cols], model_projector(G))
-    weights = date_weights(np.asarray(ph[:, fit_cols], dtype=np.float64) - first)
-    coef_op = lscov_operator(G, np.diag(1.0 / weights)).T
+    coef_op = lscov_operator(G).T
     G_all = model_design(day, ref_day, model)
     return fit_rows(ph[:, fit_cols], coef_op @ G_all.T).astype(np.float32)
 
