@@ -333,8 +333,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "defo_model": "linear",
         "detrend_scn": "y",
         "auto_scn_time_win": "y",
-        "export_coh_ps_min": 0.0,
-        "export_tcoh_min": 0.0,
+        "export_coh_ps_min": 0.8,
+        "export_tcoh_min": 0.7,
     },
 }
 PRESETS["faithful"] = {name: None for name in PRESETS["accurate"]}
