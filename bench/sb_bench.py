@@ -109,7 +109,7 @@ def coverage(sb_gpkg: Path, ps_gpkg: Path, truth: Path, radius: float) -> dict:
         vel_true = t["velocity_lsfit_mm_yr"][()].ravel()
     pix = np.column_stack([lon.ravel(), lat.ravel()]) * m_per_deg
     tree = cKDTree(pix)
-    ds_share = [float(np.mean(pclass[tree.query_ball_point(p, radius)] == 3))
+    ds_share = [float(np.mean(np.isin(pclass[tree.query_ball_point(p, radius)], (3, 5))))
                 for p in xy(sb_g)[alone]]
     _, near = tree.query(xy(sb_g))
     dv = sb_g.VEL.to_numpy() - vel_true[near]
@@ -132,9 +132,9 @@ def selected_pixels(sb: Path, ps: Path, truth: Path) -> dict:
     only = sb_pix - ps_pix
     cls_sb = np.array([pclass[p] for p in sb_pix], dtype=int)
     cls_only = np.array([pclass[p] for p in only], dtype=int)
-    return {"sb": len(sb_pix), "sb_ds": int(np.sum(cls_sb == 3)), "only": len(only),
-            "only_ds": int(np.sum(cls_only == 3)),
-            "ps_ds": int(sum(pclass[p] == 3 for p in ps_pix))}
+    return {"sb": len(sb_pix), "sb_ds": int(np.sum(np.isin(cls_sb, (3, 5)))), "only": len(only),
+            "only_ds": int(np.sum(np.isin(cls_only, (3, 5)))),
+            "ps_ds": int(sum(pclass[p] in (3, 5) for p in ps_pix))}
 
 
 def bench_profile(workdir: Path, profile: str, rows: int, cols: int, seed: int,

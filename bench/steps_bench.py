@@ -76,8 +76,8 @@ def evaluate(run: Path, truth: Path) -> dict:
     other_counts = {names[str(k)]: int(np.sum(others == k)) for k in np.unique(others)}
     with h5py.File(truth, "r") as f:
         gamma_inf = f["temporal_coherence_inf"][()] if "temporal_coherence_inf" in f else None
-    ds_kept = [(r, c) for r, c in final - good if pclass[r, c] == 3]
-    ds_dropped = [(r, c) for r, c in cands - final if pclass[r, c] == 3]
+    ds_kept = [(r, c) for r, c in final - good if pclass[r, c] in (3, 5)]
+    ds_dropped = [(r, c) for r, c in cands - final if pclass[r, c] in (3, 5)]
     ds_coherence = {}
     if gamma_inf is not None and ds_kept:
         ds_coherence = {
