@@ -24,7 +24,14 @@ from pathlib import Path
 
 from stamps_python import __version__
 from stamps_python.steps import sb_load_initial
-from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
+from stamps_python.utils import (
+    HelpFormatter,
+    StampsError,
+    get_logger,
+    peak_memory_mb,
+    run_cli,
+    setup_logging,
+)
 
 
 def _patch_names(run_dir: Path, wanted: Sequence[str] | None) -> list[str]:
@@ -77,13 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options of build_sb_phase."""
     p = argparse.ArgumentParser(
         prog="build_sb_phase", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("run", help="run directory prepared by prep_isce --small-baseline")
     p.add_argument("--patches", nargs="+", metavar="PATCH",
                    help="only these patches (names as in patch.list); default: all")
     p.add_argument("--block-mb", type=float, default=sb_load_initial.READ_BLOCK_MB,
                    help="lines of one SLC read at a time, MiB")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
 

@@ -36,8 +36,10 @@ from stamps_python.numerics.sb_network import (
     write_sb_list,
 )
 from stamps_python.utils import (
+    HelpFormatter,
     StampsError,
     atomic_output,
+    check_output_dir,
     datenum,
     get_logger,
     parse_yyyymmdd,
@@ -162,6 +164,7 @@ def define_pairs(path: str | Path, max_temporal: float, max_perpendicular: float
     else:
         raise StampsError(f"{path}: neither an ISCE2 merged/ folder (no SLC/) nor a run directory "
                           f"(no {METADATA}); run prep_isce first or pass the merged/ folder")
+    check_output_dir(out_dir, "--output")
     for d in dates:
         parse_yyyymmdd(d, f"{path}: date")
     if len(set(dates)) != len(dates):
@@ -207,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options of define_sb_pairs."""
     p = argparse.ArgumentParser(
         prog="define_sb_pairs", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("path", help="ISCE2 topsStack merged/ folder, or a run directory made by "
                    "prep_isce (with metadata.json)")
     p.add_argument("--max-temporal", type=float, required=True,

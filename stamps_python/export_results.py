@@ -47,9 +47,11 @@ from stamps_python.numerics.timeseries import (
     sb_velocity,
     used_ifg_index,
 )
-from stamps_python.parms import flag, load_parms
+from stamps_python.parms import drop_ifg_index0, flag, load_parms
 from stamps_python.utils import (
+    HelpFormatter,
     StampsError,
+    check_output_dir,
     datestr,
     get_logger,
     run_cli,
@@ -294,7 +296,8 @@ def _sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:
     """Dates in the velocity fit (0-based, reference date excluded) and, for an SB run, their
     covariance ``sm_cov`` (rad^2) from sb_invert_uw (None: weights from ifgstd2)."""
     if not run.small_baseline:
-        return used_ifg_index(run.n_ifg, run.master_ix, run.parms.get("drop_ifg_index") or []), None
+        drop = drop_ifg_index0(run.parms, run.n_ifg) + 1
+        return used_ifg_index(run.n_ifg, run.master_ix, drop.tolist()), None
     phuw = run.product("phuw2", "the single-master dates")
     solved = np.asarray(phuw.get("unwrap_ifg_index_sm", np.arange(run.n_sm)), dtype=np.int64)
     use_ix = np.setdiff1d(solved.ravel(), [run.master_ix])
@@ -323,8 +326,7 @@ def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None
     n_sb = run.n_ifg
     ph_sb = run.per_ps("phuw_sb2", "ph_uw", why, n_sb)
     ph_scla = run.per_ps("scla_sb2", "ph_scla", why, n_sb) if correction.has("d") else None
-    drop = {int(i) - 1 for i in np.atleast_1d(run.parms.get("drop_ifg_index") or [])}
-    use_sb = np.array([k for k in range(n_sb) if k not in drop], dtype=np.int64)
+    use_sb = np.setdiff1d(np.arange(n_sb), drop_ifg_index0(run.parms, n_sb))
     model_deramp = None
     if str(run.parms["deramp_method"]) == "model":
         G = pair_model_design(run, use_sb)
@@ -346,6 +348,63 @@ def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None
                        seed=seed)
 
 
+def usable_correction(run: RunData, correction: Correction) -> Correction:
+    """``correction`` as the export of ``run`` uses it ('V' is 'v' in a PS run); a type the
+    export cannot make is a one-line StampsError."""
+    if correction.kind != "v":
+        raise StampsError(f"correction '{correction.text}': export needs a velocity type "
+                          f"('v', 'v-d', 'v-do', 'v-dso', ...)")
+    if not run.small_baseline and correction.single_master:
+        correction = replace(correction, single_master=False)
+    sb_vel = run.small_baseline and not correction.single_master
+    if sb_vel and (correction.has("s") or correction.has("a")):
+        raise StampsError(f"correction '{correction.text}': in a small-baseline run lower-case "
+                          f"'v' types fit the small-baseline interferograms, for which StaMPS "
+                          f"has no 's'/'a' terms; use 'V-{correction.text[2:]}' (velocity "
+                          f"from the single-master series)")
+    return correction
+
+
+def _scla_name(run: RunData) -> str:
+    """The Step-7 workspace of the SCLA term and reference AOE: scla2, else scla_smooth2."""
+    return "scla_smooth2" if not run.has("scla2") and run.has("scla_smooth2") else "scla2"
+
+
+def check_inputs(run: RunData, corrections: Sequence[Correction]) -> list[Correction]:
+    """Check everything the export of ``corrections`` reads before anything is computed.
+
+    ``drop_ifg_index`` must number interferograms of the run; every correction needs phuw2 and
+    pm2, 'd' scla2 (or scla_smooth2), 's' scn2, 'a' tca2, and in a small-baseline run a
+    lower-case 'v' also phuw_sb2 (and scla_sb2 for 'd'); hgt2 and ifgstd2 are read when present.
+    A missing workspace or dataset, or one of the wrong shape, is a one-line StampsError, so no
+    layer is written. Returns the corrections as :func:`compute_results` uses them.
+    """
+    drop_ifg_index0(run.parms, run.n_ifg)
+    out = []
+    for correction in corrections:
+        correction = usable_correction(run, correction)
+        why = f"correction '{correction.name}'"
+        run.per_ps("phuw2", "ph_uw", why, run.n_sm)
+        run.per_ps("pm2", "coh_ps", "COHERENCE")
+        if correction.has("d"):
+            run.per_ps(_scla_name(run), "ph_scla", why, run.n_sm)
+        if correction.has("s"):
+            run.per_ps("scn2", "ph_scn_slave", why, run.n_sm)
+        if correction.has("a"):
+            aps_phase(run, why)
+        if run.small_baseline and not correction.single_master:
+            sb_why = f"correction '{correction.text}' (small-baseline velocity)"
+            run.per_ps("phuw_sb2", "ph_uw", sb_why, run.n_ifg)
+            if correction.has("d"):
+                run.per_ps("scla_sb2", "ph_scla", sb_why, run.n_ifg)
+        out.append(correction)
+    if run.has("hgt2"):
+        run.per_ps("hgt2", "hgt", "HEIGHT")
+    if run.has("ifgstd2") and not run.small_baseline:
+        run.product("ifgstd2", "weights", ["ifg_std"])
+    return out
+
+
 def compute_results(run: RunData, correction: Correction, reference: Reference | None = None,
                     n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> ExportResult:
     """Time series, velocity and attributes of every PS for a 'v' ``correction``.
@@ -358,23 +417,13 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     interferograms (ps_plot 'vsb'), that of an upper-case 'V' type to the time series.
     """
     log = get_logger()
-    if correction.kind != "v":
-        raise StampsError(f"correction '{correction.text}': export needs a velocity type "
-                          f"('v', 'v-d', 'v-do', 'v-dso', ...)")
-    if not run.small_baseline and correction.single_master:
-        correction = replace(correction, single_master=False)
+    correction = usable_correction(run, correction)
     sb_vel = run.small_baseline and not correction.single_master
-    if sb_vel and (correction.has("s") or correction.has("a")):
-        raise StampsError(f"correction '{correction.text}': in a small-baseline run lower-case "
-                          f"'v' types fit the small-baseline interferograms, for which StaMPS "
-                          f"has no 's'/'a' terms; use 'V-{correction.text[2:]}' (velocity "
-                          f"from the single-master series)")
     why = f"correction '{correction.name}'"
     n_sm = run.n_sm
     ph_uw = run.per_ps("phuw2", "ph_uw", why, n_sm)
-    scla_name = "scla2"
-    if not run.has("scla2") and run.has("scla_smooth2"):
-        scla_name = "scla_smooth2"
+    scla_name = _scla_name(run)
+    if scla_name == "scla_smooth2":
         log.info("scla2 not found; using scla_smooth2 for the SCLA term and reference AOE")
     ph_scla = run.per_ps(scla_name, "ph_scla", why, n_sm) if correction.has("d") else None
     ph_scn = (run.per_ps("scn2", "ph_scn_slave", why, n_sm)
@@ -617,27 +666,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="export_results",
+    p = _Parser(prog="export_results", formatter_class=HelpFormatter,
                 description="Export PS mean LOS velocities and time series (mm, positive toward "
                             "the satellite) as EPSG:4326 point layers, one per correction.")
     p.add_argument("--input-path", required=True, help="run directory after Steps 6-8")
     p.add_argument("--output-dir", help="folder for the layers (default: the run directory)")
-    p.add_argument("--format", default="gpkg", choices=FORMATS, help="default gpkg")
+    p.add_argument("--format", default="gpkg", choices=FORMATS, help="layer file format")
     p.add_argument("--correction", action="append", metavar="TYPE",
                    help="ps_plot velocity type, repeatable: v, v-d, v-o, v-do, v-s, v-so, v-ds, "
                         "v-dso, v-a, v-da, v-ao, v-dao (default v-do)")
     p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
-                   help="centre of a circular reference area (deg); with --ref-radius")
-    p.add_argument("--ref-radius", type=float, metavar="M", help="reference radius, m")
+                   help="centre of a circular reference area (deg); with --ref-radius (default: "
+                        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
+                        "ref_lon, ref_lat)")
+    p.add_argument("--ref-radius", type=float, metavar="M",
+                   help="radius of the reference circle, m (default: the parameter ref_radius)")
     p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="longitude limits of a reference box (deg)")
+                   help="longitude limits of a reference box (deg; default: the parameter "
+                        "ref_lon)")
     p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="latitude limits of a reference box (deg)")
+                   help="latitude limits of a reference box (deg; default: the parameter "
+                        "ref_lat)")
     p.add_argument("--plot", action="store_true", help="also write the PNG plots (ps_plot)")
     p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
-                   help=f"bootstrap draws for V_STDEV (default {DEFAULT_N_BOOT}, as ps_mean_v)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap random seed")
-    p.add_argument("-v", "--verbose", action="store_true")
+                   help="bootstrap draws for V_STDEV (as ps_mean_v)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help="random seed of the V_STDEV bootstrap")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
 
@@ -652,10 +707,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = Path(args.input_path)
     if not run_dir.is_dir():
         raise StampsError(f"{run_dir}: no such run directory")
+    output_dir = check_output_dir(args.output_dir or run_dir, "--output-dir")
     setup_logging(run_dir, args.verbose)
     log = get_logger()
     run = load_run(run_dir)
-    output_dir = Path(args.output_dir) if args.output_dir else run_dir
+    corrections = check_inputs(run, corrections)
     written: list[Path] = []
     for correction in corrections:
         with timed(f"export {correction.name}"):

@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.utils import StampsError, atomic_output, get_logger, run_cli, setup_logging
+from stamps_python.utils import (
+    HelpFormatter,
+    StampsError,
+    atomic_output,
+    get_logger,
+    run_cli,
+    setup_logging,
+)
 
 PARMS_FILE = "parms.json"
 LOCALPARMS_FILE = "localparms.json"
@@ -867,26 +874,26 @@ def parameters_markdown() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stamps_parms",
+        prog="stamps_parms", formatter_class=HelpFormatter,
         description="List, read and change StaMPS parameters (parms.json / localparms.json). "
                     "NAME may be any unique prefix of a parameter name.")
     parser.add_argument("run_dir", help="run (or patch) directory")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every parameter with its value and source")
     p_get = sub.add_parser("get", help="print one parameter")
-    p_get.add_argument("name")
+    p_get.add_argument("name", help="parameter name or unique prefix")
     p_set = sub.add_parser("set", help="set one parameter (VALUE like 0.5, inf, y, '[1,2]', 3:5)")
     p_set.add_argument("--local", action="store_true", help="write localparms.json")
-    p_set.add_argument("name")
+    p_set.add_argument("name", help="parameter name or unique prefix")
     p_set.add_argument("value", nargs=argparse.REMAINDER, help="new value")
     p_preset = sub.add_parser("preset", help="set a group of parameters at once: 'accurate' "
                               "(the opt-in corrections beyond StaMPS, docs/accuracy.md) or "
                               "'faithful' (their StaMPS defaults)")
-    p_preset.add_argument("preset", choices=sorted(PRESETS))
+    p_preset.add_argument("preset", choices=sorted(PRESETS), help="preset name")
     p_reset = sub.add_parser("reset", help="put one parameter back to its default")
     p_reset.add_argument("--local", action="store_true",
                          help="only remove it from localparms.json")
-    p_reset.add_argument("name")
+    p_reset.add_argument("name", help="parameter name or unique prefix")
     return parser
 
 

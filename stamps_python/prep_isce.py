@@ -66,7 +66,9 @@ from stamps_python.numerics.sb_network import read_sb_list
 from stamps_python.steps import ps_load_initial
 from stamps_python.utils import (
     LOG_FILE,
+    HelpFormatter,
     StampsError,
+    check_output_dir,
     get_logger,
     parse_yyyymmdd,
     peak_memory_mb,
@@ -720,6 +722,9 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                           "build_sb_phase on the run directory after prep_isce")
     if sb_list is not None and not small_baseline:
         raise StampsError("--sb-list: only used with --small-baseline")
+    check_output_dir(output, "--output")
+    if output.is_dir():  # the staging folder is made beside it
+        check_output_dir(output.parent, f"--output {output}: its parent")
     stack = isce.open_stack(merged)
     reference = reference_date or _infer_reference(stack)
     parse_yyyymmdd(reference, "--reference-date")
@@ -926,7 +931,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line options of prep_isce."""
     p = argparse.ArgumentParser(
         prog="prep_isce", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("merged", help="ISCE2 topsStack merged/ folder (with SLC/ and geom_reference/)")
     p.add_argument("--output", "-o", required=True, help="run directory to create (or refresh)")
     p.add_argument("--reference-date", help="reference (master) date YYYYMMDD; default: the "
@@ -934,12 +939,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap-metadata", action="store_true",
                    help="read wavelength, heading, spacing, slant range, angles from the ISCE2 "
                    "XML and geometry into metadata.json")
-    p.add_argument("--wavelength", type=float, help="radar wavelength in m (overrides the XML)")
-    p.add_argument("--heading", type=float, help="satellite heading in deg (overrides lat/lon)")
-    p.add_argument("--range-patches", type=int, default=1)
-    p.add_argument("--azimuth-patches", type=int, default=1)
-    p.add_argument("--range-overlap", type=int, default=50, help="pixels")
-    p.add_argument("--azimuth-overlap", type=int, default=50, help="lines")
+    p.add_argument("--wavelength", type=float,
+                   help="radar wavelength in m (default: from the reference XML)")
+    p.add_argument("--heading", type=float,
+                   help="satellite heading in deg (default: from the lat/lon grids)")
+    p.add_argument("--range-patches", type=int, default=1,
+                   help="number of patches across range (mt_prep prg)")
+    p.add_argument("--azimuth-patches", type=int, default=1,
+                   help="number of patches along azimuth (mt_prep paz)")
+    p.add_argument("--range-overlap", type=int, default=50,
+                   help="overlap of neighbouring patches in range, pixels")
+    p.add_argument("--azimuth-overlap", type=int, default=50,
+                   help="overlap of neighbouring patches in azimuth, lines")
     p.add_argument("--amp-dispersion", type=float, default=None,
                    help="amplitude dispersion threshold for candidates: D_A for PS (default "
                    "0.4), the amplitude-difference dispersion D_a_sb with --small-baseline "
@@ -960,7 +971,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the SLCs through the page cache instead of with O_DIRECT (which "
                    "is used where the file system allows it); may be faster on network file "
                    "systems")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
 

@@ -42,6 +42,7 @@ from stamps_python.export_results import (
     Reference,
     RunData,
     aps_phase,
+    check_inputs,
     compute_results,
     load_run,
     reference_from_args,
@@ -53,7 +54,14 @@ from stamps_python.numerics.timeseries import (
     parse_correction,
     subtract_reference,
 )
-from stamps_python.utils import StampsError, get_logger, run_cli, setup_logging
+from stamps_python.utils import (
+    HelpFormatter,
+    StampsError,
+    check_output_dir,
+    get_logger,
+    run_cli,
+    setup_logging,
+)
 
 DPI = 100
 MAP_SIZE_IN = (9.0, 7.5)
@@ -360,20 +368,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ps_plot", description="PNG plots of a StaMPS run: velocity map, time "
-                                            "series, wrapped and unwrapped interferograms.")
+    p = _Parser(prog="ps_plot", formatter_class=HelpFormatter,
+                description="PNG plots of a StaMPS run: velocity map, time series, wrapped and "
+                            "unwrapped interferograms.")
     p.add_argument("run_dir", help="run directory after Steps 6-8")
     p.add_argument("--correction", default="v-do", help="velocity type, e.g. v-do, v-dso")
     p.add_argument("--ts-points", nargs="+", default=[], metavar="LON,LAT",
-                   help="plot the time series of the PS nearest each point")
+                   help="plot the time series of the PS nearest each point (default: the PS "
+                        "with the largest and the smallest velocity)")
     p.add_argument("--output-dir", help="folder for the PNG files (default: RUN/plots)")
-    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"))
-    p.add_argument("--ref-radius", type=float, metavar="M")
-    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"))
-    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"))
-    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
+                   help="centre of a circular reference area (deg); with --ref-radius (default: "
+                        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
+                        "ref_lon, ref_lat)")
+    p.add_argument("--ref-radius", type=float, metavar="M",
+                   help="radius of the reference circle, m (default: the parameter ref_radius)")
+    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="longitude limits of a reference box (deg; default: the parameter "
+                        "ref_lon)")
+    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="latitude limits of a reference box (deg; default: the parameter "
+                        "ref_lat)")
+    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
+                   help="bootstrap draws for the velocity std (as ps_mean_v)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help="random seed of the velocity-std bootstrap")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
 
@@ -404,10 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise StampsError(f"{run_dir}: no such run directory")
+    out = check_output_dir(args.output_dir or run_dir / "plots", "--output-dir")
     setup_logging(run_dir, args.verbose)
     run = load_run(run_dir)
+    (correction,) = check_inputs(run, [correction])
     result = compute_results(run, correction, reference, args.n_boot, args.seed)
-    out = Path(args.output_dir) if args.output_dir else run_dir / "plots"
     for path in make_plots(run, result, out, points):
         print(path)
     return 0

@@ -40,7 +40,14 @@ from stamps_python.steps import (
     sb_invert_uw,
     sb_load_initial,
 )
-from stamps_python.utils import StampsError, get_logger, peak_memory_mb, run_cli, setup_logging
+from stamps_python.utils import (
+    HelpFormatter,
+    StampsError,
+    get_logger,
+    peak_memory_mb,
+    run_cli,
+    setup_logging,
+)
 
 STEP_NAMES = {
     1: "load initial (ps_load_initial_isce; sb_load_initial_isce for small baselines)",
@@ -198,12 +205,14 @@ def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of stamps_main."""
-    p = argparse.ArgumentParser(prog="stamps_main", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="stamps_main", description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--start", type=int, default=1, help="first step (1..8)")
     p.add_argument("--end", type=int, default=8, help="last step (1..8)")
-    p.add_argument("--config", default=".", help="run directory made by prep_isce")
+    p.add_argument("--config", default=".",
+                   help="run directory made by prep_isce (default: the current folder)")
     p.add_argument("--patches", nargs="+", help="patch folders to process (default: patch.list)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
 

@@ -55,8 +55,10 @@ from stamps_python.io.isce_sidecars import (
     write_sidecars,
 )
 from stamps_python.utils import (
+    HelpFormatter,
     StampsError,
     atomic_output,
+    check_output_dir,
     get_logger,
     parse_yyyymmdd,
     peak_memory_mb,
@@ -963,6 +965,7 @@ def _mean_looks(a: np.ndarray) -> np.ndarray:
 
 
 def _prepare_outdir(outdir: Path, overwrite: bool) -> None:
+    check_output_dir(outdir, "OUTDIR")
     existing = [
         n for n in ("merged", "baselines", "reference", "truth.h5") if (outdir / n).exists()
     ]
@@ -2052,22 +2055,27 @@ def generate_stack(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="stamps_synthetic",
+        prog="stamps_synthetic", formatter_class=HelpFormatter,
         description="Write a synthetic Sentinel-1 stack in the ISCE2 topsStack layout, "
         "with its ground truth in OUTDIR/truth.h5.",
     )
     p.add_argument("outdir", help="stack directory to create (merged/, baselines/, reference/)")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="easy")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="easy",
+                   help="scene and noise profile (docs/synthetic.md)")
     p.add_argument("--rows", type=int, default=200, help="azimuth lines (default 200)")
     p.add_argument("--cols", type=int, default=400, help="range samples (default 400)")
     p.add_argument("--dates", type=int, default=None, help="number of dates (default: profile's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed; the same arguments give byte-identical files")
     p.add_argument("--reference-date", default=None, help="YYYYMMDD (default: middle date)")
     p.add_argument(
         "--start-date", default=None, help="YYYYMMDD of the first date (default 20210105)"
     )
-    p.add_argument("--truth-cube", choices=("auto", "yes", "no"), default="auto")
-    p.add_argument("--pass-direction", choices=("DESCENDING", "ASCENDING"), default="DESCENDING")
+    p.add_argument("--truth-cube", choices=("auto", "yes", "no"), default="auto",
+                   help="write the per-date truth cubes to truth.h5 (auto: when dates x rows x "
+                   "cols <= 2e7)")
+    p.add_argument("--pass-direction", choices=("DESCENDING", "ASCENDING"), default="DESCENDING",
+                   help="orbit direction of the simulated stack")
     p.add_argument(
         "--no-multilooked", action="store_true", help="skip the 3x9-look geometry .rdr files"
     )

@@ -1,11 +1,13 @@
 """Small utilities shared by every stamps_python script and step.
 
-Error reporting (one-line errors, non-zero exit), atomic product writes, logging to the console
-and to ``stamps.log``, step timing, and StaMPS/MATLAB date numbers.
+Error reporting (one-line errors, non-zero exit), output-folder checks, --help formatting, atomic
+product writes, logging to the console and to ``stamps.log``, step timing, and StaMPS/MATLAB date
+numbers.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as _dt
 import logging
@@ -18,6 +20,7 @@ from pathlib import Path
 
 LOGGER_NAME = "stamps"
 LOG_FILE = "stamps.log"
+EXIT_BROKEN_PIPE = 128 + 13  # as a Unix tool killed by SIGPIPE (e.g. the reader was `head`)
 
 
 class StampsError(Exception):
@@ -26,6 +29,44 @@ class StampsError(Exception):
     The message is printed as one line (naming the file or parameter and what is wrong) and the
     script exits non-zero, without a traceback.
     """
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` that shows each option's default: ``(default: X)`` is appended unless the help
+    text already says what the default is, and not to flags or options without a default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.nargs == 0 or action.default is None or action.required:
+            return text
+        return super()._get_help_string(action) or ""
+
+
+def check_output_dir(path: str | Path, option: str) -> Path:
+    """Check, creating nothing, that folder ``path`` (given as ``option``) can be written to.
+
+    An existing ``path`` must be a writable directory; otherwise its nearest existing parent must
+    be a writable directory (the folder is made later). Anything else is a one-line StampsError,
+    so a script stops before doing any work.
+    """
+    path = Path(path)
+    target = path
+    while not target.exists() and target.parent != target:
+        target = target.parent
+    where = "" if target == path else f"cannot be created: {target} "
+    if not target.is_dir():
+        raise StampsError(f"{option} {path}: {where or 'exists and '}is not a directory")
+    if not os.access(target, os.W_OK | os.X_OK):
+        why = "read-only file system" if _read_only(target) else "permission denied"
+        raise StampsError(f"{option} {path}: {where}is not writable ({why})")
+    return path
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def get_logger() -> logging.Logger:
@@ -116,9 +157,20 @@ def datestr(day: float) -> str:
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run a script's ``main``; a :class:`StampsError` becomes one line on stderr and exit code 1."""
+    """Run a script's ``main``; a :class:`StampsError` becomes one line on stderr and exit code 1.
+
+    Output piped into a reader that stops early (``stamps_parms RUN list | head``) ends quietly
+    with exit code 141, as a Unix tool killed by SIGPIPE.
+    """
     try:
         code = main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # further writes (and Python's flush at exit) would raise again: send them nowhere
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except StampsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         get_logger().debug("error: %s", exc)

@@ -480,6 +480,57 @@ def test_cli_bad_input_one_line(run: tuple[Path, dict], capsys, args: list, text
     assert err.count("\n") == 1 and err.startswith("error:") and text in err
 
 
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+def test_cli_output_dir_that_cannot_be_used(run: tuple[Path, dict], tmp_path: Path,
+                                            capsys) -> None:
+    root, _ = run
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    base = ["--input-path", str(root), "--correction", "v-o", "--n-boot", "5"]
+    assert cli(base + ["--output-dir", str(a_file)]) == 1
+    assert f"--output-dir {a_file}: exists and is not a directory" in _one_line_error(capsys)
+    assert cli(base + ["--output-dir", str(a_file / "out")]) == 1
+    assert (f"--output-dir {a_file / 'out'}: cannot be created: {a_file} is not a directory"
+            in _one_line_error(capsys))
+    assert a_file.read_text() == "not a folder"
+
+
+def test_cli_checks_every_correction_before_writing(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "run"
+    make_run(root, n_ps=40)
+    (root / "scn2.h5").unlink()
+    out = tmp_path / "out"
+    assert cli(["--input-path", str(root), "--output-dir", str(out), "--correction", "v-do",
+                "--correction", "v-dso", "--plot", "--n-boot", "5"]) == 1
+    assert "scn2.h5 not found: correction 'v-dso'" in _one_line_error(capsys)
+    assert not out.exists()  # not even the v-do layer
+
+
+def test_drop_ifg_index_beyond_the_interferograms_is_refused(tmp_path: Path, capsys) -> None:
+    from stamps_python.export_results import check_inputs
+    from stamps_python.parms import set_parm
+    from stamps_python.ps_plot import cli as ps_plot_cli
+
+    root = tmp_path / "run"
+    make_run(root, n_ps=40, n_dates=14)
+    set_parm(root, "drop_ifg_index", "[1, 99]")
+    with pytest.raises(StampsError, match=r"parameter drop_ifg_index: \[1\.0, 99\.0\] must be "
+                                          r"interferogram numbers 1\.\.14"):
+        check_inputs(load_run(root), [parse_correction("v-do")])
+    with pytest.raises(StampsError, match="drop_ifg_index"):
+        _result(root, "v-do")
+    out = tmp_path / "out"
+    assert cli(["--input-path", str(root), "--output-dir", str(out), "--n-boot", "5"]) == 1
+    assert "drop_ifg_index" in _one_line_error(capsys) and not out.exists()
+    assert ps_plot_cli([str(root), "--output-dir", str(out), "--n-boot", "5"]) == 1
+    assert "1..14" in _one_line_error(capsys) and not out.exists()
+
+
 def test_script_runs_as_file(run: tuple[Path, dict], tmp_path: Path) -> None:
     root, _ = run
     proc = subprocess.run([sys.executable, str(REPO / "stamps_python" / "export_results.py"),

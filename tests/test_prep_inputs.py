@@ -136,6 +136,46 @@ def test_cli_one_line_error_and_exit_code(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_output_that_cannot_be_created(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "stamps_python" / "prep_isce.py"), str(GOLDEN_MERGED),
+         "--output", str(a_file / "run"), "--reference-date", GOLDEN_REFERENCE],
+        capture_output=True, text=True)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"error: --output {a_file / 'run'}: cannot be created: {a_file} is not a directory"]
+    assert a_file.read_text() == "not a folder" and sorted(tmp_path.iterdir()) == [a_file]
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_output_in_a_read_only_folder(tmp_path, monkeypatch, exists):
+    import os
+
+    import stamps_python.utils as utils
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    out = locked / "run"
+    if exists:
+        out.mkdir()
+        locked = out
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # root writes through chmod: have os.access answer as for a user
+        access = os.access
+        monkeypatch.setattr(utils.os, "access",
+                            lambda p, mode: False if Path(p) == locked else access(p, mode))
+    try:
+        with pytest.raises(StampsError) as err:
+            prepare(GOLDEN_MERGED, out, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING)
+    finally:
+        locked.chmod(0o755)
+    where = "" if exists else f"cannot be created: {locked} "
+    assert str(err.value) == f"--output {out}: {where}is not writable (permission denied)"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["locked"] + (["run"] if exists else [])
+
+
 def test_cli_runs_as_script_and_writes_metadata(tmp_path):
     res = subprocess.run(
         [sys.executable, str(ROOT / "stamps_python" / "prep_isce.py"), str(GOLDEN_MERGED),

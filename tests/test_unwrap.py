@@ -9,7 +9,7 @@ import pytest
 
 from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.unwrap_costs import uw_unwrap_from_grid
-from stamps_python.numerics.unwrap_grid import grid_cells, uw_grid_wrapped, wrap_filt
+from stamps_python.numerics.unwrap_grid import check_grid, grid_cells, uw_grid_wrapped, wrap_filt
 from stamps_python.numerics.unwrap_interp import uw_interp
 from stamps_python.numerics.unwrap_space_time import (
     design_matrix,
@@ -141,6 +141,37 @@ def test_grid_smaller_than_prefilter_window_is_stamps_error() -> None:
                                           r"is less than prefilter window size \(32\); lower "
                                           r"unwrap_grid_size"):
         uw_grid_wrapped(ph, xy, 100.0, 32, True, False, 0.8, progress=False)
+
+
+def test_grid_of_too_many_cells_is_refused_before_allocating() -> None:
+    xy = np.array([[0.0, 0.0], [4000.0, 3000.0]])
+    with pytest.raises(StampsError) as err:
+        grid_cells(xy, 0.001)  # 1.2e13 cells: terabytes
+    msg = str(err.value)
+    assert msg.startswith("parameter unwrap_grid_size: 0.001 m") and "\n" not in msg
+    assert "3,000,001 x 4,000,001 grid" in msg and "more than 50,000,000" in msg
+    suggested = float(msg.split(">= ")[1].split(" m")[0])
+    assert suggested == 0.49
+    grid_cells(xy, suggested)  # the suggestion is within the limit
+    with pytest.raises(StampsError, match="unwrap_grid_size"):
+        check_grid(xy, 0.48, 8)
+    with pytest.raises(StampsError, match="Minimum dimension"):
+        check_grid(xy, 200.0, 32)
+
+
+def test_run_refuses_a_huge_grid_before_any_work(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    make_ps_run(tmp_path)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("rc2 read before the grid check")
+
+    monkeypatch.setattr(ps_unwrap, "load_product", lambda path, *a, **k: (
+        load_product(path, *a, **k) if Path(path).name == "ps2.h5" else no_loading()))
+    with pytest.raises(StampsError, match=r"^parameter unwrap_grid_size: 0.001 m .* grid .* use "
+                                          r"unwrap_grid_size >= \d"):
+        ps_unwrap.run(tmp_path, parms_for(unwrap_grid_size=0.001), progress=False)
+    assert not (tmp_path / "uw_grid.h5").exists()
 
 
 def test_grid_sums_phasors_per_cell_in_column_major_node_order() -> None:
@@ -367,6 +398,30 @@ def test_run_without_step5_products(tmp_path: Path) -> None:
     (tmp_path / "rc2.h5").unlink()
     with pytest.raises(StampsError, match=r"rc2\.h5: not found; run Step 5 first"):
         ps_unwrap.run(tmp_path, parms_for(), progress=False)
+
+
+def test_run_checks_snaphu_first_and_removes_stale_snaphu_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_ps_run(tmp_path)
+    stale = tmp_path / ".snaphu_k1ll3d"
+    stale.mkdir()
+    (stale / "snaphu.in").write_bytes(b"left by a killed run")
+    (tmp_path / ".snaphu_note").write_text("a file, not a snaphu folder")
+    (tmp_path / "snaphu_mine").mkdir()
+
+    def no_gridding(*args, **kwargs):
+        raise AssertionError("gridding before the snaphu check")
+
+    monkeypatch.setattr(ps_unwrap, "uw_grid_wrapped", no_gridding)
+    monkeypatch.setenv("SNAPHU_BIN", str(tmp_path / "nowhere" / "snaphu"))
+    with pytest.raises(StampsError) as err:
+        ps_unwrap.run(tmp_path, parms_for(), progress=False)
+    assert "SNAPHU_BIN" in str(err.value) and "\n" not in str(err.value)
+    assert not stale.exists()
+    assert (tmp_path / ".snaphu_note").is_file() and (tmp_path / "snaphu_mine").is_dir()
+    with pytest.raises(StampsError, match="SNAPHU_BIN"):  # uw_3d itself looks first, too
+        ps_unwrap.uw_3d(np.ones((4, 2), np.complex64), np.zeros((4, 2)), np.arange(2.0),
+                        np.array([[0, 1], [0, 1]]), np.zeros(2), {}, tmp_path)
 
 
 def test_run_holds_good_small_baseline_values(tmp_path: Path) -> None:

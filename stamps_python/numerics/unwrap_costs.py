@@ -32,6 +32,7 @@ from stamps_python.utils import get_logger
 COSTSCALE = 100
 NSHORTCYCLE = 200
 MAXSHORT = 32000
+SNAPHU_TMP_PREFIX = ".snaphu_"  # snaphu's temporary working folders inside the run directory
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
@@ -178,7 +179,7 @@ def uw_stat_costs(
     subset = np.arange(n_ifg) if subset_ifg_index is None else np.asarray(subset_ifg_index)
     ph_uw = np.zeros((n_nodes, n_ifg), dtype=np.float32)
     msd = np.zeros(n_ifg)
-    tmp = Path(tempfile.mkdtemp(prefix=".snaphu_", dir=work_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
     try:
         runner = Snaphu(tmp, snaphu_exe)
         for i1 in tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False):
@@ -190,6 +191,16 @@ def uw_stat_costs(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"ph_uw": ph_uw, "msd": msd}
+
+
+def remove_stale_snaphu_dirs(work_dir: str | Path) -> list[Path]:
+    """Remove the ``.snaphu_*`` folders a killed earlier Step 6 left in ``work_dir``; returns
+    them. Only directories of that name directly inside ``work_dir`` are touched."""
+    stale = sorted(p for p in Path(work_dir).glob(SNAPHU_TMP_PREFIX + "*")
+                   if p.is_dir() and not p.is_symlink())
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def uw_unwrap_from_grid(uw_grid: dict[str, Any], ph_uw_grid: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ Index conventions of the returned ``uw_grid`` workspace (see docs/steps/step6_un
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,10 @@ from stamps_python.utils import StampsError
 
 # Upper bound on the window spectra held at once (bytes), to bound memory on large grids.
 _MAX_BATCH_BYTES = 32 * 1024 * 1024
+# Most cells the unwrapping grid may have: each gridded interferogram is a few complex128 arrays
+# of this size (about 4 GB at the limit) and snaphu unwraps the whole grid. A 250 x 170 km
+# Sentinel-1 frame at 50 m is 17 million cells; more means unwrap_grid_size is mistyped.
+MAX_GRID_CELLS = 50_000_000
 
 
 def matlab_round(x: float) -> int:
@@ -144,12 +149,45 @@ def grid_cells(xy: np.ndarray, pix_size: float) -> tuple[np.ndarray, int, int, f
     x = np.asarray(xy[:, 0], dtype=np.float64)
     y = np.asarray(xy[:, 1], dtype=np.float64)
     x_min, y_min = float(x.min()), float(y.min())
+    check_cell_count(float(x.max()) - x_min, float(y.max()) - y_min, pix_size)
     gi = np.ceil((y - y_min + 1e-3) / pix_size).astype(np.int64)
     gi[gi == gi.max()] -= 1
     gj = np.ceil((x - x_min + 1e-3) / pix_size).astype(np.int64)
     gj[gj == gj.max()] -= 1
     n_i, n_j = int(gi.max()), int(gj.max())
     return np.column_stack([gi - 1, gj - 1]), n_i, n_j, x_min, y_min
+
+
+def check_cell_count(width: float, height: float, pix_size: float) -> None:
+    """Refuse a grid of ``pix_size`` m cells over a ``width`` x ``height`` m PS area with more
+    than :data:`MAX_GRID_CELLS` cells: a one-line StampsError naming unwrap_grid_size, the grid
+    it would make and the smallest cell size within the limit."""
+    n_i, n_j = height / pix_size + 1, width / pix_size + 1
+    if n_i * n_j <= MAX_GRID_CELLS:
+        return
+    smallest = math.sqrt((width + pix_size) * (height + pix_size) / MAX_GRID_CELLS)
+    digits = 1 - math.floor(math.log10(smallest))
+    suggest = math.ceil(smallest * 10.0**digits) / 10.0**digits
+    raise StampsError(
+        f"parameter unwrap_grid_size: {pix_size:g} m cells over the {width:.0f} x {height:.0f} m "
+        f"PS area make a {n_i:,.0f} x {n_j:,.0f} grid ({n_i * n_j:.2g} cells, more than "
+        f"{MAX_GRID_CELLS:,}); use unwrap_grid_size >= {suggest:g} m (StaMPS default 200)")
+
+
+def check_grid(xy: np.ndarray, pix_size: float, prefilt_win: int) -> None:
+    """Check, before any gridding, that the unwrapping grid of PS at ``xy`` (n, 2) [x, y] m is
+    neither too large (:func:`check_cell_count`) nor narrower than the Goldstein window."""
+    _, n_i, n_j, _, _ = grid_cells(xy, pix_size)
+    _check_window(n_i, n_j, prefilt_win, pix_size)
+
+
+def _check_window(n_i: int, n_j: int, prefilt_win: int, pix_size: float) -> None:
+    if min(n_i, n_j) < prefilt_win:
+        raise StampsError(
+            f"Minimum dimension of the resampled grid ({min(n_i, n_j)} pixels) is less than "
+            f"prefilter window size ({prefilt_win}); lower unwrap_grid_size (now {pix_size:g} m) "
+            f"or unwrap_gold_n_win"
+        )
 
 
 def _node_order(nzix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,12 +224,7 @@ def uw_grid_wrapped(
     if is_complex and np.any(ph_in == 0):
         raise StampsError("Some phase values are zero")
     grid_ij, n_i, n_j, grid_x_min, grid_y_min = grid_cells(np.asarray(xy_in)[:, 1:3], pix_size)
-    if min(n_i, n_j) < prefilt_win:
-        raise StampsError(
-            f"Minimum dimension of the resampled grid ({min(n_i, n_j)} pixels) is less than "
-            f"prefilter window size ({prefilt_win}); lower unwrap_grid_size (now {pix_size:g} m) "
-            f"or unwrap_gold_n_win"
-        )
+    _check_window(n_i, n_j, prefilt_win, pix_size)
     flat_cell = grid_ij[:, 0] * n_j + grid_ij[:, 1]
 
     def grid_of(i1: int) -> np.ndarray:

@@ -30,8 +30,13 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
-from stamps_python.numerics.unwrap_costs import uw_stat_costs, uw_unwrap_from_grid
-from stamps_python.numerics.unwrap_grid import uw_grid_wrapped
+from stamps_python.io.snaphu import find_snaphu
+from stamps_python.numerics.unwrap_costs import (
+    remove_stale_snaphu_dirs,
+    uw_stat_costs,
+    uw_unwrap_from_grid,
+)
+from stamps_python.numerics.unwrap_grid import check_grid, uw_grid_wrapped
 from stamps_python.numerics.unwrap_interp import uw_interp
 from stamps_python.numerics.unwrap_space_time import ANNEAL_SEED, uw_sb_unwrap_space_time
 from stamps_python.parms import drop_ifg_index0, flag, number
@@ -50,6 +55,7 @@ def uw_3d(
     options: Mapping[str, Any],
     work_dir: str | Path,
     progress: bool = True,
+    snaphu_exe: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unwrap the phase time series ``ph`` (n_ps, n_ifg) (StaMPS ``uw_3d``).
 
@@ -61,7 +67,8 @@ def uw_3d(
     ``n_trial_wraps`` (6), ``la_flag`` ('y'), ``scf_flag`` ('y'), ``ph_uw_predef`` (None;
     radians, NaN unknown), ``variance``, ``seed``. The workspaces uw_grid/uw_interp/
     uw_space_time/uw_phaseuw.h5 are written to
-    ``work_dir``. Returns (ph_uw (n_ps, n_ifg) float32 radians, msd (n_ifg,) rad^2).
+    ``work_dir``. ``snaphu_exe`` defaults to :func:`~stamps_python.io.snaphu.find_snaphu`, looked
+    up before any gridding. Returns (ph_uw (n_ps, n_ifg) float32 radians, msd (n_ifg,) rad^2).
     """
     log = get_logger()
     valid = {"la_flag", "scf_flag", "master_day", "grid_size", "prefilt_win", "time_win",
@@ -70,6 +77,7 @@ def uw_3d(
     invalid = sorted(set(options) - valid)
     if invalid:
         raise StampsError(f'uw_3d: "{invalid[0]}" is an invalid option')
+    snaphu_exe = Path(snaphu_exe) if snaphu_exe is not None else find_snaphu()
     work_dir = Path(work_dir)
     ifgday_ix = np.asarray(ifgday_ix, dtype=np.int64)
     xy = np.asarray(xy, dtype=np.float64)
@@ -104,7 +112,8 @@ def uw_3d(
         ug, ui, seed=int(options.get("seed", ANNEAL_SEED)), progress=progress)
     save_product(work_dir / "uw_space_time.h5", ut)
     log.info("Unwrapping in space (snaphu)")
-    pu = uw_stat_costs(method, ug, ui, ut, work_dir, options.get("variance"), progress=progress)
+    pu = uw_stat_costs(method, ug, ui, ut, work_dir, options.get("variance"),
+                       snaphu_exe=snaphu_exe, progress=progress)
     save_product(work_dir / "uw_phaseuw.h5", pu)
     log.info("Unwrapping from grid")
     return uw_unwrap_from_grid(ug, pu["ph_uw"]), pu["msd"]
@@ -171,9 +180,15 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     _require(run_dir, ("ps2", "rc2", "pm2") if patch_phase else ("ps2", "rc2"))
     suffix = "_sb" if small_baseline else ""
     scla_name, aps_name, phuw_name = f"scla_smooth{suffix}2", f"tca{suffix}2", f"phuw{suffix}2.h5"
+    for stale in remove_stale_snaphu_dirs(run_dir):
+        log.info("   removed %s, left by an interrupted Step 6", stale.name)
+    snaphu_exe = find_snaphu()
 
     ps = load_product(product_path(run_dir, "ps2"))
     n_ps, n_ifg = int(ps["n_ps"]), int(ps["n_ifg"])
+    grid_size = number(parms, "unwrap_grid_size", 200.0)
+    prefilt_win = int(number(parms, "unwrap_gold_n_win", 32))
+    check_grid(np.asarray(ps["xy"], dtype=np.float64)[:, 1:3], grid_size, prefilt_win)
     day = np.asarray(ps["day"], dtype=np.float64).ravel()
     bperp = np.asarray(ps["bperp"], dtype=np.float64).ravel()
     master_ix = int(ps["master_ix"])
@@ -267,8 +282,8 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
         "master_day": master_day,
         "time_win": number(parms, "unwrap_time_win", 730.0),
         "unwrap_method": str(parms.get("unwrap_method", "3D_QUICK" if small_baseline else "3D")),
-        "grid_size": number(parms, "unwrap_grid_size", 200.0),
-        "prefilt_win": int(number(parms, "unwrap_gold_n_win", 32)),
+        "grid_size": grid_size,
+        "prefilt_win": prefilt_win,
         "goldfilt_flag": str(parms.get("unwrap_prefilter_flag", "y")),
         "gold_alpha": number(parms, "unwrap_gold_alpha", 0.8),
         "la_flag": str(parms.get("unwrap_la_error_flag", "y")),
@@ -282,7 +297,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     ph_uw_some, msd_some = uw_3d(ph_w[:, unwrap_ix],
                                  np.asarray(ps["xy"], dtype=np.float64),
                                  rel_day, ifgday_ix[unwrap_ix], bperp[unwrap_ix], options,
-                                 run_dir, progress=progress)
+                                 run_dir, progress=progress, snaphu_exe=snaphu_exe)
 
     ph_uw = np.zeros((n_ps, n_ifg), dtype=np.float32)
     msd = np.zeros(n_ifg, dtype=np.float32)
