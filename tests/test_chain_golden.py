@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-import gzip
-import shutil
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
-from conftest import GOLDEN, GOLDEN_HEADING, GOLDEN_MERGED, GOLDEN_REFERENCE
+from conftest import GOLDEN_REFERENCE
 from scipy.spatial import cKDTree
 
-from stamps_python import parms
-from stamps_python.export_results import main as export_main
-from stamps_python.prep_isce import prepare
-from stamps_python.stamps_main import run_steps
-
-
-def _golden_layer(name: str, tmp: Path) -> gpd.GeoDataFrame:
-    out = tmp / f"{name}.gpkg"
-    with gzip.open(GOLDEN / f"{name}.gpkg.gz", "rb") as src, open(out, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    return gpd.read_file(out)
+# measured against StaMPS (Octave) on this stack, tolerance about 3x that:
+#   common points 6081 of StaMPS' 6089 (1 - 0.99869); VEL RMS 0.050 (v-do), 0.069 (v-dso) mm/yr;
+#   VEL correlation 1 - 8.3e-6 (v-do), 1 - 6.0e-5 (v-dso); D RMS 0.094, 0.095 mm
+TOL = {"v-do": {"vel_rms": 0.15, "vel_corr": 0.99997, "d_rms": 0.3},
+       "v-dso": {"vel_rms": 0.21, "vel_corr": 0.9998, "d_rms": 0.3}}
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("chain")
-    run = base / "run"
-    prepare(GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING,
-            inc_angle=False)
-    run_steps(run, 1, 5)
-    parms.set_parm(run, "unwrap_grid_size", 55)  # the one non-default StaMPS needed
-    run_steps(run, 6, 8)
-    out = base / "export"
-    assert export_main(["--input-path", str(run), "--output-dir", str(out), "--correction",
-                        "v-do", "--correction", "v-dso"]) == 0
-    return {"v-do": out / "ps_v-do.gpkg", "v-dso": out / "ps_v-dso.gpkg", "tmp": base}
+def exported(golden_chain: dict[str, Path]) -> dict[str, Path]:
+    """prep, Steps 1-8 (unwrap_grid_size 55 m, as StaMPS) and the v-do / v-dso export."""
+    return golden_chain
 
 
 def _matched(ours: gpd.GeoDataFrame, theirs: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -49,19 +32,25 @@ def _matched(ours: gpd.GeoDataFrame, theirs: gpd.GeoDataFrame) -> tuple[np.ndarr
 
 
 @pytest.mark.parametrize("correction,name", [("v-do", "ps_vdo"), ("v-dso", "ps_vdso")])
-def test_velocities_and_time_series_match_stamps(exported, correction, name):
+def test_velocities_and_time_series_match_stamps(exported, golden_gpkg, correction, name):
     ours = gpd.read_file(exported[correction])
-    theirs = _golden_layer(name, exported["tmp"])
+    theirs = gpd.read_file(golden_gpkg[name])
+    tol = TOL[correction]
     assert ours.crs.to_epsg() == 4326
     i, j = _matched(ours, theirs)
-    assert len(i) >= 0.95 * len(theirs)  # common points (StaMPS kept 6089)
     dv = ours.VEL.values[i] - theirs.VEL.values[j]
-    assert np.sqrt(np.mean(dv**2)) <= 2.0  # mm/yr RMS (issue target); measured ~0.05
-    assert np.corrcoef(ours.VEL.values[i], theirs.VEL.values[j])[0, 1] > 0.99
+    vel_rms = np.sqrt(np.mean(dv**2))
+    vel_corr = np.corrcoef(ours.VEL.values[i], theirs.VEL.values[j])[0, 1]
     dcols = [c for c in theirs.columns if c.startswith("D") and c[1:].isdigit()]
     assert [c for c in ours.columns if c.startswith("D") and c[1:].isdigit()] == dcols
     dd = ours[dcols].values[i] - theirs[dcols].values[j]
-    assert np.sqrt(np.mean(dd**2)) < 1.0  # mm
+    d_rms = np.sqrt(np.mean(dd**2))
+    print(f"{correction}: {len(i)} of {len(theirs)} StaMPS points, VEL RMS {vel_rms:.4f} mm/yr, "
+          f"correlation 1 - {1 - vel_corr:.2g}, D RMS {d_rms:.4f} mm")
+    assert len(i) >= 0.996 * len(theirs)  # common points (StaMPS kept 6089)
+    assert vel_rms <= tol["vel_rms"]  # mm/yr (the issue's target was 2.0)
+    assert vel_corr >= tol["vel_corr"]
+    assert d_rms <= tol["d_rms"]  # mm
     assert np.all(ours[f"D{GOLDEN_REFERENCE}"] == 0)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import sqlite3
 import stat
@@ -18,7 +17,7 @@ from stamps_python.numerics.unwrap_costs import MAXSHORT, cost_setup, ifg_costs,
 from stamps_python.numerics.unwrap_interp import uw_interp
 from stamps_python.utils import StampsError
 
-GOLDEN_DIR = Path("/work/shared/golden/stamps_octave_small")
+LAMBDA = 0.05546576  # m, the golden run's wavelength
 
 
 def neutral_costs(nrow: int, ncol: int, sigsq: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -171,11 +170,8 @@ def test_failing_snaphu_quotes_its_log(tmp_path: Path, monkeypatch: pytest.Monke
                                                       *neutral_costs(4, 5))
 
 
-def _stamps_displacement(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(AZ, RG) and D* fields (mm) of StaMPS' ps_vdo export."""
-    plain = path.parent / "vdo.gpkg"
-    with gzip.open(GOLDEN_DIR / "ps_vdo.gpkg.gz") as fi, open(plain, "wb") as fo:
-        shutil.copyfileobj(fi, fo)
+def _stamps_displacement(plain: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(AZ, RG) and D* fields (mm) of StaMPS' ps_vdo export (the decompressed GeoPackage)."""
     con = sqlite3.connect(plain)
     cols = [r[1] for r in con.execute("pragma table_info(stamps_octave)")]
     dcols = [c for c in cols if c.startswith("D20")]
@@ -185,31 +181,31 @@ def _stamps_displacement(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return rows[:, :2].astype(int), rows[:, 2:]
 
 
-@pytest.mark.skipif(not GOLDEN_DIR.is_dir(), reason="golden StaMPS run not available")
-def test_golden_unwrapping_matches_stamps(golden_run: Path, tmp_path: Path) -> None:
-    """Steps 2-5 then Step 6 on the golden stack: StaMPS' grid-size error, then StaMPS' cycles."""
+def test_golden_unwrapping_matches_stamps(golden_steps1to5: Path, golden_chain: dict[str, Path],
+                                         golden_gpkg: dict[str, Path], tmp_path: Path) -> None:
+    """Step 6 on the golden stack after Steps 1-5: StaMPS' grid-size error with the default
+    unwrap_grid_size, then (the session's chain, 55 m as the golden run) StaMPS' cycles."""
     from stamps_python.parms import load_parms
-    from stamps_python.stamps_main import run_steps
     from stamps_python.steps import ps_unwrap
 
     run = tmp_path / "run"
-    shutil.copytree(golden_run, run)
-    run_steps(run, 2, 5)
+    shutil.copytree(golden_steps1to5, run)
     parms = load_parms(run)
     with pytest.raises(StampsError, match=r"\(8 pixels\) is less than prefilter window size "
                                           r"\(32\)"):
         ps_unwrap.run(run, parms, progress=False)
-    parms["unwrap_grid_size"] = 55.0  # as the golden run
-    uw = load_product(ps_unwrap.run(run, parms, progress=False))["ph_uw"].astype(float)
-    ps = load_product(run / "ps2.h5", ["ij", "xy"])
-    az_rg, disp = _stamps_displacement(tmp_path / "x")
+    uw = load_product(golden_chain["run"] / "phuw2.h5")["ph_uw"].astype(float)
+    ps = load_product(golden_chain["run"] / "ps2.h5", ["ij", "xy"])
+    az_rg, disp = _stamps_displacement(golden_gpkg["ps_vdo"])
     where = {(a, r): k for k, (a, r) in enumerate(az_rg.tolist())}
     match = np.array([where.get((a, r), -1) for a, r in ps["ij"][:, 1:].tolist()])
     ok = match >= 0
-    assert ok.mean() > 0.99
     # StaMPS' D = -lambda/4pi (ph_uw - smooth Step-7 terms - mean): ours minus StaMPS' phase is
     # smooth in space unless a PS was unwrapped to a different cycle
-    diff = uw[ok] + 4 * np.pi / 0.05546576 * disp[match[ok]] / 1000
+    diff = uw[ok] + 4 * np.pi / LAMBDA * disp[match[ok]] / 1000
     _, nb = cKDTree(ps["xy"][ok, 1:]).query(ps["xy"][ok, 1:], k=15)
     cycles = np.round((diff - np.median(diff[nb], axis=1)) / 2 / np.pi)
-    assert np.mean(cycles != 0) < 1e-3
+    print(f"Step 6: {ok.mean():.5f} of our PS are StaMPS PS; {np.count_nonzero(cycles)} of "
+          f"{cycles.size} phases on another cycle than StaMPS'")
+    assert ok.mean() >= 0.998  # measured 1.0 (6081 of our 6081 PS)
+    assert np.count_nonzero(cycles) <= 6  # measured 2 of 145 944 (1.4e-5)

@@ -36,13 +36,10 @@ def _assert_identical(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def golden_steps(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Golden stack, 1 patch, Steps 1-5 with StaMPS' default parameters."""
-    run = tmp_path_factory.mktemp("main") / "run"
-    prepare(GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING,
-            inc_angle=False)
-    run_steps(run, 1, 5)
-    return run
+def golden_steps(golden_steps1to5: Path) -> Path:
+    """Golden stack, 1 patch, Steps 1-5 with StaMPS' default parameters (the session's run:
+    copy it before changing it)."""
+    return golden_steps1to5
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -52,8 +49,11 @@ def _jaccard(a: set, b: set) -> float:
 def test_step2_gamma_and_k_correlate_with_stamps(golden_steps, golden_candidates):
     pm = load_product(golden_steps / "PATCH_1" / "pm1.h5", ["coh_ps", "K_ps"])
     g = golden_candidates
-    assert np.corrcoef(pm["coh_ps"].ravel(), g.GAMMA_STEP2)[0, 1] >= 0.95
-    assert np.corrcoef(pm["K_ps"].ravel(), g.K_PS_STEP2)[0, 1] >= 0.95
+    r_gamma = np.corrcoef(pm["coh_ps"].ravel(), g.GAMMA_STEP2)[0, 1]
+    r_k = np.corrcoef(pm["K_ps"].ravel(), g.K_PS_STEP2)[0, 1]
+    print(f"Step 2 correlation with StaMPS: gamma 1 - {1 - r_gamma:.2g}, K_ps 1 - {1 - r_k:.2g}")
+    assert r_gamma >= 0.999985  # measured 1 - 4.8e-6
+    assert r_k >= 0.998  # measured 1 - 6.9e-4
 
 
 def test_step3_and_step4_sets_overlap_stamps(golden_steps, golden_candidates):
@@ -65,11 +65,14 @@ def test_step3_and_step4_sets_overlap_stamps(golden_steps, golden_candidates):
     selected = ix[keep] if keep.size == ix.size else ix
     ours3 = set(map(tuple, ps1[selected, 1:].tolist()))
     theirs3 = set(zip(g.AZ[g.SELECTED_STEP3 == 1], g.RG[g.SELECTED_STEP3 == 1]))
-    assert _jaccard(ours3, theirs3) >= 0.85
     ps2 = load_product(golden_steps / "PATCH_1" / "ps2.h5", ["ij"])["ij"]
     ours4 = set(map(tuple, ps2[:, 1:].tolist()))
     theirs4 = set(zip(g.AZ[g.KEPT_STEP4 == 1], g.RG[g.KEPT_STEP4 == 1]))
-    assert _jaccard(ours4, theirs4) >= 0.85
+    j3, j4 = _jaccard(ours3, theirs3), _jaccard(ours4, theirs4)
+    print(f"Jaccard with StaMPS: Step 3 {j3:.5f} ({len(ours3)} vs {len(theirs3)}), "
+          f"Step 4 {j4:.5f} ({len(ours4)} vs {len(theirs4)})")
+    assert j3 >= 0.9945  # measured 0.99818 (6567 vs 6579)
+    assert j4 >= 0.996  # measured 0.99869 (6081 vs 6089)
 
 
 def test_step5_merged_products(golden_steps):
@@ -83,7 +86,8 @@ def test_step5_merged_products(golden_steps):
     keys = set(map(tuple, ps["ij"][:, 1:].tolist()))
     assert len(keys) == n  # no duplicates
     std = load_product(golden_steps / "ifgstd2.h5")["ifg_std"]
-    assert np.all(std[np.arange(24) != ps["master_ix"]] < 90)  # degrees, far from random (104)
+    # degrees; random phase would give 104. StaMPS saved no ifg_std: measured 32.7 to 52.4
+    assert np.all(std[np.arange(24) != ps["master_ix"]] < 60)
 
 
 def test_rerun_is_bit_identical_and_interrupted_step3_recovers(golden_steps, tmp_path):
