@@ -106,6 +106,7 @@ class ParmSpec:
     allow_neg_inf: bool = False
     allow_nan: bool = False
     even: bool = False
+    multiple: int = 0  # the value must be a multiple of this (0: any)
     ordered: bool = False
     allow_all: bool = False
     choices: tuple[str, ...] = ()
@@ -130,6 +131,8 @@ class ParmSpec:
             parts.append(f"{'>' if self.exclusive_min else '>='} {format_value(self.minimum)}")
         if self.even:
             parts.append("even")
+        if self.multiple:
+            parts.append(f"a multiple of {self.multiple}")
         specials = [s for s, ok in (("inf", self.allow_inf), ("-inf", self.allow_neg_inf),
                                     ("nan (unset)", self.allow_nan)) if ok]
         text = ", ".join(parts) if parts else ("a number" if specials else "any number")
@@ -153,8 +156,9 @@ _SPECS: tuple[ParmSpec, ...] = (
     _p("small_baseline_flag", _FLAG, "n", "", "all",
        "'n': single-reference PS processing; 'y': small-baseline network. Fixes which defaults "
        "parms.json is created with", sb_default="y"),
-    _p("insar_processor", "choice", "isce", "", "1",
-       "Interferometric processor that made the input stack; Step 1 reads its layout",
+    _p("insar_processor", "choice", "isce", "", "none",
+       "Processor that made the input stack, kept for StaMPS compatibility; no step reads it "
+       "(stamps_python reads ISCE2 topsStack stacks through prep_isce)",
        choices=("isce", "doris", "gamma", "snap", "gsar")),
     _p("max_topo_err", "float", 20.0, "m", "2, 6",
        "Largest spatially uncorrelated DEM error searched for; larger values also raise the "
@@ -179,7 +183,7 @@ _SPECS: tuple[ParmSpec, ...] = (
        "out when its patch phase is re-estimated", minimum=1),
     _p("clap_win", "int", 32, "grid cells", "2, 3",
        "Width of the CLAP filter window; with filter_grid_size sets the area of the "
-       "spatially correlated phase estimate", minimum=4, even=True),
+       "spatially correlated phase estimate", minimum=8, multiple=8),
     _p("clap_low_pass_wavelength", "float", 800.0, "m", "2",
        "Cut-off of the low-pass part of CLAP: longer spatial wavelengths pass",
        minimum=0.0, exclusive_min=True),
@@ -225,7 +229,8 @@ _SPECS: tuple[ParmSpec, ...] = (
     _p("unwrap_spatial_cost_func_flag", _FLAG, "n", "", "6",
        "'y': derive spatial unwrapping costs from local phase gradients"),
     _p("unwrap_prefilter_flag", _FLAG, "y", "", "6",
-       "'y': resample to the unwrapping grid and filter before unwrapping"),
+       "'y': Goldstein-filter the phase on the unwrapping grid before unwrapping; 'n': unwrap "
+       "the unfiltered grid phase (it is resampled to the grid either way)"),
     _p("unwrap_grid_size", "float", 200.0, "m", "6, 8",
        "Cell size of the unwrapping grid; the grid's smaller side must hold unwrap_gold_n_win "
        "cells",
@@ -269,8 +274,9 @@ _SPECS: tuple[ParmSpec, ...] = (
        "-inf: no reference", minimum=0.0, allow_inf=True, allow_neg_inf=True),
     _p("ref_velocity", "float", 0.0, "m/yr", "output",
        "Known LOS velocity of the reference area, added to the mean velocities"),
-    _p("n_cores", "int", 1, "", "1-5",
-       "Number of patches processed in parallel", minimum=1),
+    _p("n_cores", "int", 1, "", "none",
+       "Patches to process in parallel (StaMPS 4.1); not used yet: stamps_python runs the "
+       "patches one after another", minimum=1),
     _p("plot_dem_posting", "float", 90.0, "m", "plots",
        "Finest DEM posting used for plot backgrounds", minimum=0.0, exclusive_min=True),
     _p("plot_scatterer_size", "float", 120.0, "m", "plots",
@@ -469,6 +475,9 @@ def _number(spec: ParmSpec, value: Any, whole: Any = None) -> float:
             raise _bad(spec.name, orig, f"is not a whole number (allowed: {spec.allowed()})")
         if spec.even and int(x) % 2:
             raise _bad(spec.name, orig, f"is not even (allowed: {spec.allowed()})")
+        if spec.multiple and int(x) % spec.multiple:
+            raise _bad(spec.name, orig, f"is not a multiple of {spec.multiple} "
+                       f"(allowed: {spec.allowed()})")
     return x
 
 

@@ -242,7 +242,8 @@ def test_validate_coerces(name, text, expected) -> None:
 @pytest.mark.parametrize("name, value, pattern", [
     ("weed_standard_dev", "-1", r"weed_standard_dev.*out of range.*> 0"),
     ("weed_standard_dev", "abc", r"weed_standard_dev.*not a number"),
-    ("clap_win", 31, r"clap_win.*not even"),
+    ("clap_win", 31, r"clap_win.*not a multiple of 8"),
+    ("clap_win", 28, r"clap_win.*not a multiple of 8"),
     ("clap_win", 2, r"clap_win.*out of range"),
     ("gamma_max_iterations", 2.5, r"not a whole number"),
     ("gamma_max_iterations", True, r"not a number"),
