@@ -147,3 +147,16 @@ def test_missing_step4_products_say_which_step(tmp_path):
         ps_correct_phase.run(tmp_path / "PATCH_1", default_parms())
     with pytest.raises(StampsError, match=r"run Step 5 first"):
         ps_calc_ifg_std.run(tmp_path, default_parms())
+
+
+def test_resample_cells_aligned_to_one_metre_as_stamps():
+    """StaMPS' min(ps.xy(ix,:), 1) is an element-wise minimum: cells start at x, y = 1 m, not at
+    the patch's smallest coordinate."""
+    x = np.array([0.5, 1.5, 100.5, 101.5])
+    xy = np.column_stack([np.arange(1, 5), x, np.full(4, 50.0)])
+    cells = ps_merge_patches.resample_cells(xy, 100.0)
+    assert cells.tolist() == [0, 1, 1, 2]
+    # shifting every PS by a whole number of cells shifts nothing else
+    xy2 = xy.copy()
+    xy2[:, 1] += 300.0
+    assert ps_merge_patches.resample_cells(xy2, 100.0).tolist() == [0, 1, 1, 2]

@@ -56,17 +56,34 @@ def _max_coherence() -> float:
     return float(np.abs(np.mean(np.exp(1j * rng.standard_normal(1000) * PHASE_ACCURACY))))
 
 
+_CELL_ORIGIN_M = 1.0  # local x, y (m) the resampling cells are aligned to, as StaMPS
+
+
 def _group_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values, starts, axis=0)
+
+
+def resample_cells(xy: np.ndarray, grid_size: float) -> np.ndarray:
+    """Resampling cell number of every PS (``xy`` rows: id, x m, y m), ordered as MATLAB's
+    ``unique(g_ij, 'rows')`` (by cell row, then column).
+
+    StaMPS takes ``xy_min = min(ps.xy(ix,:), 1)``: the element-wise minimum with 1, whose 2nd
+    and 3rd elements are 1 (the PS numbers start at 1), so its cells are aligned to the local
+    coordinates' (1 m, 1 m) in every patch, not to the patch's own corner. That is kept: the
+    cells of neighbouring patches line up.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    gi = np.ceil((xy[:, 2] - _CELL_ORIGIN_M + 1e-9) / grid_size).astype(np.int64)
+    gj = np.ceil((xy[:, 1] - _CELL_ORIGIN_M + 1e-9) / grid_size).astype(np.int64)
+    gi -= gi.min()
+    gj -= gj.min()
+    return gi * (gj.max() + 1) + gj
 
 
 def _resample_patch(data: dict[str, np.ndarray], ix: np.ndarray, grid_size: float,
                     min_weight: float, small_baseline: bool) -> dict[str, np.ndarray] | None:
     """Weighted resampling of a patch's core PS ``ix`` onto a ``grid_size`` (m) grid."""
-    xy = data["xy"][ix]
-    gi = np.ceil((xy[:, 2] - xy[:, 2].min() + 1e-9) / grid_size).astype(np.int64)
-    gj = np.ceil((xy[:, 1] - xy[:, 1].min() + 1e-9) / grid_size).astype(np.int64)
-    cell = gi * (gj.max() + 1) + gj
+    cell = resample_cells(data["xy"][ix], grid_size)
     order = np.argsort(cell, kind="stable")
     ix, cell = ix[order], cell[order]
 
