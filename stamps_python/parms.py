@@ -683,17 +683,11 @@ def _metadata_values(run_dir: Path) -> dict[str, float]:
     return {}
 
 
-def _local_parms(run_dir: Path, parms_path: Path | None) -> dict[str, Any]:
-    """localparms.json of ``run_dir``; for a patch, the run's first, overridden by the patch's."""
-    local_parms: dict[str, Any] = {}
-    local_dirs = [run_dir]
-    if parms_path is not None and parms_path.parent != run_dir:
-        local_dirs.insert(0, parms_path.parent)  # a patch: the run's localparms, then its own
-    for directory in local_dirs:
-        local_path = directory / LOCALPARMS_FILE
-        if local_path.is_file():
-            local_parms.update(_read_json(local_path))
-    return local_parms
+def _local_parms(run_dir: Path) -> dict[str, Any]:
+    """``localparms.json`` of ``run_dir`` only, as StaMPS' getparm reads the current directory's
+    localparms.mat: in a patch, the run directory's local overrides do not apply."""
+    local_path = run_dir / LOCALPARMS_FILE
+    return _read_json(local_path) if local_path.is_file() else {}
 
 
 def _resolve(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
@@ -701,7 +695,7 @@ def _resolve(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
     run_dir = Path(run_dir)
     parms_path = find_parms_file(run_dir)
     file_parms = _read_json(parms_path) if parms_path else {}
-    local_parms = _local_parms(run_dir, parms_path)
+    local_parms = _local_parms(run_dir)
     flag = local_parms.get("small_baseline_flag", file_parms.get("small_baseline_flag", "n"))
     values = default_parms(flag == "y")
     sources = dict.fromkeys(values, "default")
@@ -792,7 +786,7 @@ def set_parm(run_dir: str | Path, name: str, value: Any, local: bool = False) ->
                                                            and checked == "y"))
         log.info("created %s with the default parameters", parms_path)
     file_parms = _read_json(parms_path)
-    local_parms = _local_parms(run_dir, parms_path)
+    local_parms = _local_parms(run_dir)
     local_path = run_dir / LOCALPARMS_FILE
     if local or full in local_parms:
         if not local:

@@ -166,6 +166,11 @@ def test_patch_dir_uses_parent_parms_and_own_localparms(tmp_path: Path) -> None:
     assert P.get_parm(patch, "clap_al") == 2.0
     assert P.get_parm(tmp_path, "clap_alpha") == 1.0
     assert not (patch / "parms.json").exists()
+    # as StaMPS' getparm: the run directory's localparms do not reach into the patch
+    P.set_parm(tmp_path, "clap_beta", 0.5, local=True)
+    assert P.get_parm(tmp_path, "clap_beta") == 0.5
+    assert P.get_parm(patch, "clap_beta") == 0.3
+    assert json.loads((patch / "localparms.json").read_text()) == {"clap_alpha": 2.0}
 
 
 def test_set_parm_abbreviation_local_and_reset(tmp_path: Path) -> None:
