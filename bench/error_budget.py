@@ -70,7 +70,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stamps_python.export_results import Reference, compute_results, load_run  # noqa: E402
+from stamps_python.results import Reference, compute_results, load_run  # noqa: E402
 from stamps_python.io.products import (  # noqa: E402
     load_product,
     product_attrs,

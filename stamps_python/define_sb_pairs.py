@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from stamps_python.io.sb_list import write_sb_list
 from stamps_python.numerics.sb_network import (
     BDIFF_MAX,
     DDIFF_MAX,
     RHO_MIN,
     check_connected,
     sb_find_pairs,
-    write_sb_list,
 )
 from stamps_python.utils import (
     HelpFormatter,
@@ -56,10 +56,9 @@ MIN_DATES = 3
 def _from_merged(merged: Path, reference_date: str | None) -> tuple[list[str], str, dict]:
     """Dates, reference date and Bperp (m, date -> value) of an ISCE2 topsStack ``merged/``."""
     from stamps_python.io import isce
-    from stamps_python.prep_isce import _infer_reference
 
     stack = isce.open_stack(merged)
-    reference = reference_date or _infer_reference(stack)
+    reference = reference_date or isce.infer_reference(stack)
     if reference not in stack.dates:
         raise StampsError(f"--reference-date {reference}: not in the stack {merged / 'SLC'} "
                           f"({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)")

@@ -62,7 +62,7 @@ from stamps_python.numerics.amplitude import (
     superset_threshold,
     weight_error,
 )
-from stamps_python.numerics.sb_network import read_sb_list
+from stamps_python.io.sb_list import read_sb_list
 from stamps_python.steps import ps_load_initial
 from stamps_python.utils import (
     LOG_FILE,
@@ -601,17 +601,6 @@ def _read_pairs(path: Path, stack: isce.IsceStack
         path.read_bytes()
 
 
-def _infer_reference(stack: isce.IsceStack) -> str:
-    """The reference date named by the topsStack baseline folders (REF_SEC)."""
-    refs = set()
-    for base in (stack.root / "baselines", stack.merged / "baselines"):
-        if base.is_dir():
-            refs.update(p.name.split("_")[0] for p in base.iterdir() if "_" in p.name)
-    if len(refs) != 1:
-        raise StampsError(f"{stack.merged}: cannot tell the reference date; pass --reference-date")
-    return refs.pop()
-
-
 def _geometry_readers(stack: isce.IsceStack, inc_angle: bool, bperp_grids: Sequence[Path] = ()
                       ) -> tuple[list[str], list[isce.RasterRows]]:
     """Names and line readers of the geometry values pscands.h5 holds per candidate.
@@ -726,7 +715,7 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     if output.is_dir():  # the staging folder is made beside it
         check_output_dir(output.parent, f"--output {output}: its parent")
     stack = isce.open_stack(merged)
-    reference = reference_date or _infer_reference(stack)
+    reference = reference_date or isce.infer_reference(stack)
     parse_yyyymmdd(reference, "--reference-date")
     if reference not in stack.dates:
         raise StampsError(

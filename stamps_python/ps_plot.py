@@ -35,7 +35,7 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
-from stamps_python.export_results import (
+from stamps_python.results import (
     DEFAULT_N_BOOT,
     DEFAULT_SEED,
     ExportResult,

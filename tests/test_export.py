@@ -11,14 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stamps_python.export_results import (
-    FIXED_FIELDS,
-    Reference,
-    cli,
-    compute_results,
-    load_run,
-    write_layer,
-)
+from stamps_python.export_results import FIXED_FIELDS, cli, write_layer
 from stamps_python.io.products import save_product
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.timeseries import (
@@ -32,6 +25,7 @@ from stamps_python.numerics.timeseries import (
     used_ifg_index,
 )
 from stamps_python.parms import write_parms
+from stamps_python.results import Reference, compute_results, load_run
 from stamps_python.utils import StampsError, datenum, datestr
 
 WAVELENGTH = 0.05546576
@@ -512,7 +506,7 @@ def test_cli_checks_every_correction_before_writing(tmp_path: Path, capsys) -> N
 
 
 def test_drop_ifg_index_beyond_the_interferograms_is_refused(tmp_path: Path, capsys) -> None:
-    from stamps_python.export_results import check_inputs
+    from stamps_python.results import check_inputs
     from stamps_python.parms import set_parm
     from stamps_python.ps_plot import cli as ps_plot_cli
 

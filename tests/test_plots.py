@@ -12,7 +12,6 @@ from matplotlib import image as mpimg
 from test_export import make_run  # the hand-made run of test_export.py (same folder)
 
 from stamps_python.export_results import cli as export_cli
-from stamps_python.export_results import compute_results, load_run
 from stamps_python.numerics.timeseries import parse_correction
 from stamps_python.ps_plot import (
     DPI,
@@ -25,6 +24,7 @@ from stamps_python.ps_plot import (
     unwrapped_phase,
     wrapped_phase,
 )
+from stamps_python.results import compute_results, load_run
 from stamps_python.utils import StampsError
 
 REPO = Path(__file__).resolve().parents[1]

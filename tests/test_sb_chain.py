@@ -18,12 +18,13 @@ from scipy.spatial import cKDTree
 
 from stamps_python.build_sb_phase import build_sb_phase
 from stamps_python.define_sb_pairs import define_pairs
-from stamps_python.export_results import compute_results, load_run, write_layer
+from stamps_python.export_results import write_layer
 from stamps_python.io.products import load_product
 from stamps_python.numerics.sb_network import sb_design_matrix
 from stamps_python.numerics.timeseries import parse_correction
 from stamps_python.parms import set_parm
 from stamps_python.prep_isce import prepare
+from stamps_python.results import compute_results, load_run
 from stamps_python.stamps_main import run_steps
 from stamps_python.synthetic import generate_stack
 from stamps_python.utils import StampsError

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 
 from stamps_python.define_sb_pairs import define_pairs
+from stamps_python.io.sb_list import read_sb_list, write_sb_list
 from stamps_python.numerics.sb_network import (
     check_connected,
     coherence_model,
     network_components,
-    read_sb_list,
     sb_design_matrix,
     sb_find_pairs,
-    write_sb_list,
 )
 from stamps_python.utils import StampsError, datenum
 

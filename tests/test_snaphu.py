@@ -13,7 +13,8 @@ from scipy.spatial import cKDTree
 
 from stamps_python.io import snaphu
 from stamps_python.io.products import load_product
-from stamps_python.numerics.unwrap_costs import MAXSHORT, cost_setup, ifg_costs, uw_stat_costs
+from stamps_python.io.snaphu import uw_stat_costs
+from stamps_python.numerics.unwrap_costs import MAXSHORT, cost_setup, ifg_costs
 from stamps_python.numerics.unwrap_interp import uw_interp
 from stamps_python.utils import StampsError
 

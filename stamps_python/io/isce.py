@@ -699,3 +699,14 @@ def bootstrap_metadata(stack: IsceStack, reference: str) -> dict:
             "slant_range_near": "m", "incidence_angle": "deg", "look_angle": "deg",
         },
     }
+
+
+def infer_reference(stack: IsceStack) -> str:
+    """The reference date named by the topsStack baseline folders (REF_SEC)."""
+    refs = set()
+    for base in (stack.root / "baselines", stack.merged / "baselines"):
+        if base.is_dir():
+            refs.update(p.name.split("_")[0] for p in base.iterdir() if "_" in p.name)
+    if len(refs) != 1:
+        raise StampsError(f"{stack.merged}: cannot tell the reference date; pass --reference-date")
+    return refs.pop()

@@ -121,3 +121,31 @@ def product_attrs(path: str | Path) -> dict[str, Any]:
     """File-level attributes of product ``path``."""
     with h5py.File(path, "r") as f:
         return {k: _decode(v) for k, v in f.attrs.items()}
+
+
+def check_rows(path: Path, values: np.ndarray, n_ps: int, step: str) -> np.ndarray:
+    """``values`` if it has one row per PS, else a StampsError (a product from another PS set)."""
+    if np.shape(values)[0] != n_ps:
+        raise StampsError(f"{path}: has {np.shape(values)[0]} PS but ps2.h5 has {n_ps}; "
+                          f"run {step} again")
+    return values
+
+
+def ifg_label(ps: Mapping[str, Any], k: int, small_baseline: bool) -> str:
+    """Name of 0-based interferogram ``k`` for log messages: its date (PS) or its number (SB)."""
+    if not small_baseline and "dates" in ps and k < len(ps["dates"]):
+        return str(ps["dates"][k])
+    return f"interferogram {k + 1}"
+
+
+def load_phase_inputs(directory: Path, step: str, ps_keys: list[str] | None = None
+                      ) -> tuple[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]:
+    """ps2 (``ps_keys`` or all), ph2 ``ph``, pm2 (``ph_patch``, ``K_ps``, ``C_ps``) and bp2
+    ``bperp_mat`` of ``directory``; a missing one says to run ``step``."""
+    for name in ("ps2", "ph2", "pm2", "bp2"):
+        require(product_path(directory, name), step)
+    ps = load_product(product_path(directory, "ps2"), ps_keys)
+    ph = load_product(product_path(directory, "ph2"), ["ph"])["ph"]
+    pm = load_product(product_path(directory, "pm2"), ["K_ps", "C_ps", "ph_patch"])
+    bperp_mat = load_product(product_path(directory, "bp2"), ["bperp_mat"])["bperp_mat"]
+    return ps, ph, pm, bperp_mat

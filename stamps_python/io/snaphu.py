@@ -21,11 +21,14 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from stamps_python.utils import StampsError
+from stamps_python.numerics.unwrap_costs import cost_setup, grid_msd, ifg_costs
+from stamps_python.utils import StampsError, get_logger
 
 SNAPHU_ENV = "SNAPHU_BIN"
 CONF_NAME = "snaphu.conf"
@@ -135,3 +138,59 @@ class Snaphu:
                     else f"output has {size} bytes, expected {expected}")
             raise StampsError(f"snaphu failed on {label} ({what}); log ends: {_log_tail(log_path)}")
         return np.fromfile(out_path, dtype="<f4").reshape(nrow, ncol)
+
+
+SNAPHU_TMP_PREFIX = ".snaphu_"  # snaphu's temporary working folders inside the run directory
+
+
+def uw_stat_costs(
+    unwrap_method: str,
+    uw_grid: dict[str, Any],
+    uw_interp: dict[str, Any],
+    uw_space_time: dict[str, Any],
+    work_dir: str | Path,
+    variance: np.ndarray | None = None,
+    subset_ifg_index: np.ndarray | None = None,
+    snaphu_exe: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Unwrap every gridded interferogram with snaphu and StaMPS' statistical costs.
+
+    snaphu runs in a temporary folder created inside ``work_dir`` and removed afterwards.
+    Returns the ``uw_phaseuw`` workspace: ``ph_uw`` (n_nodes, n_ifg) float32 radians and
+    ``msd`` (n_ifg,) mean square neighbour difference of each unwrapped grid (rad^2).
+    """
+    from tqdm import tqdm
+
+    log = get_logger()
+    setup = cost_setup(unwrap_method, uw_grid, uw_interp, uw_space_time, variance)
+    ph = uw_grid["ph"]
+    n_nodes, n_ifg = ph.shape
+    nzix = np.asarray(uw_grid["nzix"], dtype=bool)
+    nz_j, nz_i = np.nonzero(nzix.T)
+    Z = np.asarray(uw_interp["Z"], dtype=np.int64)
+    subset = np.arange(n_ifg) if subset_ifg_index is None else np.asarray(subset_ifg_index)
+    ph_uw = np.zeros((n_nodes, n_ifg), dtype=np.float32)
+    msd = np.zeros(n_ifg)
+    tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
+    try:
+        runner = Snaphu(tmp, snaphu_exe)
+        for i1 in tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False):
+            rowcost, colcost = ifg_costs(setup, int(i1))
+            ifguw = runner.unwrap(ph[Z, i1], rowcost, colcost, label=f"interferogram {int(i1) + 1}")
+            msd[i1] = grid_msd(ifguw)
+            ph_uw[:, i1] = ifguw[nz_i, nz_j]
+            log.debug("   snaphu: interferogram %d of %d, msd %.3f", int(i1) + 1, n_ifg, msd[i1])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"ph_uw": ph_uw, "msd": msd}
+
+
+def remove_stale_snaphu_dirs(work_dir: str | Path) -> list[Path]:
+    """Remove the ``.snaphu_*`` folders a killed earlier Step 6 left in ``work_dir``; returns
+    them. Only directories of that name directly inside ``work_dir`` are touched."""
+    stale = sorted(p for p in Path(work_dir).glob(SNAPHU_TMP_PREFIX + "*")
+                   if p.is_dir() and not p.is_symlink())
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale

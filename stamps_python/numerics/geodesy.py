@@ -43,3 +43,21 @@ def llh2local(lonlat: np.ndarray, origin: np.ndarray) -> np.ndarray:
     out[~nz, 0] = _A * (lon[~nz] - lon0)
     out[~nz, 1] = -m0
     return out
+
+
+def rotate_to_scene_axes(xy: np.ndarray, heading_deg: float) -> tuple[np.ndarray, float]:
+    """Rotate local xy (n, 2; m) by the heading so scene axes roughly align with x and y.
+
+    As StaMPS: the rotation angle is (180 - heading) deg, wrapped to (-pi, pi]; the rotation is
+    kept only if it shrinks the extent along both axes. Returns (xy, angle in degrees applied).
+    """
+    theta = np.radians(180.0 - heading_deg)
+    if theta > np.pi:
+        theta -= 2 * np.pi
+    c, s = np.cos(theta), np.sin(theta)
+    rotated = np.column_stack([c * xy[:, 0] + s * xy[:, 1], -s * xy[:, 0] + c * xy[:, 1]])
+    span = np.ptp(xy, axis=0) if len(xy) else np.zeros(2)
+    span_rot = np.ptp(rotated, axis=0) if len(xy) else np.zeros(2)
+    if span_rot[0] < span[0] and span_rot[1] < span[1]:
+        return rotated, float(np.degrees(theta))
+    return xy, 0.0

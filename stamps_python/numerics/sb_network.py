@@ -6,8 +6,9 @@ Pure functions behind ``define_sb_pairs`` and ``sb_invert_uw``:
   perpendicular baseline, plus each image's best partner), inside hard limits on both baselines,
   and optionally tops up poorly connected dates;
 * :func:`network_components` / :func:`check_connected` find dates the network leaves isolated;
-* :func:`sb_design_matrix` is the (n_ifg, n_image) matrix that inverts SB phase to single master;
-* :func:`read_sb_list` / :func:`write_sb_list` handle StaMPS' ``small_baselines.list``.
+* :func:`sb_design_matrix` is the (n_ifg, n_image) matrix that inverts SB phase to single master.
+
+StaMPS' ``small_baselines.list`` is read and written by :mod:`stamps_python.io.sb_list`.
 
 Image indices are 0-based; days are in days (MATLAB datenums or any common origin), baselines in m.
 """
@@ -15,7 +16,6 @@ Image indices are 0-based; days are in days (MATLAB datenums or any common origi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -23,10 +23,8 @@ from scipy.sparse.csgraph import connected_components
 
 from stamps_python.utils import (
     StampsError,
-    atomic_output,
     datestr,
     get_logger,
-    parse_yyyymmdd,
 )
 
 # StaMPS sb_find defaults: minimum modelled coherence, days and metres of total decorrelation.
@@ -222,46 +220,3 @@ def sb_design_matrix(ifgday_ix: np.ndarray, n_image: int, master_ix: int) -> np.
     return G
 
 
-def read_sb_list(path: str | Path) -> list[tuple[str, str]]:
-    """Pairs of a StaMPS ``small_baselines.list``: one "YYYYMMDD YYYYMMDD" per line.
-
-    Blank lines are skipped. A line without exactly two valid dates, with the first not earlier
-    than the second, or repeating a pair is a StampsError naming the file and line number.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise StampsError(f"{path}: small baseline list not found")
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StampsError(f"{path}: unreadable ({exc})") from None
-    pairs: list[tuple[str, str]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        where = f"{path}, line {number}"
-        if len(fields) != 2:
-            raise StampsError(f"{where}: expected two dates 'YYYYMMDD YYYYMMDD', "
-                              f"got {line.strip()!r}")
-        first, second = (parse_yyyymmdd(f, where) for f in fields)
-        if first >= second:
-            raise StampsError(f"{where}: {fields[0]} is not earlier than {fields[1]}")
-        pair = (fields[0], fields[1])
-        if pair in seen:
-            raise StampsError(f"{where}: pair {fields[0]} {fields[1]} repeats line {seen[pair]}")
-        seen[pair] = number
-        pairs.append(pair)
-    if not pairs:
-        raise StampsError(f"{path}: holds no pairs")
-    return pairs
-
-
-def write_sb_list(path: str | Path, pairs_dates: Sequence[tuple[str, str]]) -> Path:
-    """Write ``pairs_dates`` (earlier date first) as StaMPS ``small_baselines.list`` (atomic)."""
-    path = Path(path)
-    text = "".join(f"{a} {b}\n" for a, b in pairs_dates)
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
-    return path

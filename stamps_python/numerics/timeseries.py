@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -181,6 +182,23 @@ def reference_ps(
         pts = llh2local(lonlat[ix], ll0)
         dist_sq = ((pts - centre) ** 2).sum(axis=1)
         ix = ix[dist_sq <= ref_radius**2]
+    return ix
+
+
+def reference_ps_from_parms(lonlat: np.ndarray, ll0: Sequence[float] | None,
+                            parms: Mapping[str, Any]) -> np.ndarray | None:
+    """:func:`reference_ps` with the parameters ref_lon, ref_lat, ref_centre_lonlat and
+    ref_radius (as the steps call ``ps_setref``); an empty reference area is a StampsError."""
+    inf = [-math.inf, math.inf]
+    ix = reference_ps(
+        lonlat, ll0,
+        np.asarray(parms.get("ref_lon", inf), dtype=np.float64).ravel(),
+        np.asarray(parms.get("ref_lat", inf), dtype=np.float64).ravel(),
+        np.asarray(parms.get("ref_centre_lonlat", [0.0, 0.0]), dtype=np.float64).ravel(),
+        float(parms.get("ref_radius", math.inf)))
+    if ix is not None and ix.size == 0:
+        raise StampsError("no PS inside the reference area (ref_lon/ref_lat/ref_radius); widen it "
+                          "or set ref_radius to -inf for no reference")
     return ix
 
 

@@ -11,28 +11,22 @@ over 100, times the number of grid arcs sharing the edge), ``dzmax`` 32000 and `
 -32000 (no cost shelf) or 1 for edges without statistics. Costs follow StaMPS' int16 arithmetic
 (rounded half away from zero, NaN to 0, saturating at -32768 / 32767).
 
-The grid is filled with the phase of each cell's nearest node, unwrapped by snaphu, and read back
-at the nodes; ``uw_unwrap_from_grid`` then gives every PS the unwrapped phase of its cell plus its
+The grid is filled with the phase of each cell's nearest node, unwrapped by snaphu
+(:func:`stamps_python.io.snaphu.uw_stat_costs` runs it), and read back at the nodes; ``uw_unwrap_from_grid`` then gives every PS the unwrapped phase of its cell plus its
 own wrapped departure from it (radians).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stamps_python.io.snaphu import Snaphu
-from stamps_python.numerics.unwrap_space_time import matlab_round_array
-from stamps_python.utils import get_logger
+from stamps_python.numerics.matlab import matlab_round_array
 
 COSTSCALE = 100
 NSHORTCYCLE = 200
 MAXSHORT = 32000
-SNAPHU_TMP_PREFIX = ".snaphu_"  # snaphu's temporary working folders inside the run directory
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
@@ -150,59 +144,6 @@ def grid_msd(ifguw: np.ndarray) -> float:
     return float((np.sum(d1.astype(np.float64) ** 2) + np.sum(d2.astype(np.float64) ** 2)) / n)
 
 
-def uw_stat_costs(
-    unwrap_method: str,
-    uw_grid: dict[str, Any],
-    uw_interp: dict[str, Any],
-    uw_space_time: dict[str, Any],
-    work_dir: str | Path,
-    variance: np.ndarray | None = None,
-    subset_ifg_index: np.ndarray | None = None,
-    snaphu_exe: str | Path | None = None,
-    progress: bool = True,
-) -> dict[str, np.ndarray]:
-    """Unwrap every gridded interferogram with snaphu and StaMPS' statistical costs.
-
-    snaphu runs in a temporary folder created inside ``work_dir`` and removed afterwards.
-    Returns the ``uw_phaseuw`` workspace: ``ph_uw`` (n_nodes, n_ifg) float32 radians and
-    ``msd`` (n_ifg,) mean square neighbour difference of each unwrapped grid (rad^2).
-    """
-    from tqdm import tqdm
-
-    log = get_logger()
-    setup = cost_setup(unwrap_method, uw_grid, uw_interp, uw_space_time, variance)
-    ph = uw_grid["ph"]
-    n_nodes, n_ifg = ph.shape
-    nzix = np.asarray(uw_grid["nzix"], dtype=bool)
-    nz_j, nz_i = np.nonzero(nzix.T)
-    Z = np.asarray(uw_interp["Z"], dtype=np.int64)
-    subset = np.arange(n_ifg) if subset_ifg_index is None else np.asarray(subset_ifg_index)
-    ph_uw = np.zeros((n_nodes, n_ifg), dtype=np.float32)
-    msd = np.zeros(n_ifg)
-    tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
-    try:
-        runner = Snaphu(tmp, snaphu_exe)
-        for i1 in tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False):
-            rowcost, colcost = ifg_costs(setup, int(i1))
-            ifguw = runner.unwrap(ph[Z, i1], rowcost, colcost, label=f"interferogram {int(i1) + 1}")
-            msd[i1] = grid_msd(ifguw)
-            ph_uw[:, i1] = ifguw[nz_i, nz_j]
-            log.debug("   snaphu: interferogram %d of %d, msd %.3f", int(i1) + 1, n_ifg, msd[i1])
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {"ph_uw": ph_uw, "msd": msd}
-
-
-def remove_stale_snaphu_dirs(work_dir: str | Path) -> list[Path]:
-    """Remove the ``.snaphu_*`` folders a killed earlier Step 6 left in ``work_dir``; returns
-    them. Only directories of that name directly inside ``work_dir`` are touched."""
-    stale = sorted(p for p in Path(work_dir).glob(SNAPHU_TMP_PREFIX + "*")
-                   if p.is_dir() and not p.is_symlink())
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return stale
-
-
 def uw_unwrap_from_grid(uw_grid: dict[str, Any], ph_uw_grid: np.ndarray) -> np.ndarray:
     """Unwrapped phase (n_ps, n_ifg) float32 radians of every PS from the unwrapped grid nodes.
 
@@ -239,3 +180,4 @@ def uw_unwrap_from_grid(uw_grid: dict[str, Any], ph_uw_grid: np.ndarray) -> np.n
         shifted = predef + meandiff[None, :]
         ph_uw[predef_ix] = shifted[predef_ix]
     return ph_uw
+

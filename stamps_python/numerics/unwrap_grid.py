@@ -22,6 +22,7 @@ import scipy.fft
 from scipy.ndimage import correlate1d
 
 from stamps_python.numerics.clap import gausswin
+from stamps_python.numerics.matlab import matlab_round
 from stamps_python.utils import StampsError
 
 # Upper bound on the window spectra held at once (bytes), to bound memory on large grids.
@@ -30,11 +31,6 @@ _MAX_BATCH_BYTES = 32 * 1024 * 1024
 # of this size (about 4 GB at the limit) and snaphu unwraps the whole grid. A 250 x 170 km
 # Sentinel-1 frame at 50 m is 17 million cells; more means unwrap_grid_size is mistyped.
 MAX_GRID_CELLS = 50_000_000
-
-
-def matlab_round(x: float) -> int:
-    """MATLAB ``round`` of a scalar (halves away from zero)."""
-    return int(np.sign(x) * np.floor(abs(x) + 0.5))
 
 
 def _pyramid(n_win: int) -> np.ndarray:

@@ -37,20 +37,11 @@ import scipy.fft
 from scipy.interpolate import griddata
 from scipy.spatial import QhullError
 
+from stamps_python.numerics.matlab import matlab_round_array, wrap
 from stamps_python.utils import StampsError, get_logger
 
 ANNEAL_SEED = 2007
 _CHUNK_BYTES = 16 * 1024 * 1024  # bytes per block of temporaries (bounds memory)
-
-
-def matlab_round_array(x: np.ndarray) -> np.ndarray:
-    """MATLAB ``round``: halves away from zero."""
-    return np.trunc(x + np.copysign(0.5, x))
-
-
-def _wrap(x: np.ndarray) -> np.ndarray:
-    """Phase wrapped to (-pi, pi], as ``angle(exp(1i*x))``."""
-    return np.angle(np.exp(1j * x))
 
 
 def design_matrix(ifgday_ix: np.ndarray, n_image: int) -> np.ndarray:
@@ -256,7 +247,7 @@ def _smooth_full(dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarray, da
         else:
             close = [later[0] - 1, later[0]] if later[0] > 0 else [later[0]]
         close_mean = smooth_sub[:, close].astype(np.float64).mean(axis=1)
-        smooth_sub -= (close_mean - _wrap(close_mean)).astype(np.float32)[:, None]
+        smooth_sub -= (close_mean - wrap(close_mean)).astype(np.float32)[:, None]
         # StaMPS applies the date-sorted smooth phase to the interferograms in their stored order;
         # here it is put back in stored order first (identical when the order is by date).
         unsorted = np.empty_like(smooth_sub)
@@ -664,7 +655,7 @@ def uw_sb_unwrap_space_time(
                                                                     progress)
         with np.errstate(invalid="ignore"):
             std_noise = np.std(dph_noise, axis=1, ddof=1)
-            dph_noise2 = _wrap(dph_space_uw - smooth2)
+            dph_noise2 = wrap(dph_space_uw - smooth2)
             std_noise2 = np.std(dph_noise2, axis=1, ddof=1)
             dph_noise2[std_noise2 > 1.3] = np.nan
             shaky_ix = np.isnan(std_noise) | (std_noise > std_noise2)

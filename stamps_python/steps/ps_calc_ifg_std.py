@@ -14,13 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import product_path, save_product
+from stamps_python.io.products import load_phase_inputs, product_path, save_product
 from stamps_python.parms import flag
-from stamps_python.steps.ps_correct_phase import (
-    correct_phase,
-    load_phase_inputs,
-    with_master_column,
-)
+from stamps_python.numerics.phase import correct_phase, with_master_column
 from stamps_python.utils import datestr, get_logger
 
 

@@ -32,89 +32,27 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.io.products import (
+    check_rows,
+    load_product,
+    product_path,
+    require,
+    save_product,
+)
+from stamps_python.numerics.baselines import bperp_with_master, sb_design, sm_bperp_from_sb
 from stamps_python.numerics.defo_model import model_design, residual_deramp
 from stamps_python.numerics.deramp import ps_deramp
-from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.lscov import lscov_operator
+from stamps_python.numerics.rows import ROW_CHUNK, nanmean_rows, rows_matmul
+from stamps_python.numerics.timeseries import reference_ps_from_parms
+from stamps_python.numerics.tropo import sb_invert_tropo, tropo_correction
 from stamps_python.parms import flag, ifg_index0, with_defaults
 from stamps_python.utils import StampsError, datestr, get_logger
 
-_ROW_CHUNK = 131072
 _L1_MAX_ITER = 200
 _L1_EPS = 1e-6  # rad: floor on |residual| in the L1 reweighting
 
-# TRAIN correction names (ps_plot_tca): method -> (datasets summed, dataset whose all-zero
-# columns mark interferograms without an estimate, whose summed correction is then set to 0).
-_TCA_METHODS: dict[str, tuple[tuple[str, ...], str | None]] = {}
-
-
-def _tca(names: tuple[str, ...], fields: tuple[str, ...], mask: str | None = None) -> None:
-    for name in names:
-        _TCA_METHODS[name] = (fields, mask)
-
-
-_tca(("a_l", "a_linear"), ("ph_tropo_linear",))
-_tca(("a_p", "a_powerlaw"), ("ph_tropo_powerlaw",))
-_tca(("a_m", "a_meris"), ("ph_tropo_meris",))
-_tca(("a_e", "a_erai"), ("ph_tropo_era",))
-_tca(("a_eh", "a_erai-h"), ("ph_tropo_era_hydro",))
-_tca(("a_ew", "a_erai-w"), ("ph_tropo_era_wet",))
-_tca(("a_w", "a_wrf"), ("ph_tropo_wrf",))
-_tca(("a_wh", "a_wrf-h"), ("ph_tropo_wrf_hydro",))
-_tca(("a_ww", "a_wrf-w"), ("ph_tropo_wrf_wet",))
-_tca(("a_mi", "a_meris-ni"), ("ph_tropo_meris_no_interp",))
-_tca(("a_pk", "a_powerlaw-k"), ("K_tropo_powerlaw",))
-_tca(("a_M", "a_modis"), ("ph_tropo_modis",))
-_tca(("a_MI", "a_modis-ni"), ("ph_tropo_modis_no_interp",))
-_tca(("a_lman", "a_linear-man"), ("strat_corr",))
-_tca(("a_RM", "a_recalmodis"), ("ph_tropo_modis_recal",))
-_tca(("a_RMI", "a_recalmodis-ni"), ("ph_tropo_modis_no_interp_recal",))
-for _hyd_short, _hyd_long, _hyd in (("a_eh", "a_erai-h", "ph_tropo_era_hydro"),
-                                    ("a_wh", "a_wrf-h", "ph_tropo_wrf_hydro")):
-    _tca((f"a_m+{_hyd_short}", f"a_meris+{_hyd_long}"), ("ph_tropo_meris", _hyd), "ph_tropo_meris")
-    _tca((f"a_mi+{_hyd_short}", f"a_meris-ni+{_hyd_long}"), ("ph_tropo_meris_no_interp", _hyd))
-    _tca((f"a_M+{_hyd_short}", f"a_modis+{_hyd_long}"), ("ph_tropo_modis", _hyd), "ph_tropo_modis")
-    _tca((f"a_MI+{_hyd_short}", f"a_modis-ni+{_hyd_long}"), ("ph_tropo_modis_no_interp", _hyd))
-    _tca((f"a_RM+{_hyd_short}", f"a_recalmodis+{_hyd_long}"), ("ph_tropo_modis_recal", _hyd),
-         "ph_tropo_modis")
-    _tca((f"a_RMI+{_hyd_short}", f"a_recalmodis-ni+{_hyd_long}"),
-         ("ph_tropo_modis_no_interp_recal", _hyd))
-for _model in ("merra", "merra2", "narr"):
-    _tca((f"a_{_model}",), (f"ph_tropo_{_model}",))
-    _tca((f"a_{_model}-h",), (f"ph_tropo_{_model}_hydro",))
-    _tca((f"a_{_model}-w",), (f"ph_tropo_{_model}_wet",))
-_tca(("a_gacos",), ("ph_tropo_gacos",))
-_tca(("a_era5",), ("ph_tropo_era5",))
-_tca(("a_era5-h",), ("ph_tropo_era5_hydro",))
-_tca(("a_era5-w",), ("ph_tropo_era5_wet",))
-
-
 # ------------------------------------------------------------------------------ numerics
-
-
-def rows_matmul(a: np.ndarray, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``a[:, cols] @ w`` in float64, computed over row chunks (``a`` may be float32)."""
-    w = np.asarray(w, dtype=np.float64)
-    out = np.empty((a.shape[0],) + w.shape[1:], dtype=np.float64)
-    for r0 in range(0, a.shape[0], _ROW_CHUNK):
-        rows = slice(r0, r0 + _ROW_CHUNK)
-        out[rows] = np.asarray(a[rows][:, cols], dtype=np.float64) @ w
-    return out
-
-
-def nanmean_rows(a: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
-    """Mean over the selected rows of ``a`` of each column, NaN ignored (float64)."""
-    sub = a[rows]
-    total = np.zeros(a.shape[1])
-    count = np.zeros(a.shape[1])
-    for r0 in range(0, sub.shape[0], _ROW_CHUNK):
-        block = np.asarray(sub[r0:r0 + _ROW_CHUNK], dtype=np.float64)
-        ok = ~np.isnan(block)
-        total += np.where(ok, block, 0.0).sum(axis=0)
-        count += ok.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
 
 
 def l1_fit(G: np.ndarray, D: np.ndarray, m0: np.ndarray) -> np.ndarray:
@@ -146,129 +84,6 @@ def l1_fit(G: np.ndarray, D: np.ndarray, m0: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ inputs
-
-
-
-
-def check_rows(path: Path, values: np.ndarray, n_ps: int, step: str) -> np.ndarray:
-    """``values`` if it has one row per PS, else a StampsError (a product from another PS set)."""
-    if np.shape(values)[0] != n_ps:
-        raise StampsError(f"{path}: has {np.shape(values)[0]} PS but ps2.h5 has {n_ps}; "
-                          f"run {step} again")
-    return values
-
-
-def reference_ps(ps: Mapping[str, Any], parms: Mapping[str, Any]) -> np.ndarray | None:
-    """0-based indices of the reference PS (StaMPS ``ps_setref``); None when ``ref_radius`` = -inf.
-
-    With ``ref_x``/``ref_y`` set (local metres), the PS strictly inside that box; otherwise those
-    strictly inside ``ref_lon``/``ref_lat`` and, when ``ref_radius`` is finite, within
-    ``ref_radius`` m of ``ref_centre_lonlat``. An empty reference area is an error.
-    """
-    xy = np.asarray(ps["xy"], dtype=np.float64)
-    if "ref_x" in parms and "ref_y" in parms:
-        rx = np.asarray(parms["ref_x"], dtype=np.float64).ravel()
-        ry = np.asarray(parms["ref_y"], dtype=np.float64).ravel()
-        sel = (xy[:, 1] > rx[0]) & (xy[:, 1] < rx[1]) & (xy[:, 2] > ry[0]) & (xy[:, 2] < ry[1])
-        ref = np.flatnonzero(sel)
-        what = "ref_x/ref_y"
-    else:
-        radius = float(parms.get("ref_radius", np.inf))
-        if radius == -np.inf:
-            return None
-        lon = np.asarray(parms.get("ref_lon", [-np.inf, np.inf]), dtype=np.float64).ravel()
-        lat = np.asarray(parms.get("ref_lat", [-np.inf, np.inf]), dtype=np.float64).ravel()
-        lonlat = np.asarray(ps["lonlat"], dtype=np.float64)
-        sel = ((lonlat[:, 0] > lon[0]) & (lonlat[:, 0] < lon[1]) & (lonlat[:, 1] > lat[0])
-               & (lonlat[:, 1] < lat[1]))
-        ref = np.flatnonzero(sel)
-        if radius < np.inf and ref.size:
-            ll0 = np.asarray(ps["ll0"], dtype=np.float64).ravel()
-            centre = np.asarray(parms.get("ref_centre_lonlat", [0.0, 0.0]), dtype=np.float64)
-            cxy = llh2local(centre.reshape(1, 2), ll0)[0]
-            pxy = llh2local(lonlat[ref], ll0)
-            ref = ref[(pxy[:, 0] - cxy[0]) ** 2 + (pxy[:, 1] - cxy[1]) ** 2 <= radius**2]
-        what = "ref_lon/ref_lat/ref_radius"
-    if ref.size == 0:
-        raise StampsError(f"no PS inside the reference area ({what}); widen it or set ref_radius "
-                          f"to -inf for no reference")
-    return ref
-
-
-def tropo_correction(tca: Mapping[str, np.ndarray], method: str) -> np.ndarray:
-    """The TRAIN correction (rad, n_ps x n_ifg) that ``tropo_method`` names (as ps_plot_tca)."""
-    if method not in _TCA_METHODS:
-        raise StampsError(f"parameter tropo_method: '{method}' is not a TRAIN correction")
-    fields, mask = _TCA_METHODS[method]
-    missing = [f for f in fields + ((mask,) if mask else ()) if f not in tca]
-    if missing:
-        raise StampsError(f"tropo_method '{method}' needs {', '.join(missing)} in the TRAIN "
-                          f"correction product, which lacks it; run TRAIN for it first")
-    corr = np.sum([np.asarray(tca[f], dtype=np.float64) for f in fields], axis=0)
-    if mask is not None:
-        corr[:, np.asarray(tca[mask]).sum(axis=0) == 0] = 0.0
-    return corr
-
-
-def sb_design(ps: Mapping[str, Any]) -> np.ndarray:
-    """(n_ifg, n_image) design matrix of the SB network: -1 at the first, +1 at the second image."""
-    ix = np.asarray(ps["ifgday_ix"], dtype=np.int64)
-    G = np.zeros((ix.shape[0], int(ps["n_image"])))
-    rows = np.arange(ix.shape[0])
-    G[rows, ix[:, 0]] = -1.0
-    G[rows, ix[:, 1]] = 1.0
-    return G
-
-
-def sb_invert_tropo(ps: Mapping[str, Any], corr_sb: np.ndarray, drop0: np.ndarray) -> np.ndarray:
-    """Single-master (n_ps, n_image) tropospheric correction from the SB one (sb_invert_aps).
-
-    Interferograms without an estimate (column mean 0) and dropped ones are left out; the master
-    image is the reference (0).
-    """
-    n_ifg = int(ps["n_ifg"])
-    mi = int(ps["master_ix"])
-    G = sb_design(ps)
-    if not np.any(G[:, mi]):
-        raise StampsError("none of the SB interferograms includes the master image")
-    G[:, mi] = 0.0
-    uii = np.setdiff1d(np.arange(n_ifg), drop0)
-    G2 = G[uii]
-    nzc = np.any(G2 != 0, axis=0)
-    if np.linalg.matrix_rank(G2[:, nzc]) < nzc.sum():
-        raise StampsError("SB network has isolated subsets (cannot be inverted w.r.t. master)")
-    with np.errstate(invalid="ignore"):
-        no_est = np.flatnonzero(np.nanmean(corr_sb, axis=0) == 0)
-    uii = np.setdiff1d(uii, no_est)
-    G3 = G[uii]
-    nzc = np.any(G3 != 0, axis=0)
-    if np.linalg.matrix_rank(G3[:, nzc]) < nzc.sum():
-        raise StampsError("the SB interferograms with a tropospheric estimate form isolated "
-                          "subsets (cannot be inverted w.r.t. master)")
-    ifgday = np.asarray(ps["ifgday"], dtype=np.float64)[uii]
-    has = np.asarray(corr_sb)[:, uii].sum(axis=0) != 0
-    days = np.unique(ifgday[has].ravel())
-    if np.count_nonzero(days == float(ps["master_day"])) != 1:
-        raise StampsError("the master image has no tropospheric estimate; cannot invert to "
-                          "single master")
-    out = np.zeros((corr_sb.shape[0], int(ps["n_image"])), dtype=np.float32)
-    out[:, nzc] = (np.asarray(corr_sb, dtype=np.float64)[:, uii] @ np.linalg.pinv(G3[:, nzc]).T)
-    return out
-
-
-def bperp_with_master(bperp_mat: np.ndarray, master_ix: int) -> np.ndarray:
-    """(n_ps, n_ifg) baselines, m: the (n_ps, n_ifg-1) PS ``bperp_mat`` with 0 at the master."""
-    bp = np.asarray(bperp_mat, dtype=np.float32)
-    return np.insert(bp, master_ix, np.zeros(bp.shape[0], dtype=np.float32), axis=1)
-
-
-def sm_bperp_from_sb(bperp_sb: np.ndarray, G: np.ndarray, cols: np.ndarray,
-                     n_image: int) -> np.ndarray:
-    """Single-master baselines (n_ps, n_image) from SB ones: least squares on columns ``cols``."""
-    out = np.zeros((bperp_sb.shape[0], n_image), dtype=np.float32)
-    out[:, cols] = rows_matmul(np.asarray(bperp_sb), np.arange(bperp_sb.shape[1]),
-                               np.linalg.pinv(G[:, cols]).T)
-    return out
 
 
 def _model_deramp(ps: Mapping[str, Any], ph_uw: np.ndarray, uii: np.ndarray, master_ix: int,
@@ -385,7 +200,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
         ph_uw -= np.asarray(load_product(aps_path, ["ph_aps_slave"])["ph_aps_slave"], np.float32)
         log.info("subtracted ph_aps_slave of %s", aps_path.name)
 
-    ref_ps = reference_ps(ps, p)
+    ref_ps = reference_ps_from_parms(ps["lonlat"], ps.get("ll0"), p)
     if ref_ps is not None:
         ph_uw -= nanmean_rows(ph_uw, ref_ps).astype(np.float32)
         log.info("%d reference PS", ref_ps.size)
@@ -459,8 +274,8 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     coeffs = rows_matmul(ph_uw, uii, op @ M.T)
     if str(p.get("scla_method", "L2")).upper() == "L1":
         log.info("L1-norm fit of every PS ...")
-        for r0 in range(0, n_ps, _ROW_CHUNK):
-            rows = slice(r0, r0 + _ROW_CHUNK)
+        for r0 in range(0, n_ps, ROW_CHUNK):
+            rows = slice(r0, r0 + ROW_CHUNK)
             d = np.asarray(ph_uw[rows][:, uii], dtype=np.float64) @ op
             coeffs[rows] = l1_fit(G, d, coeffs[rows])
     K_ps_uw = coeffs[:, 1].copy()

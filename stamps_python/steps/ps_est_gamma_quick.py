@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.linalg import hankel, toeplitz
-from scipy.signal import lfilter
 from tqdm import tqdm
 
 from stamps_python.io.products import load_product, product_path, save_product
 from stamps_python.numerics.clap import clap_filt, clap_low_pass, gausswin
+from stamps_python.numerics.matlab import matlab_interp
 from stamps_python.numerics.random_phase import hist_centres, random_phase_distribution
 from stamps_python.numerics.topofit import ps_topofit
 from stamps_python.parms import number, required
@@ -38,61 +37,6 @@ RHO = 830000.0  # mean slant range, m (StaMPS: need only be approximately correc
 DEFAULT_INC = 21 * np.pi / 180  # incidence angle guess, rad, when neither inc1 nor la1 exists
 LOOK_TO_INC = 0.052  # rad (~3 deg) added to the mean look angle to approximate the incidence angle
 TOPOFIT_CHUNK = 20000  # candidates per ps_topofit block
-
-
-
-
-
-
-def matlab_interp(x: np.ndarray, r: int, n: int = 4, cutoff: float = 0.5) -> np.ndarray:
-    """MATLAB ``interp(x, r, n, cutoff)``: band-limited up-sampling of a 1-D series by ``r``.
-
-    A symmetric FIR filter of 2 n r + 1 taps, designed so the original samples pass unchanged
-    and the mean-square interpolation error of a signal band-limited to ``cutoff`` is minimal,
-    is run over the zero-stuffed series; both ends are started on a point-reflected copy of the
-    data. Returns r * len(x) samples (float64).
-    """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    nn = len(x)
-    if 2 * n + 1 > nn:
-        raise ValueError(f"matlab_interp needs at least {2 * n + 1} samples, got {nn}")
-    eps = np.finfo(np.float64).eps
-
-    def sinc(v: np.ndarray) -> np.ndarray:
-        return np.sin(cutoff * np.pi * v) / (cutoff * np.pi * v)
-
-    near = toeplitz(np.arange(n, dtype=np.float64)) + eps
-    far = hankel(np.arange(2 * n - 1, n - 1, -1, dtype=np.float64))
-    far = far + eps + hankel(np.r_[np.arange(1, n, dtype=np.float64), 0.0])[::-1, ::-1]
-    a_plus = np.linalg.inv(sinc(near) + sinc(far))
-    a_minus = np.linalg.inv(sinc(near) - sinc(far))
-    d = np.zeros((2 * n, n))
-    d[0::2] = a_plus + a_minus
-    d[1::2] = a_plus - a_minus
-    frac = np.arange(r, dtype=np.float64) / r
-    dist = np.zeros(2 * n)
-    dist[0::2] = np.arange(n, 0, -1)
-    dist[1::2] = np.arange(n - 1, -1, -1)
-    sign = np.ones(2 * n)
-    sign[0::2] = -1.0
-    taps = 0.5 * d.T @ sinc(eps + dist[:, None] + sign[:, None] * frac[None, :])
-    b = np.zeros(2 * n * r + 1)
-    b[: n * r] = taps.ravel()
-    b[n * r] = 0.5 * d[:, n - 1] @ sinc(sign + dist + eps)
-    b[n * r + 1 :] = b[n * r - 1 :: -1]
-
-    out = np.zeros(r * nn)
-    out[::r] = x
-    head = np.zeros(2 * n * r)
-    head[::r] = 2 * x[0] - x[2 * n : 0 : -1]
-    _, state = lfilter(b, 1.0, head, zi=np.zeros(len(b) - 1))
-    out, state = lfilter(b, 1.0, out, zi=state)
-    out[: (nn - n) * r] = out[n * r : nn * r]
-    tail = np.zeros(2 * n * r)
-    tail[::r] = 2 * x[-1] - x[nn - 2 :: -1][: 2 * n]
-    tail, _ = lfilter(b, 1.0, tail, zi=state)
-    out[nn * r - n * r :] = tail[: n * r]
-    return out
 
 
 def prand_weighting(

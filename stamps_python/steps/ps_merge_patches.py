@@ -22,8 +22,7 @@ import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.parms import flag
-from stamps_python.numerics.geodesy import llh2local
-from stamps_python.steps.ps_load_initial import rotate_to_scene_axes
+from stamps_python.numerics.geodesy import llh2local, rotate_to_scene_axes
 from stamps_python.utils import StampsError, get_logger
 
 PHASE_ACCURACY = np.radians(10.0)  # best phase accuracy credited to one PS when weighting

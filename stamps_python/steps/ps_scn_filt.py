@@ -30,14 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.io.products import (
+    check_rows,
+    load_product,
+    product_path,
+    require,
+    save_product,
+)
 from stamps_python.numerics.defo_model import fit_rows, model_design, residual_deramp
 from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.numerics.scn_filter import plane_fit, spatial_lowpass, time_highpass
 from stamps_python.parms import flag, ifg_index0, with_defaults
-from stamps_python.steps.ps_calc_scla import (
-    check_rows,
-)
 from stamps_python.utils import StampsError, get_logger
 
 

@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import ifg_label, load_product, product_path, save_product
 from stamps_python.numerics.clap import clap_filt_patch
 from stamps_python.numerics.random_phase import hist_centres
 from stamps_python.numerics.topofit import ps_topofit
 from stamps_python.parms import drop_ifg_index0, flag, number
-from stamps_python.steps.ps_weed import ifg_label
 from stamps_python.utils import StampsError, get_logger, timed
 
 BOOTSTRAP_SEED = 2006

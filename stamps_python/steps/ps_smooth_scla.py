@@ -17,15 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.io.products import (
+    check_rows,
+    load_product,
+    product_path,
+    require,
+    save_product,
+)
+from stamps_python.numerics.baselines import bperp_with_master, sb_design, sm_bperp_from_sb
 from stamps_python.numerics.triangulation import delaunay_edges
 from stamps_python.parms import flag, with_defaults
-from stamps_python.steps.ps_calc_scla import (
-    bperp_with_master,
-    check_rows,
-    sb_design,
-    sm_bperp_from_sb,
-)
 from stamps_python.utils import StampsError, get_logger
 
 

@@ -30,18 +30,14 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
-from stamps_python.io.snaphu import find_snaphu
-from stamps_python.numerics.unwrap_costs import (
-    remove_stale_snaphu_dirs,
-    uw_stat_costs,
-    uw_unwrap_from_grid,
-)
+from stamps_python.io.snaphu import find_snaphu, remove_stale_snaphu_dirs, uw_stat_costs
+from stamps_python.numerics.unwrap_costs import uw_unwrap_from_grid
 from stamps_python.numerics.unwrap_grid import check_grid, uw_grid_wrapped
 from stamps_python.numerics.unwrap_interp import uw_interp
+from stamps_python.numerics.tropo import tropo_correction
 from stamps_python.numerics.unwrap_space_time import ANNEAL_SEED, uw_sb_unwrap_space_time
 from stamps_python.parms import drop_ifg_index0, flag, number
 from stamps_python.steps import sb_identify_good_pixels
-from stamps_python.steps.ps_calc_scla import tropo_correction
 from stamps_python.utils import StampsError, get_logger
 
 RHO = 830000.0  # mean slant range (m) StaMPS assumes for the look-angle-error search range

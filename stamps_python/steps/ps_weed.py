@@ -35,26 +35,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from stamps_python.io.products import load_product, product_path, save_product
+from stamps_python.io.products import ifg_label, load_product, product_path, save_product
+from stamps_python.numerics.matlab import wrap_rint
 from stamps_python.numerics.triangulation import delaunay_edges
 from stamps_python.parms import drop_ifg_index0, flag, number
 from stamps_python.utils import get_logger, timed
 
 STALE_STAGE2 = ("scla_smooth", "scla", "scla_smooth_sb", "scla_sb", "aps", "scn")
 _EDGE_CHUNK = 4096
-
-
-
-
-
-
-
-
-def ifg_label(ps: Mapping[str, Any], k: int, small_baseline: bool) -> str:
-    """Name of 0-based interferogram ``k`` for log messages: its date (PS) or its number (SB)."""
-    if not small_baseline and "dates" in ps and k < len(ps["dates"]):
-        return str(ps["dates"][k])
-    return f"interferogram {k + 1}"
 
 
 def adjacent_weed_mask(ij: np.ndarray, coh: np.ndarray) -> np.ndarray:
@@ -154,14 +142,6 @@ def _local_line_operators(day: np.ndarray, time_win: float) -> tuple[np.ndarray,
     return weight, ops
 
 
-def _wrap(phase: np.ndarray) -> np.ndarray:
-    """Wrap phase (radians) to [-pi, pi]: ``angle(exp(1j * phase))`` up to rounding at +-pi."""
-    turns = phase * (0.5 / np.pi)
-    np.rint(turns, out=turns)
-    turns *= 2.0 * np.pi
-    return np.subtract(phase, turns, out=turns)
-
-
 def _weighted_k(noise: np.ndarray, bperp: np.ndarray, variance: np.ndarray) -> np.ndarray:
     """Per-arc look-angle error (rad/m) fitting ``noise`` (n_edge, n) to ``bperp`` (n,) with
     weights 1/``variance``; equal weights when a variance is zero or undefined."""
@@ -203,7 +183,7 @@ def arc_noise(
         phase = np.angle(dph_space)
         variance = np.var(phase, axis=0, ddof=1) if n_edge > 1 else np.zeros(n_use)
         noise = phase - _weighted_k(phase, bperp, variance)[:, None] * bperp[None, :]
-        noise = _wrap(noise)
+        noise = wrap_rint(noise)
         return np.std(noise, axis=1, ddof=1), np.max(np.abs(noise), axis=1)
 
     weight, ops = _local_line_operators(day, time_win)
@@ -222,14 +202,14 @@ def arc_noise(
         dph_mean = d @ weight.T
         mu = np.angle(dph_mean)
         # (epoch i, arc, epoch k): arc phase minus its weighted mean around epoch i
-        adj = _wrap(phi[None, :, :] - mu.T[:, :, None])
+        adj = wrap_rint(phi[None, :, :] - mu.T[:, :, None])
         m = np.matmul(adj, ops_t)
-        adj = _wrap(adj - m[:, :, 0:1] - m[:, :, 1:2] * time_diff[:, None, :])
+        adj = wrap_rint(adj - m[:, :, 0:1] - m[:, :, 1:2] * time_diff[:, None, :])
         offset2 = np.matmul(adj, ops_t[:, :, 0:1])[:, :, 0]
         smooth_phase = mu + (m[:, :, 0] + offset2).T
         smooth_loo = d @ weight_loo.T
         # a zero smoothed phasor gives zero noise, as angle(x * 0) does in StaMPS
-        noise[start : start + _EDGE_CHUNK] = np.where(dph_mean != 0, _wrap(phi - smooth_phase), 0.0)
+        noise[start : start + _EDGE_CHUNK] = np.where(dph_mean != 0, wrap_rint(phi - smooth_phase), 0.0)
         noise_loo[start : start + _EDGE_CHUNK] = np.angle(d * np.conj(smooth_loo))
     variance = np.var(noise_loo, axis=0, ddof=1) if n_edge > 1 else np.zeros(n_use)
     del noise_loo

@@ -31,11 +31,18 @@ from typing import Any
 import h5py
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, require, save_product
+from stamps_python.io.products import (
+    check_rows,
+    load_product,
+    product_path,
+    require,
+    save_product,
+)
 from stamps_python.numerics.lscov import lscov_operator
+from stamps_python.numerics.rows import nanmean_rows
 from stamps_python.numerics.sb_network import network_components, sb_design_matrix
+from stamps_python.numerics.timeseries import reference_ps_from_parms
 from stamps_python.parms import drop_ifg_index0, with_defaults
-from stamps_python.steps.ps_calc_scla import check_rows, nanmean_rows, reference_ps
 from stamps_python.utils import StampsError, datestr, get_logger
 
 _ROW_CHUNK = 65536
@@ -219,7 +226,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
 
     # StaMPS indexes with ps_setref's 0 when ref_radius is -inf and fails; here no reference
     # means the phase is not re-referenced.
-    ref_ps = reference_ps(ps, p)
+    ref_ps = reference_ps_from_parms(ps["lonlat"], ps.get("ll0"), p)
     if ref_ps is not None:
         ph_uw_sb -= nanmean_rows(ph_uw_sb, ref_ps).astype(np.float32)
         log.info("%d reference PS", ref_ps.size)

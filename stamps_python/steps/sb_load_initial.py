@@ -30,13 +30,8 @@ from stamps_python.io.products import (
     save_product,
     save_product_rows,
 )
-from stamps_python.numerics.sb_network import read_sb_list
-from stamps_python.steps.ps_load_initial import (
-    PSCANDS,
-    candidate_bperp,
-    step1_layout,
-    step1_vectors,
-)
+from stamps_python.io.pscands import PSCANDS, candidate_bperp, step1_layout, step1_vectors
+from stamps_python.io.sb_list import read_sb_list
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb
 
 METADATA = "metadata.json"
