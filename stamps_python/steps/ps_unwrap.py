@@ -267,12 +267,10 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
 
     if small_baseline:
         ifgday_ix = np.asarray(ps["ifgday_ix"], dtype=np.int64)
-        lowfilt = "n"
     else:
         ifgday_ix = np.column_stack([np.full(n_ifg, master_ix), np.arange(n_ifg)])
         # the master-master interferogram is only noise
         unwrap_ix = np.setdiff1d(unwrap_ix, [int(np.sum(master_day > day))])
-        lowfilt = "n"
     rel_day = day - master_day
     options = {
         "master_day": master_day,
@@ -284,7 +282,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
         "gold_alpha": number(parms, "unwrap_gold_alpha", 0.8),
         "la_flag": str(parms.get("unwrap_la_error_flag", "y")),
         "scf_flag": str(parms.get("unwrap_spatial_cost_func_flag", "n")),
-        "lowfilt_flag": lowfilt,
+        "lowfilt_flag": "n",  # StaMPS sets it 'n' for PS and SB alike
         "n_trial_wraps": n_trial_wraps,
         "ph_uw_predef": None if predef is None else predef[:, unwrap_ix],
     }
