@@ -46,7 +46,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import run_child  # noqa: E402
+from common import add_accuracy_stack_arguments, run_child  # noqa: E402
 
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
 
@@ -297,15 +297,7 @@ def print_summary(results: list[dict]) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--profiles", nargs="+", default=["easy", "realistic"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    p.add_argument("--rows", type=int, default=400)
-    p.add_argument("--cols", type=int, default=800)
-    p.add_argument("--ds-short-fraction", type=float, default=0.3,
-                   help="share of the distributed scatterers that stay coherent for weeks only "
-                        "(default 0.3)")
-    p.add_argument("--no-bowl-anywhere", dest="bowl_anywhere", action="store_false",
-                   help="keep the bowl near the scene centre (the profile's spread)")
+    add_accuracy_stack_arguments(p, ["easy", "realistic"], [1, 2, 3])
     p.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "chain")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--keep", action="store_true")

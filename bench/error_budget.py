@@ -69,6 +69,9 @@ from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import add_accuracy_stack_arguments  # noqa: E402
 
 from stamps_python.results import Reference, compute_results, load_run  # noqa: E402
 from stamps_python.io.products import (  # noqa: E402
@@ -472,15 +475,7 @@ def print_stack(res: dict) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--profiles", nargs="+", default=["realistic"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[1])
-    p.add_argument("--rows", type=int, default=400)
-    p.add_argument("--cols", type=int, default=800)
-    p.add_argument("--ds-short-fraction", type=float, default=0.3,
-                   help="share of the distributed scatterers that stay coherent for weeks only "
-                        "(default 0.3)")
-    p.add_argument("--no-bowl-anywhere", dest="bowl_anywhere", action="store_false",
-                   help="keep the bowl near the scene centre (the profile's spread)")
+    add_accuracy_stack_arguments(p, ["realistic"], [1])
     p.add_argument("--preset", choices=("faithful", "accurate", "both"), default="both")
     p.add_argument("--far-km", type=float, default=5.0,
                    help="distance from the bowl centre for the far-field defo bias (default 5)")

@@ -31,6 +31,7 @@ from stamps_python.results import (
     DEFAULT_N_BOOT,
     DEFAULT_SEED,
     ExportResult,
+    add_reference_arguments,
     check_inputs,
     compute_results,
     load_run,
@@ -165,18 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--correction", action="append", metavar="TYPE",
                    help="ps_plot velocity type, repeatable: v, v-d, v-o, v-do, v-s, v-so, v-ds, "
                         "v-dso, v-a, v-da, v-ao, v-dao (default v-do)")
-    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
-                   help="centre of a circular reference area (deg); with --ref-radius (default: "
-                        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
-                        "ref_lon, ref_lat)")
-    p.add_argument("--ref-radius", type=float, metavar="M",
-                   help="radius of the reference circle, m (default: the parameter ref_radius)")
-    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="longitude limits of a reference box (deg; default: the parameter "
-                        "ref_lon)")
-    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="latitude limits of a reference box (deg; default: the parameter "
-                        "ref_lat)")
+    add_reference_arguments(p)
     p.add_argument("--plot", action="store_true", help="also write the PNG plots (ps_plot)")
     p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
                    help="bootstrap draws for V_STDEV (as ps_mean_v)")

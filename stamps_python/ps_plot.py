@@ -42,6 +42,7 @@ from stamps_python.results import (
     Reference,
     RunData,
     aps_phase,
+    add_reference_arguments,
     check_inputs,
     compute_results,
     load_run,
@@ -377,18 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plot the time series of the PS nearest each point (default: the PS "
                         "with the largest and the smallest velocity)")
     p.add_argument("--output-dir", help="folder for the PNG files (default: RUN/plots)")
-    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
-                   help="centre of a circular reference area (deg); with --ref-radius (default: "
-                        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
-                        "ref_lon, ref_lat)")
-    p.add_argument("--ref-radius", type=float, metavar="M",
-                   help="radius of the reference circle, m (default: the parameter ref_radius)")
-    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="longitude limits of a reference box (deg; default: the parameter "
-                        "ref_lon)")
-    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="latitude limits of a reference box (deg; default: the parameter "
-                        "ref_lat)")
+    add_reference_arguments(p)
     p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
                    help="bootstrap draws for the velocity std (as ps_mean_v)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,

@@ -3,6 +3,7 @@
 series of one correction (:func:`compute_results`, :class:`ExportResult`). See docs/export.md.
 """
 
+import argparse
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -99,6 +100,23 @@ def reference_from_parms(parms: Mapping[str, Any]) -> Reference:
     return Reference(_pair(parms["ref_lon"], "ref_lon"), _pair(parms["ref_lat"], "ref_lat"),
                      _pair(parms["ref_centre_lonlat"], "ref_centre_lonlat"),
                      float(parms["ref_radius"]), "parms")
+
+
+def add_reference_arguments(p: argparse.ArgumentParser) -> None:
+    """The --ref-lonlat / --ref-radius / --ref-lon-box / --ref-lat-box options of the export and
+    ps_plot (read back by :func:`reference_from_args`)."""
+    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
+                   help="centre of a circular reference area (deg); with --ref-radius (default: "
+                        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
+                        "ref_lon, ref_lat)")
+    p.add_argument("--ref-radius", type=float, metavar="M",
+                   help="radius of the reference circle, m (default: the parameter ref_radius)")
+    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="longitude limits of a reference box (deg; default: the parameter "
+                        "ref_lon)")
+    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="latitude limits of a reference box (deg; default: the parameter "
+                        "ref_lat)")
 
 
 def reference_from_args(ref_lonlat: Sequence[float] | None, ref_radius: float | None,
