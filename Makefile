@@ -55,6 +55,8 @@ demo-sb: $(STAMP)
 	@echo "  plots (PNG):      $(DEMOSB)/export/*.png ($$(ls $(DEMOSB)/export/*.png | wc -l) files)"
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -106,8 +106,7 @@ class Truth:
             self.atm = t["atmosphere_rad"][()] if "atmosphere_rad" in t else None
             self.systematic = None  # atmosphere + orbit + DEM error, SLC convention (rad)
             if self.atm is not None:
-                self.systematic = (self.atm + t["orbit_ramp_rad"][()]
-                                   + t["dem_error_rad"][()])
+                self.systematic = self.atm + t["orbit_ramp_rad"][()] + t["dem_error_rad"][()]
         scale = np.cos(np.radians(np.nanmean(self.lat)))
         self._scale = scale
         self._tree = cKDTree(np.column_stack([self.lon.ravel() * scale, self.lat.ravel()]))
@@ -130,13 +129,17 @@ class Truth:
         rows, cols = self.lat.shape
         slc = np.empty((len(self.dates), r.size), dtype=np.complex64)
         for k, d in enumerate(self.dates):
-            mm = np.memmap(self.slc_dir / d / f"{d}.slc.full", dtype=np.complex64, mode="r",
-                           shape=(rows, cols))
+            mm = np.memmap(
+                self.slc_dir / d / f"{d}.slc.full", dtype=np.complex64, mode="r", shape=(rows, cols)
+            )
             slc[k] = mm[r, c]
             del mm
         ifg = np.angle(slc[self.ref_ix][None, :] * np.conj(slc))
-        model = (-4.0 * np.pi / self.wavelength / 1000.0 * self.disp[:, r, c]
-                 + self.systematic[self.ref_ix][r, c][None, :] - self.systematic[:, r, c])
+        model = (
+            -4.0 * np.pi / self.wavelength / 1000.0 * self.disp[:, r, c]
+            + self.systematic[self.ref_ix][r, c][None, :]
+            - self.systematic[:, r, c]
+        )
         return np.angle(np.exp(1j * (ifg - model)))
 
     def floor_error(self, r: np.ndarray, c: np.ndarray, noise: bool = True) -> np.ndarray:
@@ -159,9 +162,12 @@ def figures(err: np.ndarray, xy: np.ndarray) -> dict:
     k = min(OUTLIER_NEIGHBOURS + 1, len(e))
     _, nb = cKDTree(xy).query(xy, k=k)
     local = np.median(e[nb[:, 1:]], axis=1) if k > 1 else np.zeros_like(e)
-    return {"n": int(e.size), "rmse": float(np.sqrt(np.mean(e**2))),
-            "gt5": float(np.mean(np.abs(e) > OUTLIER_MM_YR)),
-            "outliers": float(np.mean(np.abs(e - local) > OUTLIER_MM_YR))}
+    return {
+        "n": int(e.size),
+        "rmse": float(np.sqrt(np.mean(e**2))),
+        "gt5": float(np.mean(np.abs(e) > OUTLIER_MM_YR)),
+        "outliers": float(np.mean(np.abs(e - local) > OUTLIER_MM_YR)),
+    }
 
 
 def layer_accuracy(gpkg: Path, truth: Truth) -> dict:
@@ -174,14 +180,21 @@ def layer_accuracy(gpkg: Path, truth: Truth) -> dict:
     floor = truth.floor_error(r, c)
     floor_atm = truth.floor_error(r, c, noise=False)
     is_ps = truth.pclass[r, c] == 1
-    out = {"all": figures(err, xy), "floor": figures(floor, xy),
-           "floor_atm": figures(floor_atm, xy),
-           "ps": figures(err[is_ps], xy[is_ps]), "floor_ps": figures(floor[is_ps], xy[is_ps]),
-           "floor_atm_ps": figures(floor_atm[is_ps], xy[is_ps]),
-           "n_true_ps": int(is_ps.sum()),
-           "by_class": {name: int(np.sum(truth.pclass[r, c] == k))
-                        for k, name in CLASS_NAMES.items() if np.any(truth.pclass[r, c] == k)},
-           "ps_pixels": set((r[is_ps] * truth.lat.shape[1] + c[is_ps]).tolist())}
+    out = {
+        "all": figures(err, xy),
+        "floor": figures(floor, xy),
+        "floor_atm": figures(floor_atm, xy),
+        "ps": figures(err[is_ps], xy[is_ps]),
+        "floor_ps": figures(floor[is_ps], xy[is_ps]),
+        "floor_atm_ps": figures(floor_atm[is_ps], xy[is_ps]),
+        "n_true_ps": int(is_ps.sum()),
+        "by_class": {
+            name: int(np.sum(truth.pclass[r, c] == k))
+            for k, name in CLASS_NAMES.items()
+            if np.any(truth.pclass[r, c] == k)
+        },
+        "ps_pixels": set((r[is_ps] * truth.lat.shape[1] + c[is_ps]).tolist()),
+    }
     core = truth.bowl[r, c]
     if core.any() and (~core).any():
         out["bowl"] = float(gdf.VEL.values[core].mean() - gdf.VEL.values[~core].mean())
@@ -199,8 +212,12 @@ def layer_accuracy(gpkg: Path, truth: Truth) -> dict:
 def accuracy(gpkg: Path, truth_path: Path) -> dict:
     """Velocity and time-series figures of one layer in the form bench/sb_bench.py prints."""
     a = layer_accuracy(gpkg, Truth(truth_path))
-    return {"n_points": a["all"]["n"], "vel_rmse": a["all"]["rmse"],
-            "frac_vel_err_gt5": a["all"]["gt5"], "ts_rmse": a.get("ts_rmse", float("nan"))}
+    return {
+        "n_points": a["all"]["n"],
+        "vel_rmse": a["all"]["rmse"],
+        "frac_vel_err_gt5": a["all"]["gt5"],
+        "ts_rmse": a.get("ts_rmse", float("nan")),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,11 +227,24 @@ def accuracy(gpkg: Path, truth_path: Path) -> dict:
 def bench_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespace) -> dict:
     stack, run = workdir / "stack", workdir / "run"
     t = time.perf_counter()
-    generate_stack(stack, profile=profile, rows=args.rows, cols=args.cols, seed=seed,
-                   truth_cube="yes", progress=False, bowl_anywhere=args.bowl_anywhere,
-                   ds_short_fraction=args.ds_short_fraction)
-    res: dict = {"profile": profile, "seed": seed, "size": f"{args.rows} x {args.cols}",
-                 "generate_s": time.perf_counter() - t, "timing": {}}
+    generate_stack(
+        stack,
+        profile=profile,
+        rows=args.rows,
+        cols=args.cols,
+        seed=seed,
+        truth_cube="yes",
+        progress=False,
+        bowl_anywhere=args.bowl_anywhere,
+        ds_short_fraction=args.ds_short_fraction,
+    )
+    res: dict = {
+        "profile": profile,
+        "seed": seed,
+        "size": f"{args.rows} x {args.cols}",
+        "generate_s": time.perf_counter() - t,
+        "timing": {},
+    }
     res["timing"]["prep"] = _child("prep", str(stack / "merged"), str(run))
     for step in range(1, 9):
         res["timing"][f"step{step}"] = _child("step", str(run), str(step))
@@ -230,8 +260,9 @@ def bench_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespace
     res["layers"] = {}
     for mode in ("faithful", "accurate"):
         for corr in CORRECTIONS:
-            res["layers"][f"{mode} {corr}"] = layer_accuracy(workdir / mode / f"ps_{corr}.gpkg",
-                                                             truth)
+            res["layers"][f"{mode} {corr}"] = layer_accuracy(
+                workdir / mode / f"ps_{corr}.gpkg", truth
+            )
     base = res["layers"]["faithful v-do"]["ps_pixels"]
     for layer in res["layers"].values():
         layer["true_ps_kept"] = len(layer.pop("ps_pixels") & base) / max(len(base), 1)
@@ -247,20 +278,25 @@ def _fmt(f: dict) -> str:
 def print_stack(res: dict) -> None:
     print(f"\n== {res['profile']} seed {res['seed']}: {res['n_dates']} dates x {res['size']} ==")
     timing = res["timing"]
-    print("  " + ", ".join(f"{k} {v['wall']:.1f} s/{v['peak_mb']:.0f} MiB"
-                           for k, v in timing.items()))
-    print(f"  {'layer':<16} {'points':>6} | all: RMSE  %>5  %out | floor: RMSE  %>5  %out | "
-          f"floor_atm RMSE %>5 | true PS: RMSE  %>5  %out | floor | floor_atm | PS kept  "
-          f"TS RMSE  bowl (truth)  classes")
+    print(
+        "  " + ", ".join(f"{k} {v['wall']:.1f} s/{v['peak_mb']:.0f} MiB" for k, v in timing.items())
+    )
+    print(
+        f"  {'layer':<16} {'points':>6} | all: RMSE  %>5  %out | floor: RMSE  %>5  %out | "
+        f"floor_atm RMSE %>5 | true PS: RMSE  %>5  %out | floor | floor_atm | PS kept  "
+        f"TS RMSE  bowl (truth)  classes"
+    )
     for name, a in res["layers"].items():
-        bowl = (f"{a['bowl']:6.1f} ({a['bowl_truth']:6.1f})" if "bowl" in a else "   -")
+        bowl = f"{a['bowl']:6.1f} ({a['bowl_truth']:6.1f})" if "bowl" in a else "   -"
         fa, fp = a["floor_atm"], a["floor_atm_ps"]
-        print(f"  {name:<16} {a['all']['n']:6d} | {_fmt(a['all'])} | {_fmt(a['floor'])} | "
-              f"{fa['rmse']:5.2f} {100 * fa['gt5']:5.1f} | "
-              f"{_fmt(a['ps'])} | {_fmt(a['floor_ps'])} | {fp['rmse']:5.2f} {100 * fp['gt5']:5.1f} "
-              f"| {100 * a['true_ps_kept']:6.1f} "
-              f"{a.get('ts_rmse', float('nan')):8.2f}  {bowl}  "
-              + " ".join(f"{k}:{v}" for k, v in a["by_class"].items()))
+        print(
+            f"  {name:<16} {a['all']['n']:6d} | {_fmt(a['all'])} | {_fmt(a['floor'])} | "
+            f"{fa['rmse']:5.2f} {100 * fa['gt5']:5.1f} | "
+            f"{_fmt(a['ps'])} | {_fmt(a['floor_ps'])} | {fp['rmse']:5.2f} {100 * fp['gt5']:5.1f} "
+            f"| {100 * a['true_ps_kept']:6.1f} "
+            f"{a.get('ts_rmse', float('nan')):8.2f}  {bowl}  "
+            + " ".join(f"{k}:{v}" for k, v in a["by_class"].items())
+        )
 
 
 def print_summary(results: list[dict]) -> None:
@@ -275,20 +311,25 @@ def print_summary(results: list[dict]) -> None:
             def m(key: str, part: str, ls: list = ls) -> float:
                 return float(np.mean([x[part][key] for x in ls]))
 
-            print(f"    {name:<16} RMSE {m('rmse', 'all'):5.2f} (floor {m('rmse', 'floor'):5.2f}, "
-                  f"x{m('rmse', 'all') / m('rmse', 'floor'):4.2f}; floor_atm "
-                  f"{m('rmse', 'floor_atm'):5.2f})  >5: {100 * m('gt5', 'all'):5.1f}"
-                  f" % (floor {100 * m('gt5', 'floor'):4.1f})  outliers "
-                  f"{100 * m('outliers', 'all'):5.2f} %  true PS: RMSE {m('rmse', 'ps'):5.2f} "
-                  f"(floor {m('rmse', 'floor_ps'):5.2f})  kept "
-                  f"{100 * np.mean([x['true_ps_kept'] for x in ls]):5.1f} %")
+            print(
+                f"    {name:<16} RMSE {m('rmse', 'all'):5.2f} (floor {m('rmse', 'floor'):5.2f}, "
+                f"x{m('rmse', 'all') / m('rmse', 'floor'):4.2f}; floor_atm "
+                f"{m('rmse', 'floor_atm'):5.2f})  >5: {100 * m('gt5', 'all'):5.1f}"
+                f" % (floor {100 * m('gt5', 'floor'):4.1f})  outliers "
+                f"{100 * m('outliers', 'all'):5.2f} %  true PS: RMSE {m('rmse', 'ps'):5.2f} "
+                f"(floor {m('rmse', 'floor_ps'):5.2f})  kept "
+                f"{100 * np.mean([x['true_ps_kept'] for x in ls]):5.1f} %"
+            )
         for name in ("accurate v-do", "accurate v-dso"):
             ok = []
             for r in rs:
                 a = r["layers"][name]
-                checks = [a["all"]["rmse"] <= 1.2 * a["floor"]["rmse"],
-                          a["all"]["gt5"] <= a["floor"]["gt5"] + 0.02,
-                          a["all"]["outliers"] < 0.01, a["true_ps_kept"] >= 0.95]
+                checks = [
+                    a["all"]["rmse"] <= 1.2 * a["floor"]["rmse"],
+                    a["all"]["gt5"] <= a["floor"]["gt5"] + 0.02,
+                    a["all"]["outliers"] < 0.01,
+                    a["true_ps_kept"] >= 0.95,
+                ]
                 if name.endswith("v-dso") and profile == "realistic":
                     checks.append(a["all"]["rmse"] < a["floor"]["rmse"])
                 ok.append(all(checks))

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_child(code: str, *args: str) -> dict:
     """Run ``code`` in a fresh Python with ``args``; the JSON it prints last (wall s, peak MiB)."""
-    res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         cwd=ROOT, check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     if res.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -29,16 +30,24 @@ def add_profile_stack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
 
 
-def add_accuracy_stack_arguments(p: argparse.ArgumentParser, profiles: list[str],
-                                 seeds: list[int]) -> None:
+def add_accuracy_stack_arguments(
+    p: argparse.ArgumentParser, profiles: list[str], seeds: list[int]
+) -> None:
     """--profiles/--seeds/--rows/--cols/--ds-short-fraction/--no-bowl-anywhere of the stacks the
     chain and error-budget benches draw (bowl anywhere, short-lived DS: docs/synthetic.md)."""
     p.add_argument("--profiles", nargs="+", default=profiles)
     p.add_argument("--seeds", nargs="+", type=int, default=seeds)
     p.add_argument("--rows", type=int, default=400)
     p.add_argument("--cols", type=int, default=800)
-    p.add_argument("--ds-short-fraction", type=float, default=0.3,
-                   help="share of the distributed scatterers that stay coherent for weeks only "
-                        "(default 0.3)")
-    p.add_argument("--no-bowl-anywhere", dest="bowl_anywhere", action="store_false",
-                   help="keep the bowl near the scene centre (the profile's spread)")
+    p.add_argument(
+        "--ds-short-fraction",
+        type=float,
+        default=0.3,
+        help="share of the distributed scatterers that stay coherent for weeks only (default 0.3)",
+    )
+    p.add_argument(
+        "--no-bowl-anywhere",
+        dest="bowl_anywhere",
+        action="store_false",
+        help="keep the bowl near the scene centre (the profile's spread)",
+    )

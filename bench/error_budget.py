@@ -73,7 +73,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import add_accuracy_stack_arguments  # noqa: E402
 
-from stamps_python.results import Reference, compute_results, load_run  # noqa: E402
 from stamps_python.io.products import (  # noqa: E402
     load_product,
     product_attrs,
@@ -88,6 +87,7 @@ from stamps_python.numerics.timeseries import (  # noqa: E402
 )
 from stamps_python.parms import apply_preset, load_parms, set_parm  # noqa: E402
 from stamps_python.prep_isce import prepare  # noqa: E402
+from stamps_python.results import Reference, compute_results, load_run  # noqa: E402
 from stamps_python.stamps_main import run_steps  # noqa: E402
 from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
 
@@ -99,8 +99,19 @@ OUTLIER_NEIGHBOURS = 8
 DS_CLASSES = (3, 5)
 N_BOOT = 2  # V_STDEV is not used here; the fewest bootstrap draws the export accepts
 # top-level files of a run that Steps 7-8 rewrite or that only Step 6 needs: not copied
-NOT_COPIED = ("phuw2.h5", "scla2.h5", "scla_smooth2.h5", "scn2.h5", "stamps.log", "uw_grid.h5",
-              "uw_interp.h5", "uw_space_time.h5", "uw_phaseuw.h5", "rc2.h5", "ph2.h5")
+NOT_COPIED = (
+    "phuw2.h5",
+    "scla2.h5",
+    "scla_smooth2.h5",
+    "scn2.h5",
+    "stamps.log",
+    "uw_grid.h5",
+    "uw_interp.h5",
+    "uw_space_time.h5",
+    "uw_phaseuw.h5",
+    "rc2.h5",
+    "ph2.h5",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,14 +198,21 @@ class Truth:
             if self.r.max() >= self.shape[0] or self.c.max() >= self.shape[1]:
                 raise SystemExit(f"ps2 ij beyond the truth grid {self.shape}")
             lonlat = np.asarray(ps["lonlat"], dtype=np.float64)
-            self.ll_err_m = float(np.max(np.hypot(
-                (t["lon"][()][self.r, self.c] - lonlat[:, 0]) * 111e3
-                * math.cos(math.radians(float(np.mean(lonlat[:, 1])))),
-                (t["lat"][()][self.r, self.c] - lonlat[:, 1]) * 111e3)))
+            self.ll_err_m = float(
+                np.max(
+                    np.hypot(
+                        (t["lon"][()][self.r, self.c] - lonlat[:, 0])
+                        * 111e3
+                        * math.cos(math.radians(float(np.mean(lonlat[:, 1])))),
+                        (t["lat"][()][self.r, self.c] - lonlat[:, 1]) * 111e3,
+                    )
+                )
+            )
             self.pclass = t["pixel_class"][()][self.r, self.c]
             self.vel = t["velocity_lsfit_mm_yr"][()][self.r, self.c].astype(np.float64)
-            self.cubes = {name: self._at_ps(t[name]) for name in
-                          ("displacement_mm", *TRUTH_PHASE.values())}
+            self.cubes = {
+                name: self._at_ps(t[name]) for name in ("displacement_mm", *TRUTH_PHASE.values())
+            }
             bowl = json.loads(t.attrs["params_json"])["bowl"]
             east, north = t["east_m"][()][self.r, self.c], t["north_m"][()][self.r, self.c]
             self.bowl_dist = np.hypot(east - bowl["center_e_m"], north - bowl["center_n_m"])
@@ -202,8 +220,9 @@ class Truth:
 
     def _at_ps(self, cube: h5py.Dataset) -> np.ndarray:
         """(n_ps, n_dates) float64 of a (n_dates, rows, cols) cube, date by date."""
-        return np.stack([cube[k][self.r, self.c] for k in range(cube.shape[0])], axis=1
-                        ).astype(np.float64)
+        return np.stack([cube[k][self.r, self.c] for k in range(cube.shape[0])], axis=1).astype(
+            np.float64
+        )
 
 
 def phase_terms(truth: Truth, ps: dict[str, Any], ph_uw: np.ndarray) -> tuple[dict, dict]:
@@ -231,8 +250,11 @@ def phase_terms(truth: Truth, ps: dict[str, Any], ph_uw: np.ndarray) -> tuple[di
     rem1 = rem - const
     centre = np.median(rem1[:, cols], axis=1, keepdims=True)
     cycles = np.zeros_like(rem)
-    cycles[:, cols] = 2 * math.pi * (np.round((rem1[:, cols] - centre) / (2 * math.pi))
-                                     + np.round(centre / (2 * math.pi)))
+    cycles[:, cols] = (
+        2
+        * math.pi
+        * (np.round((rem1[:, cols] - centre) / (2 * math.pi)) + np.round(centre / (2 * math.pi)))
+    )
     # the conventions: ph_uw less its cycle errors against the four truth terms at the true PS,
     # all of them less their mean per interferogram and per point (the per-point constant Step 5
     # takes out holds part of the master atmosphere; medians would bias the fit)
@@ -269,16 +291,24 @@ def centred(e: np.ndarray) -> np.ndarray:
     return e - np.median(e)
 
 
-def budget(errors: dict[str, np.ndarray], total: np.ndarray, pclass: np.ndarray,
-           xy: np.ndarray) -> dict[str, Any]:
+def budget(
+    errors: dict[str, np.ndarray], total: np.ndarray, pclass: np.ndarray, xy: np.ndarray
+) -> dict[str, Any]:
     """Figures of one product: per subset, per term RMSE, share and % > 5 mm/yr."""
     e = {name: centred(v) for name, v in errors.items()}
     tot = centred(total)
     diff = sum(errors.values()) - total
-    subsets = {"all": np.ones(pclass.size, bool), "true PS": pclass == 1,
-               "sidelobes": pclass == 2, "DS": np.isin(pclass, DS_CLASSES)}
-    out: dict[str, Any] = {"closure_rms": float(np.sqrt(np.mean(centred(diff) ** 2))),
-                           "closure_max": float(np.max(np.abs(centred(diff)))), "subsets": {}}
+    subsets = {
+        "all": np.ones(pclass.size, bool),
+        "true PS": pclass == 1,
+        "sidelobes": pclass == 2,
+        "DS": np.isin(pclass, DS_CLASSES),
+    }
+    out: dict[str, Any] = {
+        "closure_rms": float(np.sqrt(np.mean(centred(diff) ** 2))),
+        "closure_max": float(np.max(np.abs(centred(diff)))),
+        "subsets": {},
+    }
     is_ds = np.isin(pclass, DS_CLASSES)
     for sub, sel in subsets.items():
         if not sel.any():
@@ -289,21 +319,33 @@ def budget(errors: dict[str, np.ndarray], total: np.ndarray, pclass: np.ndarray,
 
         def row(v: np.ndarray, share: float, sel: np.ndarray = sel) -> dict[str, float]:
             off = np.abs(v[sel]) > OUTLIER_MM_YR
-            return {"rmse": float(np.sqrt(np.mean(v[sel] ** 2))), "share": share,
-                    "gt5": float(off.mean()),
-                    "ds_of_gt5": float(is_ds[sel][off].mean()) if off.any() else float("nan")}
+            return {
+                "rmse": float(np.sqrt(np.mean(v[sel] ** 2))),
+                "share": share,
+                "gt5": float(off.mean()),
+                "ds_of_gt5": float(is_ds[sel][off].mean()) if off.any() else float("nan"),
+            }
 
         rows = {n: row(v, ss[n] / max(ss_sum, 1e-300)) for n, v in e.items()}
         rows["total (run)"] = row(tot, float("nan"))
-        out["subsets"][sub] = {"n": int(sel.sum()), "terms": rows,
-                               "cross": (ss_of_sum - ss_sum) / max(ss_of_sum, 1e-300),
-                               "rmse_of_sum": math.sqrt(ss_of_sum / sel.sum())}
+        out["subsets"][sub] = {
+            "n": int(sel.sum()),
+            "terms": rows,
+            "cross": (ss_of_sum - ss_sum) / max(ss_of_sum, 1e-300),
+            "rmse_of_sum": math.sqrt(ss_of_sum / sel.sum()),
+        }
     off = np.abs(tot) > OUTLIER_MM_YR
     outl = local_outliers(tot, xy)
-    out["gt5"] = (int(off.sum()), float(off.mean()), float(is_ds[off].mean()) if off.any()
-                  else float("nan"))
-    out["outliers"] = (int(outl.sum()), float(outl.mean()), float(is_ds[outl].mean())
-                       if outl.any() else float("nan"))
+    out["gt5"] = (
+        int(off.sum()),
+        float(off.mean()),
+        float(is_ds[off].mean()) if off.any() else float("nan"),
+    )
+    out["outliers"] = (
+        int(outl.sum()),
+        float(outl.mean()),
+        float(is_ds[outl].mean()) if outl.any() else float("nan"),
+    )
     return out
 
 
@@ -313,12 +355,13 @@ def far_bias(defo_err: np.ndarray, dist: np.ndarray, limit_m: float) -> str:
     if not far.any():
         return f"no point beyond {limit_m / 1000:.2f} km"
     e = centred(defo_err)[far]
-    return (f"{far.sum()} points beyond {limit_m / 1000:.2f} km: mean {e.mean():+.2f}, "
-            f"std {e.std():.2f} mm/yr")
+    return (
+        f"{far.sum()} points beyond {limit_m / 1000:.2f} km: mean {e.mean():+.2f}, "
+        f"std {e.std():.2f} mm/yr"
+    )
 
 
-def fit_only_error(truth: Truth, ps: dict[str, Any], run_dir: Path, keep: np.ndarray
-                   ) -> np.ndarray:
+def fit_only_error(truth: Truth, ps: dict[str, Any], run_dir: Path, keep: np.ndarray) -> np.ndarray:
     """Velocity error (mm/yr) of the export's weighted line through the true displacement alone
     (dates and weights of the export, reference date left out), at the exported points."""
     parms = load_parms(run_dir)
@@ -328,8 +371,11 @@ def fit_only_error(truth: Truth, ps: dict[str, Any], run_dir: Path, keep: np.nda
     disp = truth.cubes["displacement_mm"][:, col]
     day = np.asarray(ps["day"], dtype=np.float64).ravel()
     std_path = product_path(run_dir, "ifgstd2")
-    std = (np.asarray(load_product(std_path, ["ifg_std"])["ifg_std"]).ravel()
-           if std_path.is_file() else None)
+    std = (
+        np.asarray(load_product(std_path, ["ifg_std"])["ifg_std"]).ravel()
+        if std_path.is_file()
+        else None
+    )
     w = ifg_weights(std, day.size)[use]
     vel, _ = fit_velocity(disp[:, use] - disp[:, [m]], (day[use] - day[m]) / 365.25, w)
     return vel[keep] - truth.vel[keep]
@@ -346,14 +392,21 @@ def budget_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespac
     wall: dict[str, float] = {}
     t0 = time.perf_counter()
     with quiet(log):
-        generate_stack(stack, profile=profile, rows=args.rows, cols=args.cols, seed=seed,
-                       truth_cube="yes", progress=False, bowl_anywhere=args.bowl_anywhere,
-                       ds_short_fraction=args.ds_short_fraction)
+        generate_stack(
+            stack,
+            profile=profile,
+            rows=args.rows,
+            cols=args.cols,
+            seed=seed,
+            truth_cube="yes",
+            progress=False,
+            bowl_anywhere=args.bowl_anywhere,
+            ds_short_fraction=args.ds_short_fraction,
+        )
     wall["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with quiet(log):
-        prepare(stack / "merged", run, bootstrap_metadata=True, range_patches=2,
-                azimuth_patches=1)
+        prepare(stack / "merged", run, bootstrap_metadata=True, range_patches=2, azimuth_patches=1)
         set_parm(run, "unwrap_grid_size", 50)
         run_steps(run, 1, 6)
     wall["prep + steps 1-6"] = time.perf_counter() - t0
@@ -368,9 +421,16 @@ def budget_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespac
 
     presets = ["faithful", "accurate"] if args.preset == "both" else [args.preset]
     res: dict[str, Any] = {
-        "profile": profile, "seed": seed, "n_ps": int(ps["n_ps"]), "n_dates": len(truth.dates),
-        "ll_err_m": truth.ll_err_m, "coef": coef, "products": {}, "wall": wall,
-        "rms_rad": {n: float(np.sqrt(np.mean(v**2))) for n, v in terms.items()}}
+        "profile": profile,
+        "seed": seed,
+        "n_ps": int(ps["n_ps"]),
+        "n_dates": len(truth.dates),
+        "ll_err_m": truth.ll_err_m,
+        "coef": coef,
+        "products": {},
+        "wall": wall,
+        "rms_rad": {n: float(np.sqrt(np.mean(v**2))) for n, v in terms.items()},
+    }
     for preset in presets:
         t0 = time.perf_counter()
         base = workdir / f"run_{preset}"  # the real run with the preset: Steps 7-8 again
@@ -400,12 +460,17 @@ def budget_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespac
             errors = {n: (v - true_vel if n == "defo" else v) for n, v in vel[c].items()}
             total = real[c].vel - true_vel
             b = budget(errors, total, truth.pclass[keep], xy[keep])
-            b["classes"] = {CLASS_NAMES.get(int(k), str(k)): int(n) for k, n in
-                            zip(*np.unique(truth.pclass[keep], return_counts=True))}
-            b["fit_only"] = float(np.sqrt(np.mean(centred(
-                fit_only_error(truth, ps, base, keep)) ** 2)))
-            b["far"] = [far_bias(errors["defo"], truth.bowl_dist[keep], args.far_km * 1000.0),
-                        far_bias(errors["defo"], truth.bowl_dist[keep], 3 * truth.bowl_sigma)]
+            b["classes"] = {
+                CLASS_NAMES.get(int(k), str(k)): int(n)
+                for k, n in zip(*np.unique(truth.pclass[keep], return_counts=True))
+            }
+            b["fit_only"] = float(
+                np.sqrt(np.mean(centred(fit_only_error(truth, ps, base, keep)) ** 2))
+            )
+            b["far"] = [
+                far_bias(errors["defo"], truth.bowl_dist[keep], args.far_km * 1000.0),
+                far_bias(errors["defo"], truth.bowl_dist[keep], 3 * truth.bowl_sigma),
+            ]
             b["linear"] = linearity(base)
             res["products"][f"{preset} {c}"] = b
     log.close()
@@ -436,40 +501,62 @@ def _row(label: str, cells: list[str], last: str = "") -> str:
 
 
 def print_stack(res: dict) -> None:
-    print(f"\n== {res['profile']} seed {res['seed']}: {res['n_dates']} dates, {res['n_ps']} "
-          f"merged PS ==")
+    print(
+        f"\n== {res['profile']} seed {res['seed']}: {res['n_dates']} dates, {res['n_ps']} "
+        f"merged PS =="
+    )
     print("  wall: " + ", ".join(f"{k} {v:.1f} s" for k, v in res["wall"].items()))
     print(f"  ps2 lon/lat vs truth at ij: max {res['ll_err_m']:.2f} m")
-    print("  conventions: LS coefficient of ph_uw on each truth term at the true PS (1 = as "
-          "assumed): " + ", ".join(f"{k} {v:+.3f}" for k, v in res["coef"].items()))
+    print(
+        "  conventions: LS coefficient of ph_uw on each truth term at the true PS (1 = as "
+        "assumed): " + ", ".join(f"{k} {v:+.3f}" for k, v in res["coef"].items())
+    )
     off = [k for k, v in res["coef"].items() if not 0.9 < v < 1.1]
     if off:
-        print(f"  WARNING: {', '.join(off)} do not follow the assumed convention: the budget of "
-              f"those terms is wrong")
-    print("  term rms at the merged PS (rad): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in res["rms_rad"].items()))
+        print(
+            f"  WARNING: {', '.join(off)} do not follow the assumed convention: the budget of "
+            f"those terms is wrong"
+        )
+    print(
+        "  term rms at the merged PS (rad): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in res["rms_rad"].items())
+    )
     for name, b in res["products"].items():
         cls = ", ".join(f"{k} {v}" for k, v in b["classes"].items())
         print(f"\n  -- {name}: {sum(b['classes'].values())} points ({cls}) --")
-        print(f"  linear: {b['linear']}; closure (sum of the terms' errors - real error, "
-              f"median removed): RMS {b['closure_rms']:.1e}, max {b['closure_max']:.1e} mm/yr")
+        print(
+            f"  linear: {b['linear']}; closure (sum of the terms' errors - real error, "
+            f"median removed): RMS {b['closure_rms']:.1e}, max {b['closure_max']:.1e} mm/yr"
+        )
         subs = b["subsets"]
         print(_row("term", [f"{k} ({v['n']})" for k, v in subs.items()], "DS % of"))
         print(_row("", ["RMSE share  %>5" for _ in subs], "all >5"))
         for term in (*TERMS, "total (run)"):
-            cells = [f"{v['terms'][term]['rmse']:5.2f}{_pct(v['terms'][term]['share'])}"
-                     f"{_pct(v['terms'][term]['gt5'])}" for v in subs.values()]
+            cells = [
+                f"{v['terms'][term]['rmse']:5.2f}{_pct(v['terms'][term]['share'])}"
+                f"{_pct(v['terms'][term]['gt5'])}"
+                for v in subs.values()
+            ]
             print(_row(term, cells, _pct(subs["all"]["terms"][term]["ds_of_gt5"])))
-        print(_row("cross terms", [f"     {_pct(v['cross'])}" for v in subs.values()],
-                   "(% of the squared error of the sum)"))
+        print(
+            _row(
+                "cross terms",
+                [f"     {_pct(v['cross'])}" for v in subs.values()],
+                "(% of the squared error of the sum)",
+            )
+        )
         print(_row("sum (centred)", [f"{v['rmse_of_sum']:5.2f}" for v in subs.values()]))
         n5, f5, ds5 = b["gt5"]
         no, fo, dso = b["outliers"]
-        print(f"  real error: {n5} points > 5 mm/yr ({_pct(f5).strip()} %), {_pct(ds5).strip()} % "
-              f"of them DS; {no} local outliers ({_pct(fo).strip()} %), {_pct(dso).strip()} % of "
-              f"them DS")
-        print(f"  defo error of the export's weighted line alone (true displacement, no "
-              f"filtering): RMSE {b['fit_only']:.2f} mm/yr")
+        print(
+            f"  real error: {n5} points > 5 mm/yr ({_pct(f5).strip()} %), {_pct(ds5).strip()} % "
+            f"of them DS; {no} local outliers ({_pct(fo).strip()} %), {_pct(dso).strip()} % of "
+            f"them DS"
+        )
+        print(
+            f"  defo error of the export's weighted line alone (true displacement, no "
+            f"filtering): RMSE {b['fit_only']:.2f} mm/yr"
+        )
         print(f"  defo bias far from the bowl: {b['far'][0]}; {b['far'][1]} (3 bowl sigmas)")
 
 
@@ -477,8 +564,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_accuracy_stack_arguments(p, ["realistic"], [1])
     p.add_argument("--preset", choices=("faithful", "accurate", "both"), default="both")
-    p.add_argument("--far-km", type=float, default=5.0,
-                   help="distance from the bowl centre for the far-field defo bias (default 5)")
+    p.add_argument(
+        "--far-km",
+        type=float,
+        default=5.0,
+        help="distance from the bowl centre for the far-field defo bias (default 5)",
+    )
     p.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "error_budget")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--keep", action="store_true", help="keep the stacks and runs")

@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 from stamps_python.io import isce  # noqa: E402
 from stamps_python.synthetic import generate_stack  # noqa: E402
 
-
 REPEATS = 3
 
 
@@ -93,8 +92,12 @@ def run_prep(merged: Path, run_dir: Path, step1: bool) -> dict:
     """prep_isce in a child process (2 x 2 patches): wall s (in-process), peak MiB, candidates."""
     shutil.rmtree(run_dir, ignore_errors=True)
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", PREP_CODE, str(merged), str(run_dir),
-                          "1" if step1 else "0"], capture_output=True, text=True, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-c", PREP_CODE, str(merged), str(run_dir), "1" if step1 else "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if res.returncode != 0:
         raise SystemExit(res.stderr[-3000:])
     out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -118,8 +121,16 @@ def main() -> int:
         shutil.rmtree(args.workdir, ignore_errors=True)
         args.workdir.mkdir(parents=True)
         t0 = time.perf_counter()
-        generate_stack(stack_dir, profile=args.profile, rows=args.rows, cols=args.cols,
-                       n_dates=args.dates, seed=1, truth_cube="no", progress=False)
+        generate_stack(
+            stack_dir,
+            profile=args.profile,
+            rows=args.rows,
+            cols=args.cols,
+            n_dates=args.dates,
+            seed=1,
+            truth_cube="no",
+            progress=False,
+        )
         print(f"generate:                {time.perf_counter() - t0:8.1f} s")
     merged = stack_dir / "merged"
 
@@ -139,19 +150,29 @@ def main() -> int:
     tb, td, prep = triples[int(np.argsort(ratios)[len(ratios) // 2])]
     t_read = min(tb, td)
 
-    print(f"stack: {args.dates} dates x {args.rows} lines x {args.cols} samples "
-          f"({nbytes / 2**30:.2f} GiB of SLC), profile {args.profile}, "
-          f"{prep['n']} candidates, 2 x 2 patches")
-    print("cold (buffered read s, direct read s, prep s, ratio) triples: " + ", ".join(
-        f"({b:.1f}, {d:.1f}, {p['wall']:.1f}, {p['wall'] / min(b, d):.2f})"
-        for b, d, p in triples))
+    print(
+        f"stack: {args.dates} dates x {args.rows} lines x {args.cols} samples "
+        f"({nbytes / 2**30:.2f} GiB of SLC), profile {args.profile}, "
+        f"{prep['n']} candidates, 2 x 2 patches"
+    )
+    print(
+        "cold (buffered read s, direct read s, prep s, ratio) triples: "
+        + ", ".join(
+            f"({b:.1f}, {d:.1f}, {p['wall']:.1f}, {p['wall'] / min(b, d):.2f})"
+            for b, d, p in triples
+        )
+    )
     print("[median triple]")
     print(f"  read every SLC byte once:  {tb:7.1f} s buffered, {td:.1f} s direct")
-    print(f"  prep_isce:                 {prep['wall']:7.1f} s  peak {prep['peak_mb']:6.0f} MiB  "
-          f"ratio {prep['wall'] / t_read:5.2f}  (process incl. start-up "
-          f"{prep['process_wall']:.1f} s)")
-    print(f"  prep_isce --write-step1:   {prep1['wall']:7.1f} s  peak {prep1['peak_mb']:6.0f} MiB  "
-          f"ratio {prep1['wall'] / t_read:5.2f}  (run after the triples)")
+    print(
+        f"  prep_isce:                 {prep['wall']:7.1f} s  peak {prep['peak_mb']:6.0f} MiB  "
+        f"ratio {prep['wall'] / t_read:5.2f}  (process incl. start-up "
+        f"{prep['process_wall']:.1f} s)"
+    )
+    print(
+        f"  prep_isce --write-step1:   {prep1['wall']:7.1f} s  peak {prep1['peak_mb']:6.0f} MiB  "
+        f"ratio {prep1['wall'] / t_read:5.2f}  (run after the triples)"
+    )
     print("targets: ratio <= 1.5, peak memory < 2048 MiB")
     if not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)

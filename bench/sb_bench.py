@@ -109,14 +109,19 @@ def coverage(sb_gpkg: Path, ps_gpkg: Path, truth: Path, radius: float) -> dict:
         vel_true = t["velocity_lsfit_mm_yr"][()].ravel()
     pix = np.column_stack([lon.ravel(), lat.ravel()]) * m_per_deg
     tree = cKDTree(pix)
-    ds_share = [float(np.mean(np.isin(pclass[tree.query_ball_point(p, radius)], (3, 5))))
-                for p in xy(sb_g)[alone]]
+    ds_share = [
+        float(np.mean(np.isin(pclass[tree.query_ball_point(p, radius)], (3, 5))))
+        for p in xy(sb_g)[alone]
+    ]
     _, near = tree.query(xy(sb_g))
     dv = sb_g.VEL.to_numpy() - vel_true[near]
     dv -= np.median(dv)
-    return {"n_sb": len(sb_g), "n_alone": int(alone.sum()),
-            "ds_share_alone": float(np.mean(ds_share)) if ds_share else float("nan"),
-            "rmse_alone": float(np.sqrt(np.mean(dv[alone] ** 2))) if alone.any() else float("nan")}
+    return {
+        "n_sb": len(sb_g),
+        "n_alone": int(alone.sum()),
+        "ds_share_alone": float(np.mean(ds_share)) if ds_share else float("nan"),
+        "rmse_alone": float(np.sqrt(np.mean(dv[alone] ** 2))) if alone.any() else float("nan"),
+    }
 
 
 def selected_pixels(sb: Path, ps: Path, truth: Path) -> dict:
@@ -132,22 +137,40 @@ def selected_pixels(sb: Path, ps: Path, truth: Path) -> dict:
     only = sb_pix - ps_pix
     cls_sb = np.array([pclass[p] for p in sb_pix], dtype=int)
     cls_only = np.array([pclass[p] for p in only], dtype=int)
-    return {"sb": len(sb_pix), "sb_ds": int(np.sum(np.isin(cls_sb, (3, 5)))), "only": len(only),
-            "only_ds": int(np.sum(np.isin(cls_only, (3, 5)))),
-            "ps_ds": int(sum(pclass[p] in (3, 5) for p in ps_pix))}
+    return {
+        "sb": len(sb_pix),
+        "sb_ds": int(np.sum(np.isin(cls_sb, (3, 5)))),
+        "only": len(only),
+        "only_ds": int(np.sum(np.isin(cls_only, (3, 5)))),
+        "ps_ds": int(sum(pclass[p] in (3, 5) for p in ps_pix)),
+    }
 
 
-def bench_profile(workdir: Path, profile: str, rows: int, cols: int, seed: int,
-                  max_temporal: float, max_perp: float) -> dict:
+def bench_profile(
+    workdir: Path,
+    profile: str,
+    rows: int,
+    cols: int,
+    seed: int,
+    max_temporal: float,
+    max_perp: float,
+) -> dict:
     stack, sb, ps = workdir / "stack", workdir / "sb", workdir / "ps"
     t = time.perf_counter()
-    generate_stack(stack, profile=profile, rows=rows, cols=cols, seed=seed, truth_cube="yes",
-                   progress=False)
+    generate_stack(
+        stack, profile=profile, rows=rows, cols=cols, seed=seed, truth_cube="yes", progress=False
+    )
     merged, truth = str(stack / "merged"), stack / "truth.h5"
-    res: dict = {"profile": profile, "size": f"{rows} x {cols}",
-                 "generate_s": time.perf_counter() - t, "sb": {}, "ps": {}}
-    res["sb"]["define_sb_pairs"] = _child("pairs", merged, str(sb), str(max_temporal),
-                                          str(max_perp))
+    res: dict = {
+        "profile": profile,
+        "size": f"{rows} x {cols}",
+        "generate_s": time.perf_counter() - t,
+        "sb": {},
+        "ps": {},
+    }
+    res["sb"]["define_sb_pairs"] = _child(
+        "pairs", merged, str(sb), str(max_temporal), str(max_perp)
+    )
     res["sb"]["prep"] = _child("prep_sb", merged, str(sb))
     res["sb"]["build_sb_phase"] = _child("build", str(sb))
     for step in range(1, 9):
@@ -169,8 +192,9 @@ def bench_profile(workdir: Path, profile: str, rows: int, cols: int, seed: int,
         "PS": {CLASS_NAMES[k]: int(np.sum(ps_cls == k)) for k in CLASS_NAMES},
     }
     res["pixels"] = selected_pixels(sb, ps, truth)
-    res["coverage"] = coverage(sb / "export" / "ps_v-do_sm.gpkg", ps / "export" / "ps_v-do.gpkg",
-                               truth, RADIUS_M)
+    res["coverage"] = coverage(
+        sb / "export" / "ps_v-do_sm.gpkg", ps / "export" / "ps_v-do.gpkg", truth, RADIUS_M
+    )
     res["n_pairs"] = len((sb / "small_baselines.list").read_text().split("\n")) - 1
     with h5py.File(truth, "r") as t:
         res["n_dates"] = len(t["dates"])
@@ -178,8 +202,10 @@ def bench_profile(workdir: Path, profile: str, rows: int, cols: int, seed: int,
 
 
 def _print(res: dict) -> None:
-    print(f"\n== profile {res['profile']}: {res['n_dates']} dates x {res['size']}, "
-          f"{res['n_pairs']} small-baseline pairs ==")
+    print(
+        f"\n== profile {res['profile']}: {res['n_dates']} dates x {res['size']}, "
+        f"{res['n_pairs']} small-baseline pairs =="
+    )
     for chain in ("sb", "ps"):
         total = 0.0
         for key, r in res[chain].items():
@@ -187,23 +213,32 @@ def _print(res: dict) -> None:
             total += r["wall"]
         print(f"  {chain.upper()} total            {total:7.1f} s")
     for name, a in res["acc"].items():
-        print(f"  {name}: {a['n_points']} points, VEL RMSE {a['vel_rmse']:.2f} mm/yr, "
-              f"{100 * a['frac_vel_err_gt5']:.2f} % > 5 mm/yr, time-series RMSE "
-              f"{a.get('ts_rmse', float('nan')):.2f} mm, corr {a['vel_corr']:.3f}, bowl "
-              f"{a['bowl_contrast']:.1f} mm/yr (truth {a['bowl_contrast_truth']:.1f})")
-        print(f"      planar part removed: VEL RMSE {a['vel_rmse_plane']:.2f} mm/yr, "
-              f"{100 * a['frac_gt5_plane']:.2f} % > 5 mm/yr")
+        print(
+            f"  {name}: {a['n_points']} points, VEL RMSE {a['vel_rmse']:.2f} mm/yr, "
+            f"{100 * a['frac_vel_err_gt5']:.2f} % > 5 mm/yr, time-series RMSE "
+            f"{a.get('ts_rmse', float('nan')):.2f} mm, corr {a['vel_corr']:.3f}, bowl "
+            f"{a['bowl_contrast']:.1f} mm/yr (truth {a['bowl_contrast_truth']:.1f})"
+        )
+        print(
+            f"      planar part removed: VEL RMSE {a['vel_rmse_plane']:.2f} mm/yr, "
+            f"{100 * a['frac_gt5_plane']:.2f} % > 5 mm/yr"
+        )
     for chain, counts in res["classes"].items():
-        print(f"  {chain} points by truth class: "
-              + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        print(
+            f"  {chain} points by truth class: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
     px = res["pixels"]
-    print(f"  pixels kept after Step 4: SB {px['sb']} ({px['sb_ds']} distributed scatterers), of "
-          f"which {px['only']} ({px['only_ds']} distributed scatterers) the PS run does not keep; "
-          f"the PS run keeps {px['ps_ds']} distributed scatterers")
+    print(
+        f"  pixels kept after Step 4: SB {px['sb']} ({px['sb_ds']} distributed scatterers), of "
+        f"which {px['only']} ({px['only_ds']} distributed scatterers) the PS run does not keep; "
+        f"the PS run keeps {px['ps_ds']} distributed scatterers"
+    )
     c = res["coverage"]
-    print(f"  SB points with no PS point within {RADIUS_M:.0f} m (ground the PS run misses): "
-          f"{c['n_alone']} of {c['n_sb']}; {100 * c['ds_share_alone']:.0f} % of the pixels around "
-          f"them are distributed scatterers; their V-do RMSE {c['rmse_alone']:.2f} mm/yr")
+    print(
+        f"  SB points with no PS point within {RADIUS_M:.0f} m (ground the PS run misses): "
+        f"{c['n_alone']} of {c['n_sb']}; {100 * c['ds_share_alone']:.0f} % of the pixels around "
+        f"them are distributed scatterers; their V-do RMSE {c['rmse_alone']:.2f} mm/yr"
+    )
 
 
 def main() -> int:
@@ -216,8 +251,17 @@ def main() -> int:
     args = p.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     for profile in args.profiles:
-        _print(bench_profile(args.workdir / profile, profile, args.rows, args.cols, args.seed,
-                             args.max_temporal, args.max_perpendicular))
+        _print(
+            bench_profile(
+                args.workdir / profile,
+                profile,
+                args.rows,
+                args.cols,
+                args.seed,
+                args.max_temporal,
+                args.max_perpendicular,
+            )
+        )
     if not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)
     return 0

@@ -1,4 +1,4 @@
-"""Benchmark StaMPS Steps 1-5 on synthetic stacks: time and peak memory per step, PS recall/precision.
+"""Benchmark StaMPS Steps 1-5 on synthetic stacks: time, peak memory per step, PS recall/precision.
 
 For a `realistic` stack (default 30 dates x 800 x 1600) and one `--scale` times larger in area
 (default 4x: 1600 x 3200), it runs prep_isce and then each step in its own process, printing wall
@@ -82,24 +82,39 @@ def evaluate(run: Path, truth: Path) -> dict:
     if gamma_inf is not None and ds_kept:
         ds_coherence = {
             "kept_median_long_term_coherence": float(np.median([gamma_inf[p] for p in ds_kept])),
-            "dropped_median_long_term_coherence": float(np.median([gamma_inf[p] for p in ds_dropped]))
-            if ds_dropped else float("nan"),
+            "dropped_median_long_term_coherence": float(
+                np.median([gamma_inf[p] for p in ds_dropped])
+            )
+            if ds_dropped
+            else float("nan"),
         }
     return {
-        "n_true_ps": len(true_ps), "true_ps_candidates": len(true_cands),
-        "n_candidates": len(cands), "n_final": len(final),
+        "n_true_ps": len(true_ps),
+        "true_ps_candidates": len(true_cands),
+        "n_candidates": len(cands),
+        "n_final": len(final),
         "recall": len(kept_true) / max(len(true_cands), 1),
         "precision": len(good) / max(len(final), 1),
-        "final_true_ps": len(final & true_ps), "final_sidelobes": len(final & sidelobe),
-        "other_kept": other_counts, "distributed_coherence": ds_coherence,
+        "final_true_ps": len(final & true_ps),
+        "final_sidelobes": len(final & sidelobe),
+        "other_kept": other_counts,
+        "distributed_coherence": ds_coherence,
     }
 
 
 def bench_one(workdir: Path, rows: int, cols: int, dates: int, profile: str, seed: int) -> dict:
     stack, run = workdir / "stack", workdir / "run"
     t = time.perf_counter()
-    generate_stack(stack, profile=profile, rows=rows, cols=cols, n_dates=dates, seed=seed,
-                   truth_cube="no", progress=False)
+    generate_stack(
+        stack,
+        profile=profile,
+        rows=rows,
+        cols=cols,
+        n_dates=dates,
+        seed=seed,
+        truth_cube="no",
+        progress=False,
+    )
     out = {"size": f"{dates} dates x {rows} x {cols}", "generate_s": time.perf_counter() - t}
     out["prep"] = _child(PREP_CODE, str(stack / "merged"), str(run))
     for step in range(1, 6):
@@ -115,16 +130,22 @@ def _print(res: dict) -> None:
     for key in ("prep", "step1", "step2", "step3", "step4", "step5"):
         print(f"  {key:<12} {res[key]['wall']:7.1f} s   peak {res[key]['peak_mb']:7.0f} MiB")
     print(f"  steps 2+3    {res['step2']['wall'] + res['step3']['wall']:7.1f} s")
-    print(f"  recall    {100 * q['recall']:5.1f} %  ({q['true_ps_candidates']} true PS among the "
-          f"candidates, of {q['n_true_ps']} true PS)   target >= 95 %")
-    print(f"  precision {100 * q['precision']:5.1f} %  ({q['final_true_ps']} true PS + "
-          f"{q['final_sidelobes']} sidelobes of {q['n_final']})   target >= 75 %")
+    print(
+        f"  recall    {100 * q['recall']:5.1f} %  ({q['true_ps_candidates']} true PS among the "
+        f"candidates, of {q['n_true_ps']} true PS)   target >= 95 %"
+    )
+    print(
+        f"  precision {100 * q['precision']:5.1f} %  ({q['final_true_ps']} true PS + "
+        f"{q['final_sidelobes']} sidelobes of {q['n_final']})   target >= 75 %"
+    )
     print(f"  other kept points by class: {q['other_kept']}")
     if q["distributed_coherence"]:
         d = q["distributed_coherence"]
-        print(f"  distributed scatterers kept have a median long-term coherence of "
-              f"{d['kept_median_long_term_coherence']:.2f} (those dropped: "
-              f"{d['dropped_median_long_term_coherence']:.2f})")
+        print(
+            f"  distributed scatterers kept have a median long-term coherence of "
+            f"{d['kept_median_long_term_coherence']:.2f} (those dropped: "
+            f"{d['dropped_median_long_term_coherence']:.2f})"
+        )
 
 
 def main() -> int:
@@ -135,45 +156,64 @@ def main() -> int:
     p.add_argument("--profile", default="realistic")
     p.add_argument("--scale", type=int, default=4, help="area factor of the second stack (0: none)")
     p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--extra-seeds", default="",
-                   help="comma-separated generator seeds: also run the base-size stack with each "
-                        "and print recall/precision over all seeds (mean, min, max)")
+    p.add_argument(
+        "--extra-seeds",
+        default="",
+        help="comma-separated generator seeds: also run the base-size stack with each "
+        "and print recall/precision over all seeds (mean, min, max)",
+    )
     p.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "steps")
     args = p.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
-    results = [bench_one(args.workdir / "base", args.rows, args.cols, args.dates, args.profile,
-                         args.seed)]
+    results = [
+        bench_one(args.workdir / "base", args.rows, args.cols, args.dates, args.profile, args.seed)
+    ]
     _print(results[0])
     shutil.rmtree(args.workdir / "base" / "stack", ignore_errors=True)
     if args.scale > 1:
         f = int(round(np.sqrt(args.scale)))
-        results.append(bench_one(args.workdir / "large", args.rows * f, args.cols * f, args.dates,
-                                 args.profile, args.seed))
+        results.append(
+            bench_one(
+                args.workdir / "large",
+                args.rows * f,
+                args.cols * f,
+                args.dates,
+                args.profile,
+                args.seed,
+            )
+        )
         _print(results[1])
         a, b = results
         n_ratio = b["quality"]["n_candidates"] / a["quality"]["n_candidates"]
         print(f"\n== growth: {n_ratio:.2f}x candidates ==")
         for key in ("prep", "step1", "step2", "step3", "step4", "step5"):
-            print(f"  {key:<8} {b[key]['wall'] / a[key]['wall']:5.2f}x time  "
-                  f"{b[key]['peak_mb'] / a[key]['peak_mb']:5.2f}x memory")
+            print(
+                f"  {key:<8} {b[key]['wall'] / a[key]['wall']:5.2f}x time  "
+                f"{b[key]['peak_mb'] / a[key]['peak_mb']:5.2f}x memory"
+            )
         per_cand = (b["step2"]["wall"] + b["step3"]["wall"]) / b["quality"]["n_candidates"]
         print(f"  steps 2+3 per 200 000 candidates: {per_cand * 200_000:.1f} s (target < 120 s)")
     seeds = [int(x) for x in args.extra_seeds.split(",") if x.strip()]
     if seeds:
         quality = [results[0]["quality"]]
         for seed in seeds:
-            res = bench_one(args.workdir / f"seed{seed}", args.rows, args.cols, args.dates,
-                            args.profile, seed)
+            res = bench_one(
+                args.workdir / f"seed{seed}", args.rows, args.cols, args.dates, args.profile, seed
+            )
             shutil.rmtree(args.workdir / f"seed{seed}", ignore_errors=True)
             quality.append(res["quality"])
             q = res["quality"]
-            print(f"  seed {seed}: recall {100 * q['recall']:5.1f} %  precision "
-                  f"{100 * q['precision']:5.1f} %  ({q['n_final']} final, other kept "
-                  f"{q['other_kept']})")
+            print(
+                f"  seed {seed}: recall {100 * q['recall']:5.1f} %  precision "
+                f"{100 * q['precision']:5.1f} %  ({q['n_final']} final, other kept "
+                f"{q['other_kept']})"
+            )
         for key in ("recall", "precision"):
             v = 100 * np.array([q[key] for q in quality])
-            print(f"  {key} over seeds {[args.seed] + seeds}: mean {v.mean():.1f} %, "
-                  f"min {v.min():.1f} %, max {v.max():.1f} %")
+            print(
+                f"  {key} over seeds {[args.seed] + seeds}: mean {v.mean():.1f} %, "
+                f"min {v.min():.1f} %, max {v.max():.1f} %"
+            )
     shutil.rmtree(args.workdir, ignore_errors=True)
     return 0
 

@@ -44,14 +44,18 @@ def _patch_names(run_dir: Path, wanted: Sequence[str] | None) -> list[str]:
         return listed
     unknown = [p for p in wanted if Path(p).name not in listed]
     if unknown:
-        raise StampsError(f"--patches: {', '.join(unknown)} not in {list_path} "
-                          f"({', '.join(listed)})")
+        raise StampsError(
+            f"--patches: {', '.join(unknown)} not in {list_path} ({', '.join(listed)})"
+        )
     chosen = {Path(p).name for p in wanted}
     return [p for p in listed if p in chosen]
 
 
-def build_sb_phase(run_dir: str | Path, patches: Sequence[str] | None = None,
-                   block_mb: float = sb_load_initial.READ_BLOCK_MB) -> dict[str, dict]:
+def build_sb_phase(
+    run_dir: str | Path,
+    patches: Sequence[str] | None = None,
+    block_mb: float = sb_load_initial.READ_BLOCK_MB,
+) -> dict[str, dict]:
     """Write the SB Step-1 workspaces of the run's patches (all of patch.list, or ``patches``).
 
     Returns {patch name: ps1}. Errors (StampsError, nothing written): not a run of
@@ -67,29 +71,49 @@ def build_sb_phase(run_dir: str | Path, patches: Sequence[str] | None = None,
     names = _patch_names(run_dir, patches)
     for name in names:
         if not (run_dir / name).is_dir():
-            raise StampsError(f"{run_dir / name}: patch directory missing (listed in "
-                              f"{sb_load_initial.PATCH_LIST})")
+            raise StampsError(
+                f"{run_dir / name}: patch directory missing (listed in "
+                f"{sb_load_initial.PATCH_LIST})"
+            )
         sb_load_initial.sb_pscands_path(run_dir / name)
-    log.info("build_sb_phase %s: %s, %d pairs, %d patch(es), SLCs from %s", __version__,
-             run_dir, len(pairs), len(names), stack.merged)
+    log.info(
+        "build_sb_phase %s: %s, %d pairs, %d patch(es), SLCs from %s",
+        __version__,
+        run_dir,
+        len(pairs),
+        len(names),
+        stack.merged,
+    )
     out = {}
     for name in names:
         out[name] = sb_load_initial.build_patch(run_dir / name, pairs, stack, block_mb)
-    log.info("build_sb_phase wrote %d patch(es) in %.1f s (peak memory %.0f MiB)", len(names),
-             time.perf_counter() - start, peak_memory_mb())
+    log.info(
+        "build_sb_phase wrote %d patch(es) in %.1f s (peak memory %.0f MiB)",
+        len(names),
+        time.perf_counter() - start,
+        peak_memory_mb(),
+    )
     return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of build_sb_phase."""
     p = argparse.ArgumentParser(
-        prog="build_sb_phase", description=__doc__.split("\n\n")[0],
-        formatter_class=HelpFormatter)
+        prog="build_sb_phase", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("run", help="run directory prepared by prep_isce --small-baseline")
-    p.add_argument("--patches", nargs="+", metavar="PATCH",
-                   help="only these patches (names as in patch.list); default: all")
-    p.add_argument("--block-mb", type=float, default=sb_load_initial.READ_BLOCK_MB,
-                   help="lines of one SLC read at a time, MiB")
+    p.add_argument(
+        "--patches",
+        nargs="+",
+        metavar="PATCH",
+        help="only these patches (names as in patch.list); default: all",
+    )
+    p.add_argument(
+        "--block-mb",
+        type=float,
+        default=sb_load_initial.READ_BLOCK_MB,
+        help="lines of one SLC read at a time, MiB",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 

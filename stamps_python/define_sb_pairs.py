@@ -60,8 +60,10 @@ def _from_merged(merged: Path, reference_date: str | None) -> tuple[list[str], s
     stack = isce.open_stack(merged)
     reference = reference_date or isce.infer_reference(stack)
     if reference not in stack.dates:
-        raise StampsError(f"--reference-date {reference}: not in the stack {merged / 'SLC'} "
-                          f"({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)")
+        raise StampsError(
+            f"--reference-date {reference}: not in the stack {merged / 'SLC'} "
+            f"({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)"
+        )
     return list(stack.dates), reference, isce.read_bperp(stack, reference)
 
 
@@ -89,8 +91,13 @@ def _from_run(run_dir: Path) -> tuple[list[str], str, dict]:
     return dates, str(meta["reference_date"]), values
 
 
-def plot_network(path: Path, dates: Sequence[str], bperp: np.ndarray, pairs: np.ndarray,
-                 reference: str | None = None) -> Path:
+def plot_network(
+    path: Path,
+    dates: Sequence[str],
+    bperp: np.ndarray,
+    pairs: np.ndarray,
+    reference: str | None = None,
+) -> Path:
     """Baseline plot (PNG, written atomically): dates on x, Bperp (m) on y, pairs as lines.
 
     The ``reference`` date, when given, is drawn as a filled marker.
@@ -107,8 +114,15 @@ def plot_network(path: Path, dates: Sequence[str], bperp: np.ndarray, pairs: np.
     ax.plot(when, bperp, "o", ms=7, mfc="none", mec="tab:red", mew=1.8, label="image")
     if reference in dates:
         k = list(dates).index(reference)
-        ax.plot([when[k]], [bperp[k]], "o", ms=7, mfc="tab:red", mec="tab:red",
-                label=f"reference {reference}")
+        ax.plot(
+            [when[k]],
+            [bperp[k]],
+            "o",
+            ms=7,
+            mfc="tab:red",
+            mec="tab:red",
+            label=f"reference {reference}",
+        )
         ax.legend(loc="best", fontsize="small")
     ax.set_xlabel("date")
     ax.set_ylabel("B_perp (m)")
@@ -121,10 +135,16 @@ def plot_network(path: Path, dates: Sequence[str], bperp: np.ndarray, pairs: np.
     return path
 
 
-def define_pairs(path: str | Path, max_temporal: float, max_perpendicular: float,
-                 min_connections: int = 1, rho_min: float = RHO_MIN,
-                 output: str | Path | None = None, reference_date: str | None = None,
-                 plot: bool = True) -> dict[str, Any]:
+def define_pairs(
+    path: str | Path,
+    max_temporal: float,
+    max_perpendicular: float,
+    min_connections: int = 1,
+    rho_min: float = RHO_MIN,
+    output: str | Path | None = None,
+    reference_date: str | None = None,
+    plot: bool = True,
+) -> dict[str, Any]:
     """Choose the SB pairs of a ``merged/`` stack or a run directory and write the pair list.
 
     ``max_temporal`` in days, ``max_perpendicular`` in m. Returns ``pairs`` (list of (earlier,
@@ -134,23 +154,31 @@ def define_pairs(path: str | Path, max_temporal: float, max_perpendicular: float
     """
     log = get_logger()
     start = time.perf_counter()
-    for value, name in ((max_temporal, "--max-temporal"),
-                        (max_perpendicular, "--max-perpendicular")):
+    for value, name in (
+        (max_temporal, "--max-temporal"),
+        (max_perpendicular, "--max-perpendicular"),
+    ):
         if not float(value) > 0:
             raise StampsError(f"{name}: {value} must be greater than 0")
     if reference_date is not None:
         parse_yyyymmdd(reference_date, "--reference-date")
     path = Path(path)
     if not path.exists():
-        raise StampsError(f"{path}: not found (expected an ISCE2 merged/ folder or a run "
-                          f"directory made by prep_isce)")
+        raise StampsError(
+            f"{path}: not found (expected an ISCE2 merged/ folder or a run "
+            f"directory made by prep_isce)"
+        )
     if not path.is_dir():
-        raise StampsError(f"{path}: not a directory (expected an ISCE2 merged/ folder or a run "
-                          f"directory made by prep_isce)")
+        raise StampsError(
+            f"{path}: not a directory (expected an ISCE2 merged/ folder or a run "
+            f"directory made by prep_isce)"
+        )
     if (path / "SLC").is_dir():
         if output is None:
-            raise StampsError(f"{path} is an ISCE2 merged/ folder: --output (the directory for "
-                              f"{SB_LIST}) is required")
+            raise StampsError(
+                f"{path} is an ISCE2 merged/ folder: --output (the directory for "
+                f"{SB_LIST}) is required"
+            )
         dates, reference, bperp_map = _from_merged(path, reference_date)
         out_dir = Path(output)
         source = "ISCE2 stack"
@@ -161,8 +189,10 @@ def define_pairs(path: str | Path, max_temporal: float, max_perpendicular: float
         out_dir = Path(output) if output is not None else path
         source = METADATA
     else:
-        raise StampsError(f"{path}: neither an ISCE2 merged/ folder (no SLC/) nor a run directory "
-                          f"(no {METADATA}); run prep_isce first or pass the merged/ folder")
+        raise StampsError(
+            f"{path}: neither an ISCE2 merged/ folder (no SLC/) nor a run directory "
+            f"(no {METADATA}); run prep_isce first or pass the merged/ folder"
+        )
     check_output_dir(out_dir, "--output")
     for d in dates:
         parse_yyyymmdd(d, f"{path}: date")
@@ -171,20 +201,42 @@ def define_pairs(path: str | Path, max_temporal: float, max_perpendicular: float
     order = sorted(range(len(dates)), key=lambda k: dates[k])
     dates = [dates[k] for k in order]
     if len(dates) < MIN_DATES:
-        raise StampsError(f"{path}: {len(dates)} dates; a small-baseline network needs at least "
-                          f"{MIN_DATES}")
+        raise StampsError(
+            f"{path}: {len(dates)} dates; a small-baseline network needs at least {MIN_DATES}"
+        )
     if reference not in dates:
-        raise StampsError(f"reference date {reference}: not one of the {len(dates)} dates "
-                          f"({dates[0]}..{dates[-1]})")
+        raise StampsError(
+            f"reference date {reference}: not one of the {len(dates)} dates "
+            f"({dates[0]}..{dates[-1]})"
+        )
     bperp = np.array([bperp_map[d] for d in dates], dtype=np.float64)
     days = np.array([datenum(d) for d in dates], dtype=np.float64)
-    log.info("define_sb_pairs: %d dates %s..%s from the %s of %s, reference %s; limits %g days, "
-             "%g m; rho_min %g, min_connections %d", len(dates), dates[0], dates[-1], source,
-             path, reference, max_temporal, max_perpendicular, rho_min, min_connections)
+    log.info(
+        "define_sb_pairs: %d dates %s..%s from the %s of %s, reference %s; limits %g days, "
+        "%g m; rho_min %g, min_connections %d",
+        len(dates),
+        dates[0],
+        dates[-1],
+        source,
+        path,
+        reference,
+        max_temporal,
+        max_perpendicular,
+        rho_min,
+        min_connections,
+    )
 
-    pairs = sb_find_pairs(days, bperp, max_temporal, max_perpendicular, rho_min=rho_min,
-                          ddiff_max=DDIFF_MAX, bdiff_max=BDIFF_MAX,
-                          min_connections=min_connections, dates=dates)
+    pairs = sb_find_pairs(
+        days,
+        bperp,
+        max_temporal,
+        max_perpendicular,
+        rho_min=rho_min,
+        ddiff_max=DDIFF_MAX,
+        bdiff_max=BDIFF_MAX,
+        min_connections=min_connections,
+        dates=dates,
+    )
     check_connected(dates, pairs, dates.index(reference))
 
     pair_dates = [(dates[i], dates[j]) for i, j in pairs]
@@ -195,35 +247,78 @@ def define_pairs(path: str | Path, max_temporal: float, max_perpendicular: float
     degree = np.bincount(pairs.ravel(), minlength=len(dates))
     list_path = write_sb_list(out_dir / SB_LIST, pair_dates)
     plot_path = plot_network(out_dir / SB_PLOT, dates, bperp, pairs, reference) if plot else None
-    log.info("%d pairs; connections per date %d..%d; longest temporal baseline %.0f days, "
-             "longest perpendicular baseline %.1f m", len(pairs), degree.min(), degree.max(),
-             span.max(), dbp.max())
-    log.info("wrote %s%s in %.1f s", list_path, f" and {plot_path.name}" if plot_path else "",
-             time.perf_counter() - start)
-    return {"pairs": pair_dates, "pair_index": pairs, "dates": dates, "bperp": bperp,
-            "reference_date": reference, "output": out_dir, "list_path": list_path,
-            "plot_path": plot_path}
+    log.info(
+        "%d pairs; connections per date %d..%d; longest temporal baseline %.0f days, "
+        "longest perpendicular baseline %.1f m",
+        len(pairs),
+        degree.min(),
+        degree.max(),
+        span.max(),
+        dbp.max(),
+    )
+    log.info(
+        "wrote %s%s in %.1f s",
+        list_path,
+        f" and {plot_path.name}" if plot_path else "",
+        time.perf_counter() - start,
+    )
+    return {
+        "pairs": pair_dates,
+        "pair_index": pairs,
+        "dates": dates,
+        "bperp": bperp,
+        "reference_date": reference,
+        "output": out_dir,
+        "list_path": list_path,
+        "plot_path": plot_path,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of define_sb_pairs."""
     p = argparse.ArgumentParser(
-        prog="define_sb_pairs", description=__doc__.split("\n\n")[0],
-        formatter_class=HelpFormatter)
-    p.add_argument("path", help="ISCE2 topsStack merged/ folder, or a run directory made by "
-                   "prep_isce (with metadata.json)")
-    p.add_argument("--max-temporal", type=float, required=True,
-                   help="longest temporal baseline of a pair, days")
-    p.add_argument("--max-perpendicular", type=float, required=True,
-                   help="longest perpendicular baseline of a pair, m")
-    p.add_argument("--min-connections", type=int, default=1,
-                   help="pairs every date should have (its next-best partners are added)")
-    p.add_argument("--rho-min", type=float, default=RHO_MIN,
-                   help="minimum modelled coherence of a pair (sb_find rho_min)")
-    p.add_argument("--output", "-o", help="directory for small_baselines.list (required for a "
-                   "merged/ folder; default: the run directory)")
-    p.add_argument("--reference-date", help="reference date YYYYMMDD (default: the run's, or the "
-                   "one named by the stack's baselines/ folders)")
+        prog="define_sb_pairs", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
+    p.add_argument(
+        "path",
+        help="ISCE2 topsStack merged/ folder, or a run directory made by "
+        "prep_isce (with metadata.json)",
+    )
+    p.add_argument(
+        "--max-temporal",
+        type=float,
+        required=True,
+        help="longest temporal baseline of a pair, days",
+    )
+    p.add_argument(
+        "--max-perpendicular",
+        type=float,
+        required=True,
+        help="longest perpendicular baseline of a pair, m",
+    )
+    p.add_argument(
+        "--min-connections",
+        type=int,
+        default=1,
+        help="pairs every date should have (its next-best partners are added)",
+    )
+    p.add_argument(
+        "--rho-min",
+        type=float,
+        default=RHO_MIN,
+        help="minimum modelled coherence of a pair (sb_find rho_min)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        help="directory for small_baselines.list (required for a "
+        "merged/ folder; default: the run directory)",
+    )
+    p.add_argument(
+        "--reference-date",
+        help="reference date YYYYMMDD (default: the run's, or the "
+        "one named by the stack's baselines/ folders)",
+    )
     p.add_argument("--no-plot", action="store_true", help="do not write small_baselines.png")
     p.add_argument("-v", "--verbose", action="store_true", help="also list every pair")
     return p
@@ -233,9 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run define_sb_pairs with command-line arguments ``argv``."""
     args = build_parser().parse_args(argv)
     setup_logging(None, verbose=args.verbose)
-    define_pairs(args.path, args.max_temporal, args.max_perpendicular,
-                 min_connections=args.min_connections, rho_min=args.rho_min, output=args.output,
-                 reference_date=args.reference_date, plot=not args.no_plot)
+    define_pairs(
+        args.path,
+        args.max_temporal,
+        args.max_perpendicular,
+        min_connections=args.min_connections,
+        rho_min=args.rho_min,
+        output=args.output,
+        reference_date=args.reference_date,
+        plot=not args.no_plot,
+    )
     return 0
 
 

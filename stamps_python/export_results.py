@@ -111,23 +111,39 @@ def write_layer(result: ExportResult, output_dir: str | Path, fmt: str = "gpkg")
         raise StampsError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
     n_fields = len(FIXED_FIELDS) + result.ts.date_ix.size
     if fmt == "shp" and n_fields > SHP_MAX_FIELDS:
-        raise StampsError(f"a Shapefile holds at most {SHP_MAX_FIELDS} fields, this layer needs "
-                          f"{n_fields} ({result.ts.date_ix.size} dates); use --format gpkg or csv")
+        raise StampsError(
+            f"a Shapefile holds at most {SHP_MAX_FIELDS} fields, this layer needs "
+            f"{n_fields} ({result.ts.date_ix.size} dates); use --format gpkg or csv"
+        )
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = output_stem(result.correction)
-    meta = dict(result.metadata, format=fmt, layer=result.correction.layer_name,
-                fields=list(FIXED_FIELDS) + date_fields(result), crs="EPSG:4326")
+    meta = dict(
+        result.metadata,
+        format=fmt,
+        layer=result.correction.layer_name,
+        fields=list(FIXED_FIELDS) + date_fields(result),
+        crs="EPSG:4326",
+    )
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{stem}.{fmt}.tmp-", dir=out_dir))
     try:
         main_file = tmp_dir / f"{stem}.{fmt}"
         if fmt == "gpkg":
-            pyogrio.write_dataframe(_geodataframe(result), main_file, driver="GPKG",
-                                    layer=result.correction.layer_name,
-                                    layer_metadata=_metadata_strings(meta))
+            pyogrio.write_dataframe(
+                _geodataframe(result),
+                main_file,
+                driver="GPKG",
+                layer=result.correction.layer_name,
+                layer_metadata=_metadata_strings(meta),
+            )
         elif fmt == "shp":
-            pyogrio.write_dataframe(_geodataframe(result), main_file, driver="ESRI Shapefile",
-                                    layer=stem, encoding="UTF-8")
+            pyogrio.write_dataframe(
+                _geodataframe(result),
+                main_file,
+                driver="ESRI Shapefile",
+                layer=stem,
+                encoding="UTF-8",
+            )
         else:
             import pandas as pd
 
@@ -135,8 +151,9 @@ def write_layer(result: ExportResult, output_dir: str | Path, fmt: str = "gpkg")
             frame = pd.DataFrame({"LON": result.lonlat[:, 0], "LAT": result.lonlat[:, 1], **table})
             frame.to_csv(main_file, index=False)
         if fmt != "gpkg":
-            (tmp_dir / f"{stem}.{fmt}.json").write_text(json.dumps(meta, indent=2) + "\n",
-                                                        encoding="utf-8")
+            (tmp_dir / f"{stem}.{fmt}.json").write_text(
+                json.dumps(meta, indent=2) + "\n", encoding="utf-8"
+            )
         files = sorted(tmp_dir.iterdir(), key=lambda p: p == main_file)
         for path in files:
             os.replace(path, out_dir / path.name)
@@ -157,21 +174,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="export_results", formatter_class=HelpFormatter,
-                description="Export PS mean LOS velocities and time series (mm, positive toward "
-                            "the satellite) as EPSG:4326 point layers, one per correction.")
+    p = _Parser(
+        prog="export_results",
+        formatter_class=HelpFormatter,
+        description="Export PS mean LOS velocities and time series (mm, positive toward "
+        "the satellite) as EPSG:4326 point layers, one per correction.",
+    )
     p.add_argument("--input-path", required=True, help="run directory after Steps 6-8")
     p.add_argument("--output-dir", help="folder for the layers (default: the run directory)")
     p.add_argument("--format", default="gpkg", choices=FORMATS, help="layer file format")
-    p.add_argument("--correction", action="append", metavar="TYPE",
-                   help="ps_plot velocity type, repeatable: v, v-d, v-o, v-do, v-s, v-so, v-ds, "
-                        "v-dso, v-a, v-da, v-ao, v-dao (default v-do)")
+    p.add_argument(
+        "--correction",
+        action="append",
+        metavar="TYPE",
+        help="ps_plot velocity type, repeatable: v, v-d, v-o, v-do, v-s, v-so, v-ds, "
+        "v-dso, v-a, v-da, v-ao, v-dao (default v-do)",
+    )
     add_reference_arguments(p)
     p.add_argument("--plot", action="store_true", help="also write the PNG plots (ps_plot)")
-    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
-                   help="bootstrap draws for V_STDEV (as ps_mean_v)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                   help="random seed of the V_STDEV bootstrap")
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=DEFAULT_N_BOOT,
+        help="bootstrap draws for V_STDEV (as ps_mean_v)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="random seed of the V_STDEV bootstrap"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
@@ -180,8 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the export command line; errors are StampsError (one line, exit 1)."""
     args = build_parser().parse_args(argv)
     corrections = [parse_correction(c) for c in (args.correction or ["v-do"])]
-    reference = reference_from_args(args.ref_lonlat, args.ref_radius, args.ref_lon_box,
-                                    args.ref_lat_box)
+    reference = reference_from_args(
+        args.ref_lonlat, args.ref_radius, args.ref_lon_box, args.ref_lat_box
+    )
     if args.n_boot < 2:
         raise StampsError(f"--n-boot {args.n_boot}: at least 2 draws are needed")
     run_dir = Path(args.input_path)
@@ -197,8 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with timed(f"export {correction.name}"):
             result = compute_results(run, correction, reference, args.n_boot, args.seed)
             path = write_layer(result, output_dir, args.format)
-            log.info("wrote %s: %d PS, %d dates, reference %s", path, result.codes.size,
-                     result.ts.date_ix.size, result.metadata["reference_area"])
+            log.info(
+                "wrote %s: %d PS, %d dates, reference %s",
+                path,
+                result.codes.size,
+                result.ts.date_ix.size,
+                result.metadata["reference_area"],
+            )
             written.append(path)
             if args.plot:
                 from stamps_python.ps_plot import make_plots

@@ -47,6 +47,7 @@ from tqdm import tqdm
 from stamps_python import __version__
 from stamps_python.io import isce
 from stamps_python.io.products import PRODUCT_FORMAT, load_product
+from stamps_python.io.sb_list import read_sb_list
 from stamps_python.numerics.amplitude import (
     MAYBE,
     SURE,
@@ -62,7 +63,6 @@ from stamps_python.numerics.amplitude import (
     superset_threshold,
     weight_error,
 )
-from stamps_python.io.sb_list import read_sb_list
 from stamps_python.steps import ps_load_initial
 from stamps_python.utils import (
     LOG_FILE,
@@ -106,8 +106,9 @@ class Patch:
     az_core: tuple[int, int]
 
 
-def patch_layout(width: int, length: int, n_rg: int, n_az: int, overlap_rg: int,
-                 overlap_az: int) -> list[Patch]:
+def patch_layout(
+    width: int, length: int, n_rg: int, n_az: int, overlap_rg: int, overlap_az: int
+) -> list[Patch]:
     """Patches as mt_prep lays them out: range-major numbering, cores plus overlap.
 
     Differs from mt_prep in one way: mt_prep sizes cores with integer division, so when the
@@ -117,7 +118,9 @@ def patch_layout(width: int, length: int, n_rg: int, n_az: int, overlap_rg: int,
     if n_rg < 1 or n_az < 1:
         raise StampsError("--range-patches/--azimuth-patches: must be at least 1")
     if n_rg > width or n_az > length:
-        raise StampsError(f"more patches ({n_rg}x{n_az}) than image columns/lines ({width}x{length})")
+        raise StampsError(
+            f"more patches ({n_rg}x{n_az}) than image columns/lines ({width}x{length})"
+        )
     if overlap_rg < 0 or overlap_az < 0:
         raise StampsError("--range-overlap/--azimuth-overlap: must not be negative")
     width_p, length_p = width // n_rg, length // n_az
@@ -128,12 +131,15 @@ def patch_layout(width: int, length: int, n_rg: int, n_az: int, overlap_rg: int,
         for iaz in range(1, n_az + 1):
             az1 = length_p * (iaz - 1) + 1
             az2 = length if iaz == n_az else length_p * iaz
-            patches.append(Patch(
-                name=f"PATCH_{len(patches) + 1}",
-                rg=(max(rg1 - overlap_rg, 1), min(rg2 + overlap_rg, width)),
-                az=(max(az1 - overlap_az, 1), min(az2 + overlap_az, length)),
-                rg_core=(rg1, rg2), az_core=(az1, az2),
-            ))
+            patches.append(
+                Patch(
+                    name=f"PATCH_{len(patches) + 1}",
+                    rg=(max(rg1 - overlap_rg, 1), min(rg2 + overlap_rg, width)),
+                    az=(max(az1 - overlap_az, 1), min(az2 + overlap_az, length)),
+                    rg_core=(rg1, rg2),
+                    az_core=(az1, az2),
+                )
+            )
     return patches
 
 
@@ -161,12 +167,13 @@ def calamp_sample(stack: isce.IsceStack, direct_io: bool = True) -> tuple[np.nda
     s2 = np.zeros_like(s1)
     totals = np.zeros((len(stack.dates), 2))
     counts = np.zeros((len(stack.dates), 2))
-    with isce.BlockStack([stack.slc[d] for d in stack.dates], lines, n_buffers=1,
-                         direct=direct_io) as slcs:
+    with isce.BlockStack(
+        [stack.slc[d] for d in stack.dates], lines, n_buffers=1, direct=direct_io
+    ) as slcs:
         for j, run in enumerate(runs):
             block = slcs.read(int(run[0]), int(run[-1]) + 1)
             for i in range(block.shape[0]):
-                t, c = accumulate_amplitudes(block[i], 1.0, s1[:len(run)], s2[:len(run)])
+                t, c = accumulate_amplitudes(block[i], 1.0, s1[: len(run)], s2[: len(run)])
                 totals[i, j % 2] += t
                 counts[i, j % 2] += c
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -196,10 +203,17 @@ OnSure = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 Select = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def _scan(stack: isce.IsceStack, slcs: isce.BlockStack,
-          criterion: Callable[[], tuple[np.ndarray, Select]], block_rows: int, spill: Path,
-          label: str, amplitudes_only: bool = False, geometry: Sequence[isce.RasterRows] = (),
-          on_sure: OnSure | None = None) -> tuple[list, np.ndarray, np.ndarray]:
+def _scan(
+    stack: isce.IsceStack,
+    slcs: isce.BlockStack,
+    criterion: Callable[[], tuple[np.ndarray, Select]],
+    block_rows: int,
+    spill: Path,
+    label: str,
+    amplitudes_only: bool = False,
+    geometry: Sequence[isce.RasterRows] = (),
+    on_sure: OnSure | None = None,
+) -> tuple[list, np.ndarray, np.ndarray]:
     """One streaming pass: calamp sums, and the pixels a criterion keeps.
 
     ``criterion()`` gives (weights, select), called once the first block is being read (so that
@@ -219,8 +233,7 @@ def _scan(stack: isce.IsceStack, slcs: isce.BlockStack,
     """
     n, length, width = len(slcs.readers), stack.length, stack.width
     bufs: list[np.ndarray | None] = [None, None]
-    geo_bufs = [[np.empty((block_rows, width), dtype=g.dtype) for g in geometry]
-                for _ in range(2)]
+    geo_bufs = [[np.empty((block_rows, width), dtype=g.dtype) for g in geometry] for _ in range(2)]
     sums = np.zeros(n)
     counts = np.zeros(n, dtype=np.int64)
     blocks: list[Path | tuple[np.ndarray, ...]] = []
@@ -232,7 +245,7 @@ def _scan(stack: isce.IsceStack, slcs: isce.BlockStack,
         r1 = min(r0 + block_rows, length)
         bufs[k] = slcs.read(r0, r1)
         for reader, buf in zip(geometry, geo_bufs[k]):
-            reader.read(r0, r1, out=buf[:r1 - r0])
+            reader.read(r0, r1, out=buf[: r1 - r0])
 
     def gather(geo_buf: list[np.ndarray], rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
         out = np.empty((len(geo_buf), rr.size), dtype=np.float32)
@@ -259,8 +272,13 @@ def _scan(stack: isce.IsceStack, slcs: isce.BlockStack,
             values = gather_pixels(buf, rr, cc)
             if amplitudes_only:
                 values = np.abs(values)
-            kept = (*sure, (rr + r0).astype(np.int32), cc.astype(np.int32), values,
-                    gather(geo_buf, rr, cc))
+            kept = (
+                *sure,
+                (rr + r0).astype(np.int32),
+                cc.astype(np.int32),
+                values,
+                gather(geo_buf, rr, cc),
+            )
             in_memory += sure[2].nbytes + values.nbytes
             if in_memory <= SPILL_AFTER_BYTES:
                 blocks.append(kept)
@@ -284,8 +302,9 @@ class CandidateBlocks:
     are read back from disk when iterated.
     """
 
-    def __init__(self, items: list, calconst: np.ndarray, d_thresh: float,
-                 pairs: np.ndarray | None) -> None:
+    def __init__(
+        self, items: list, calconst: np.ndarray, d_thresh: float, pairs: np.ndarray | None
+    ) -> None:
         self.calconst = calconst
         self.n_checked = 0
         self.sure_ok = True
@@ -294,8 +313,9 @@ class CandidateBlocks:
         for k, item in enumerate(items):
             items[k] = None
             if isinstance(item, Path):
-                sure_values, rows, cols, values = (self._load(item, part) for part in
-                                                   ("sure_values", "rows", "cols", "values"))
+                sure_values, rows, cols, values = (
+                    self._load(item, part) for part in ("sure_values", "rows", "cols", "values")
+                )
                 for part in SPILL_PARTS[:3]:
                     item.with_suffix(f".{part}.npy").unlink()
                 geo = None
@@ -310,11 +330,11 @@ class CandidateBlocks:
             if geo is None:
                 self._blocks.append((k, rows[keep], cols[keep], d_a[keep], item, keep))
             else:
-                self._blocks.append((k, rows[keep], cols[keep], d_a[keep], values[:, keep],
-                                     geo[:, keep]))
+                self._blocks.append(
+                    (k, rows[keep], cols[keep], d_a[keep], values[:, keep], geo[:, keep])
+                )
 
-    def _exact(self, values: np.ndarray, pairs: np.ndarray | None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _exact(self, values: np.ndarray, pairs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if pairs is None:
             return amplitude_dispersion(values, self.calconst)
         return sb_dispersion(values, self.calconst, pairs)
@@ -327,10 +347,12 @@ class CandidateBlocks:
     def n_candidates(self) -> int:
         """Number of candidates, SURE and confirmed MAYBE, in all blocks."""
         return sum(len(d) for d in self.sure_d_a) + sum(
-            len(b[1]) for b in self._blocks if b is not None)
+            len(b[1]) for b in self._blocks if b is not None
+        )
 
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                        np.ndarray]]:
+    def __iter__(
+        self,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         for k, block in enumerate(self._blocks):
             self._blocks[k] = None
             b, rows, cols, d_a, values, geo = block
@@ -343,12 +365,18 @@ class CandidateBlocks:
             yield b, rows, cols, d_a, values, geo
 
 
-def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
-                     block_mb: float = 128.0, pairs: np.ndarray | None = None,
-                     geometry: Sequence[isce.RasterRows] = (), sample: Future | None = None,
-                     on_sure: OnSure | None = None,
-                     on_discard: Callable[[], None] | None = None, direct_io: bool = True
-                     ) -> tuple[np.ndarray, CandidateBlocks]:
+def candidate_blocks(
+    stack: isce.IsceStack,
+    d_thresh: float,
+    spill: Path,
+    block_mb: float = 128.0,
+    pairs: np.ndarray | None = None,
+    geometry: Sequence[isce.RasterRows] = (),
+    sample: Future | None = None,
+    on_sure: OnSure | None = None,
+    on_discard: Callable[[], None] | None = None,
+    direct_io: bool = True,
+) -> tuple[np.ndarray, CandidateBlocks]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/32 sample).
 
     Returns the exact calibration constants (one per date) and the :class:`CandidateBlocks`.
@@ -368,28 +396,35 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
     t0 = time.perf_counter()
     first: dict[str, Any] = {}
     block_rows = _block_rows(len(stack.dates), stack.width, block_mb)
-    slcs = isce.BlockStack([stack.slc[d] for d in stack.dates], block_rows, n_buffers=2,
-                           direct=direct_io)
+    slcs = isce.BlockStack(
+        [stack.slc[d] for d in stack.dates], block_rows, n_buffers=2, direct=direct_io
+    )
 
     def select(e: float) -> Select:
         if pairs is not None:
-            def sb_select(buf: np.ndarray, w: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+            def sb_select(
+                buf: np.ndarray, w: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 keep, t, c = sb_block_pass(buf, w, pairs, d_thresh, e)
                 return keep.astype(np.uint8) * np.uint8(MAYBE), t, c
+
             return sb_select
         maybe = superset_threshold(d_thresh, e)
         sure = subset_threshold(d_thresh, e) if on_sure is not None else 0.0
         return lambda buf, w: block_pass(buf, w, maybe, sure)
 
-    def scan(criterion: Callable[[], tuple[np.ndarray, Select]], label: str
-             ) -> tuple[list, np.ndarray, np.ndarray]:
-        return _scan(stack, slcs, criterion, block_rows, spill, label, pairs is not None,
-                     geometry, on_sure)
+    def scan(
+        criterion: Callable[[], tuple[np.ndarray, Select]], label: str
+    ) -> tuple[list, np.ndarray, np.ndarray]:
+        return _scan(
+            stack, slcs, criterion, block_rows, spill, label, pairs is not None, geometry, on_sure
+        )
 
     def sampled() -> tuple[np.ndarray, Select]:
-        provisional, margin = (sample.result() if sample is not None
-                               else calamp_sample(stack, direct_io))
+        provisional, margin = (
+            sample.result() if sample is not None else calamp_sample(stack, direct_io)
+        )
         first.update(provisional=provisional, margin=margin, waited=time.perf_counter() - t0)
         return 1.0 / provisional, select(margin)
 
@@ -401,29 +436,46 @@ def candidate_blocks(stack: isce.IsceStack, d_thresh: float, spill: Path,
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
         calconst = sums / counts
         err = weight_error(provisional, calconst)
-        log.info("calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
-                 "%.2g%%); waited %.1f s for the sample, amplitude pass %.1f s", len(calconst),
-                 calconst.min(), calconst.max(), 100 * err, 100 * margin, t_sample,
-                 time.perf_counter() - t0 - t_sample)
+        log.info(
+            "calamp: %d SLCs, constants %.4g..%.4g (line sample within %.2g%%, margin "
+            "%.2g%%); waited %.1f s for the sample, amplitude pass %.1f s",
+            len(calconst),
+            calconst.min(),
+            calconst.max(),
+            100 * err,
+            100 * margin,
+            t_sample,
+            time.perf_counter() - t0 - t_sample,
+        )
         cands = CandidateBlocks(files, calconst, d_thresh, pairs) if err <= margin else None
         if cands is None or not cands.sure_ok:
-            log.warning("calamp sample off by %.2g%% (margin %.2g%%)%s: second pass with the "
-                        "exact constants", 100 * err, 100 * margin,
-                        "" if cands is None else ", a pixel taken as sure is no candidate")
+            log.warning(
+                "calamp sample off by %.2g%% (margin %.2g%%)%s: second pass with the "
+                "exact constants",
+                100 * err,
+                100 * margin,
+                "" if cands is None else ", a pixel taken as sure is no candidate",
+            )
             if on_discard is not None:
                 on_discard()
             shutil.rmtree(spill, ignore_errors=True)
             files, _, _ = scan(lambda: (1.0 / calconst, select(EXACT_SLACK)), "amplitude pass 2")
             cands = CandidateBlocks(files, calconst, d_thresh, pairs)
             if not cands.sure_ok:
-                raise RuntimeError("a pixel below the sure threshold with the exact constants "
-                                   "is no candidate")
+                raise RuntimeError(
+                    "a pixel below the sure threshold with the exact constants is no candidate"
+                )
     finally:
         slcs.close()
-    log.info("%s: %d candidates with %s < %g (of %d pixels; %d pixels checked exactly)",
-             "selpsc" if pairs is None else "selsbc", cands.n_candidates,
-             "D_A" if pairs is None else "D_a_sb", d_thresh, stack.length * stack.width,
-             cands.n_checked)
+    log.info(
+        "%s: %d candidates with %s < %g (of %d pixels; %d pixels checked exactly)",
+        "selpsc" if pairs is None else "selsbc",
+        cands.n_candidates,
+        "D_A" if pairs is None else "D_a_sb",
+        d_thresh,
+        stack.length * stack.width,
+        cands.n_checked,
+    )
     return calconst, cands
 
 
@@ -443,8 +495,15 @@ class PatchWriter:
     block carries (lon, lat, hgt, la and optionally inc).
     """
 
-    def __init__(self, directory: Path, patch: Patch, n_sec: int, geometry: Sequence[str],
-                 n_bperp: int = 0, with_phase: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        patch: Patch,
+        n_sec: int,
+        geometry: Sequence[str],
+        n_bperp: int = 0,
+        with_phase: bool = True,
+    ) -> None:
         self.directory = directory
         self.patch = patch
         self.n_sec = n_sec
@@ -471,12 +530,20 @@ class PatchWriter:
             shapes["bperp_mat"] = ((self.n_bperp,), np.float32)
         for name, (tail, dtype) in shapes.items():
             rows = _chunk_rows(int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize)
-            f.create_dataset(name, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype,
-                             chunks=(rows, *tail))
+            f.create_dataset(
+                name, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype, chunks=(rows, *tail)
+            )
         return f
 
-    def append(self, rows: np.ndarray, cols: np.ndarray, d_a: np.ndarray | None,
-               ifg: np.ndarray | None, geo: np.ndarray, block: int = -1) -> None:
+    def append(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        d_a: np.ndarray | None,
+        ifg: np.ndarray | None,
+        geo: np.ndarray,
+        block: int = -1,
+    ) -> None:
         """Append the candidates of one block that fall inside the patch window.
 
         ``d_a`` (k,) or None for SURE candidates of pass block ``block``; ``ifg`` (k, n_sec)
@@ -484,25 +551,28 @@ class PatchWriter:
         geometry rows, then Bperp (m) per secondary from full-resolution baseline grids.
         """
         (rg1, rg2), (az1, az2) = self.patch.rg, self.patch.az
-        inside = np.flatnonzero((cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1)
-                                & (rows <= az2 - 1))
+        inside = np.flatnonzero(
+            (cols >= rg1 - 1) & (cols <= rg2 - 1) & (rows >= az1 - 1) & (rows <= az2 - 1)
+        )
         if inside.size == 0:
             return
         if self._file is None:
             self._file = self._open()
         g = dict(zip(self.geometry, geo[:, inside]))
-        values = {"ij": np.column_stack([rows[inside], cols[inside]]),
-                  "lonlat": np.column_stack([g["lon"], g["lat"]])}
+        values = {
+            "ij": np.column_stack([rows[inside], cols[inside]]),
+            "lonlat": np.column_stack([g["lon"], g["lat"]]),
+        }
         if self.with_phase:
             values["ph"] = ifg[inside]
         values.update({k: v for k, v in g.items() if k not in ("lon", "lat")})
         if self.n_bperp:
-            values["bperp_mat"] = geo[len(self.geometry):, inside].T
+            values["bperp_mat"] = geo[len(self.geometry) :, inside].T
         stop = self.n + inside.size
         for name, value in values.items():
             ds = self._file[name]
             ds.resize(stop, axis=0)
-            ds[self.n:stop] = value
+            ds[self.n : stop] = value
         self.n = stop
         self._d_a.append(d_a[inside] if d_a is not None else (block, inside))
 
@@ -517,8 +587,9 @@ class PatchWriter:
         """Write D_A and the stack datasets and close; False (and nothing written) when empty."""
         if self._file is None:
             return False
-        d_a = np.concatenate([p if isinstance(p, np.ndarray) else sure_d_a[p[0]][p[1]]
-                              for p in self._d_a])
+        d_a = np.concatenate(
+            [p if isinstance(p, np.ndarray) else sure_d_a[p[0]][p[1]] for p in self._d_a]
+        )
         self._file.create_dataset("D_A", data=d_a.astype(np.float32))
         for name, value in data.items():
             if value is None:
@@ -526,8 +597,9 @@ class PatchWriter:
             if isinstance(value, str):
                 self._file.create_dataset(name, data=value, dtype=h5py.string_dtype())
             elif isinstance(value, list):
-                self._file.create_dataset(name, data=np.array(value, dtype=object),
-                                          dtype=h5py.string_dtype())
+                self._file.create_dataset(
+                    name, data=np.array(value, dtype=object), dtype=h5py.string_dtype()
+                )
             else:
                 self._file.create_dataset(name, data=np.asarray(value))
         self._file.close()
@@ -541,8 +613,9 @@ class PatchWriter:
             self._file = None
 
 
-def _check_output(output: Path, merged: Path, reference: str, small_baseline: bool = False
-                  ) -> dict | None:
+def _check_output(
+    output: Path, merged: Path, reference: str, small_baseline: bool = False
+) -> dict | None:
     """An existing output must be empty or a run of the same stack, reference date and kind.
 
     For small baselines it may also hold just what define_sb_pairs wrote (the pair list and
@@ -562,30 +635,38 @@ def _check_output(output: Path, merged: Path, reference: str, small_baseline: bo
         old = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise StampsError(f"{meta_path}: unreadable ({exc})") from None
-    if Path(old.get("merged_dir", "")).resolve() != merged.resolve() or \
-            old.get("reference_date") != reference:
+    if (
+        Path(old.get("merged_dir", "")).resolve() != merged.resolve()
+        or old.get("reference_date") != reference
+    ):
         raise StampsError(
             f"{output}: holds a different run ({old.get('merged_dir')}, reference "
             f"{old.get('reference_date')}); choose a new --output"
         )
     if ("small_baseline" in old) != small_baseline:
-        kinds = ("a small-baseline", "a PS") if "small_baseline" in old else ("a PS",
-                                                                            "a small-baseline")
-        raise StampsError(f"{output}: holds {kinds[0]} run; choose a new --output for "
-                          f"{kinds[1]} run")
+        kinds = (
+            ("a small-baseline", "a PS")
+            if "small_baseline" in old
+            else ("a PS", "a small-baseline")
+        )
+        raise StampsError(
+            f"{output}: holds {kinds[0]} run; choose a new --output for {kinds[1]} run"
+        )
     return old
 
 
-def _read_pairs(path: Path, stack: isce.IsceStack
-                ) -> tuple[list[tuple[str, str]], np.ndarray, bytes]:
+def _read_pairs(
+    path: Path, stack: isce.IsceStack
+) -> tuple[list[tuple[str, str]], np.ndarray, bytes]:
     """Pairs of a small_baselines.list checked against the stack.
 
     Returns the pairs (dates), their (n_pairs, 2) 0-based indices into ``stack.dates`` and the
     file's bytes (copied into the run).
     """
     if not path.is_file():
-        raise StampsError(f"{path}: small baseline list not found; run define_sb_pairs first "
-                          f"(or pass --sb-list)")
+        raise StampsError(
+            f"{path}: small baseline list not found; run define_sb_pairs first (or pass --sb-list)"
+        )
     pairs = read_sb_list(path)
     index = {d: i for i, d in enumerate(stack.dates)}
     for a, b in pairs:
@@ -593,16 +674,23 @@ def _read_pairs(path: Path, stack: isce.IsceStack
             if date not in index:
                 raise StampsError(
                     f"{path}: date {date} (pair {a} {b}) is not in the stack {stack.merged / 'SLC'}"
-                    f" ({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)")
+                    f" ({stack.dates[0]}..{stack.dates[-1]}, {len(stack.dates)} dates)"
+                )
     if len(pairs) < 2:
-        raise StampsError(f"{path}: {len(pairs)} pair; a small baseline network needs at least 2 "
-                          f"(rerun define_sb_pairs with wider limits)")
-    return pairs, np.array([[index[a], index[b]] for a, b in pairs], dtype=np.int64), \
-        path.read_bytes()
+        raise StampsError(
+            f"{path}: {len(pairs)} pair; a small baseline network needs at least 2 "
+            f"(rerun define_sb_pairs with wider limits)"
+        )
+    return (
+        pairs,
+        np.array([[index[a], index[b]] for a, b in pairs], dtype=np.int64),
+        path.read_bytes(),
+    )
 
 
-def _geometry_readers(stack: isce.IsceStack, inc_angle: bool, bperp_grids: Sequence[Path] = ()
-                      ) -> tuple[list[str], list[isce.RasterRows]]:
+def _geometry_readers(
+    stack: isce.IsceStack, inc_angle: bool, bperp_grids: Sequence[Path] = ()
+) -> tuple[list[str], list[isce.RasterRows]]:
     """Names and line readers of the geometry values pscands.h5 holds per candidate.
 
     lon/lat/hgt, and look (incidence) angles in degrees: ``la`` is incLocal band 1 (the angle
@@ -621,8 +709,10 @@ def _geometry_readers(stack: isce.IsceStack, inc_angle: bool, bperp_grids: Seque
         for path in paths:
             readers.append(isce.RasterRows(path, band=1))
             if (readers[-1].length, readers[-1].width) != (stack.length, stack.width):
-                raise StampsError(f"{path}: {readers[-1].length}x{readers[-1].width} differs "
-                                  f"from the SLCs' {stack.length}x{stack.width}")
+                raise StampsError(
+                    f"{path}: {readers[-1].length}x{readers[-1].width} differs "
+                    f"from the SLCs' {stack.length}x{stack.width}"
+                )
     except BaseException:
         for reader in readers:
             reader.close()
@@ -639,8 +729,9 @@ def _baseline_grid_paths(stack: isce.IsceStack, reference: str) -> tuple[list[Pa
         return None, False
     if not all(paths):
         missing = [d for d, p in zip(secondaries, paths) if p is None]
-        get_logger().warning("baseline grids missing for %s: using the per-date averages",
-                             ", ".join(missing[:5]))
+        get_logger().warning(
+            "baseline grids missing for %s: using the per-date averages", ", ".join(missing[:5])
+        )
         return None, False
     return paths, isce.raster_shape(paths[0])[:2] == (stack.length, stack.width)
 
@@ -656,7 +747,8 @@ def _load_bperp_grids(paths: Sequence[Path], stack: isce.IsceStack) -> np.ndarra
 def _write_patch_files(directory: Path, patch: Patch) -> None:
     (directory / "patch.in").write_text("\n".join(map(str, (*patch.rg, *patch.az))) + "\n")
     (directory / "patch_noover.in").write_text(
-        "\n".join(map(str, (*patch.rg_core, *patch.az_core))) + "\n")
+        "\n".join(map(str, (*patch.rg_core, *patch.az_core))) + "\n"
+    )
 
 
 def _commit(staging: Path, output: Path, patch_names: list[str]) -> None:
@@ -681,13 +773,25 @@ def _commit(staging: Path, output: Path, patch_names: list[str]) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def prepare(merged: str | Path, output: str | Path, reference_date: str | None = None,
-            bootstrap_metadata: bool = True, wavelength: float | None = None,
-            heading: float | None = None, range_patches: int = 1, azimuth_patches: int = 1,
-            range_overlap: int = 50, azimuth_overlap: int = 50,
-            amp_dispersion: float | None = None, write_step1: bool = False,
-            inc_angle: bool = True, block_mb: float = 128.0, small_baseline: bool = False,
-            sb_list: str | Path | None = None, direct_io: bool = True) -> dict[str, Any]:
+def prepare(
+    merged: str | Path,
+    output: str | Path,
+    reference_date: str | None = None,
+    bootstrap_metadata: bool = True,
+    wavelength: float | None = None,
+    heading: float | None = None,
+    range_patches: int = 1,
+    azimuth_patches: int = 1,
+    range_overlap: int = 50,
+    azimuth_overlap: int = 50,
+    amp_dispersion: float | None = None,
+    write_step1: bool = False,
+    inc_angle: bool = True,
+    block_mb: float = 128.0,
+    small_baseline: bool = False,
+    sb_list: str | Path | None = None,
+    direct_io: bool = True,
+) -> dict[str, Any]:
     """Prepare run directory ``output`` from ISCE2 ``merged``; returns a summary dict.
 
     Everything is built in a staging folder beside ``output`` and moved in at the end, so a
@@ -707,8 +811,10 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     if not 0 < amp_dispersion < 2:
         raise StampsError(f"--amp-dispersion: {amp_dispersion} is outside (0, 2)")
     if small_baseline and write_step1:
-        raise StampsError("--write-step1 does not apply with --small-baseline: run "
-                          "build_sb_phase on the run directory after prep_isce")
+        raise StampsError(
+            "--write-step1 does not apply with --small-baseline: run "
+            "build_sb_phase on the run directory after prep_isce"
+        )
     if sb_list is not None and not small_baseline:
         raise StampsError("--sb-list: only used with --small-baseline")
     check_output_dir(output, "--output")
@@ -728,8 +834,9 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
     if small_baseline:
         list_path = Path(sb_list) if sb_list is not None else output / SB_LIST
         pairs, pair_ix, list_bytes = _read_pairs(list_path, stack)
-    patches = patch_layout(stack.width, stack.length, range_patches, azimuth_patches,
-                           range_overlap, azimuth_overlap)
+    patches = patch_layout(
+        stack.width, stack.length, range_patches, azimuth_patches, range_overlap, azimuth_overlap
+    )
 
     staging = output.parent / f".{output.name}.prep-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -744,14 +851,28 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         # and are only needed after the pass; full-resolution ones are read with the geometry,
         # line block by line block, into bperp_mat per candidate
         grid_paths, full_grids = _baseline_grid_paths(stack, reference)
-        grids_future = (background.submit(_load_bperp_grids, grid_paths, stack)
-                        if grid_paths and not full_grids else None)
+        grids_future = (
+            background.submit(_load_bperp_grids, grid_paths, stack)
+            if grid_paths and not full_grids
+            else None
+        )
         background.submit(load_kernels, small_baseline)
-        meta_future = (background.submit(isce.bootstrap_metadata, stack, reference)
-                       if bootstrap_metadata else None)
-        log.info("prep_isce %s: %s, %d dates %s..%s, %d lines x %d samples, reference %s",
-                 __version__, merged, len(stack.dates), stack.dates[0], stack.dates[-1],
-                 stack.length, stack.width, reference)
+        meta_future = (
+            background.submit(isce.bootstrap_metadata, stack, reference)
+            if bootstrap_metadata
+            else None
+        )
+        log.info(
+            "prep_isce %s: %s, %d dates %s..%s, %d lines x %d samples, reference %s",
+            __version__,
+            merged,
+            len(stack.dates),
+            stack.dates[0],
+            stack.dates[-1],
+            stack.length,
+            stack.width,
+            reference,
+        )
 
         def checked(meta: dict[str, Any]) -> dict[str, Any]:
             if wavelength is not None:
@@ -770,27 +891,48 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         elif previous is not None:
             meta = checked(previous)
         else:
-            meta = checked({"processor": "isce", "merged_dir": str(merged.resolve()),
-                            "dates": list(stack.dates), "reference_date": reference,
-                            "n_dates": len(stack.dates), "length": stack.length,
-                            "width": stack.width})
+            meta = checked(
+                {
+                    "processor": "isce",
+                    "merged_dir": str(merged.resolve()),
+                    "dates": list(stack.dates),
+                    "reference_date": reference,
+                    "n_dates": len(stack.dates),
+                    "length": stack.length,
+                    "width": stack.width,
+                }
+            )
         bperp = isce.read_bperp(stack, reference)
         if small_baseline:
             in_pairs = set(pair_ix.ravel().tolist())
             unused = [d for i, d in enumerate(stack.dates) if i not in in_pairs]
-            log.info("small baselines: %d pairs from %s, D_a_sb threshold %g", len(pairs),
-                     list_path, amp_dispersion)
+            log.info(
+                "small baselines: %d pairs from %s, D_a_sb threshold %g",
+                len(pairs),
+                list_path,
+                amp_dispersion,
+            )
             if unused:
-                log.warning("%d date(s) in no pair of %s: %s", len(unused), list_path,
-                            ", ".join(unused))
+                log.warning(
+                    "%d date(s) in no pair of %s: %s", len(unused), list_path, ", ".join(unused)
+                )
 
         ref_i = stack.dates.index(reference)
         sec_i = [i for i, d in enumerate(stack.dates) if d != reference]
-        geo_names, geo_readers = _geometry_readers(stack, inc_angle,
-                                                   grid_paths if full_grids else ())
-        writers = [PatchWriter(staging / p.name, p, len(sec_i), geo_names,
-                               len(sec_i) if full_grids else 0,
-                               with_phase=not small_baseline) for p in patches]
+        geo_names, geo_readers = _geometry_readers(
+            stack, inc_angle, grid_paths if full_grids else ()
+        )
+        writers = [
+            PatchWriter(
+                staging / p.name,
+                p,
+                len(sec_i),
+                geo_names,
+                len(sec_i) if full_grids else 0,
+                with_phase=not small_baseline,
+            )
+            for p in patches
+        ]
 
         # the sure candidates are appended to the patch files by a writer thread (h5py releases
         # the GIL while it writes), at most WRITES_IN_FLIGHT blocks behind the pass
@@ -805,13 +947,13 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             while pending_writes:
                 pending_writes.popleft().result()
 
-        def on_sure(block: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
-                    geo: np.ndarray) -> None:
+        def on_sure(
+            block: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, geo: np.ndarray
+        ) -> None:
             ifg = interferograms(values, ref_i)
             while len(pending_writes) >= WRITES_IN_FLIGHT:
                 pending_writes.popleft().result()
-            pending_writes.append(write_pool.submit(append_all, rows, cols, None, ifg, geo,
-                                                    block))
+            pending_writes.append(write_pool.submit(append_all, rows, cols, None, ifg, geo, block))
 
         def on_discard() -> None:
             writes_done()
@@ -821,10 +963,17 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
         try:
             try:
                 calconst, cands = candidate_blocks(
-                    stack, amp_dispersion, staging / "_spill", block_mb, pairs=pair_ix,
-                    geometry=geo_readers, sample=sample,
-                    on_sure=None if small_baseline else on_sure, on_discard=on_discard,
-                    direct_io=direct_io)
+                    stack,
+                    amp_dispersion,
+                    staging / "_spill",
+                    block_mb,
+                    pairs=pair_ix,
+                    geometry=geo_readers,
+                    sample=sample,
+                    on_sure=None if small_baseline else on_sure,
+                    on_discard=on_discard,
+                    direct_io=direct_io,
+                )
                 writes_done()
             finally:
                 for reader in geo_readers:
@@ -840,9 +989,12 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                     writer.append(rows, cols, d_a, ifg, geo)
             shutil.rmtree(staging / "_spill", ignore_errors=True)
             common = {
-                "dates": list(stack.dates), "master_date": reference,
-                "bperp": np.array([bperp[d] for d in stack.dates]), "calconst": calconst,
-                "heading": float(meta["heading"]), "lambda": float(meta["wavelength"]),
+                "dates": list(stack.dates),
+                "master_date": reference,
+                "bperp": np.array([bperp[d] for d in stack.dates]),
+                "calconst": calconst,
+                "heading": float(meta["heading"]),
+                "lambda": float(meta["wavelength"]),
                 "image_size": np.array([stack.length, stack.width]),
             }
             if grids is not None:
@@ -850,14 +1002,19 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             patch_names = []
             for writer in writers:
                 if not writer.finish(common, cands.sure_d_a):
-                    log.warning("%s has no candidates: left out of %s", writer.patch.name,
-                                PATCH_LIST)
+                    log.warning(
+                        "%s has no candidates: left out of %s", writer.patch.name, PATCH_LIST
+                    )
                     continue
                 patch_names.append(writer.patch.name)
-                log.info("%s: range %d-%d, azimuth %d-%d: %d candidates", writer.patch.name,
-                         *writer.patch.rg, *writer.patch.az, writer.n)
-            log.info("candidates finished %.1f s after the pass",
-                     time.perf_counter() - after_pass)
+                log.info(
+                    "%s: range %d-%d, azimuth %d-%d: %d candidates",
+                    writer.patch.name,
+                    *writer.patch.rg,
+                    *writer.patch.az,
+                    writer.n,
+                )
+            log.info("candidates finished %.1f s after the pass", time.perf_counter() - after_pass)
         finally:
             write_pool.shutdown(wait=True, cancel_futures=True)
             for writer in writers:
@@ -867,35 +1024,52 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
                 pdir = staging / name
                 ps_load_initial.write_step1(pdir, load_product(pdir / ps_load_initial.PSCANDS))
         if not patch_names:
-            raise StampsError(f"no pixel of {merged} has {'D_a_sb' if small_baseline else 'D_A'}"
-                              f" < {amp_dispersion}: no candidates")
+            raise StampsError(
+                f"no pixel of {merged} has {'D_a_sb' if small_baseline else 'D_A'}"
+                f" < {amp_dispersion}: no candidates"
+            )
 
-        meta.update({
-            "prep": {
-                "amp_dispersion": amp_dispersion, "range_patches": range_patches,
-                "azimuth_patches": azimuth_patches, "range_overlap": range_overlap,
-                "azimuth_overlap": azimuth_overlap, "n_candidates": n_cand,
-                "inc_angle": inc_angle, "bperp_grids": grid_paths is not None,
-                "stamps_python_version": __version__,
-            },
-            "bperp": {d: bperp[d] for d in stack.dates},
-            "calconst": dict(zip(stack.dates, map(float, calconst))),
-        })
+        meta.update(
+            {
+                "prep": {
+                    "amp_dispersion": amp_dispersion,
+                    "range_patches": range_patches,
+                    "azimuth_patches": azimuth_patches,
+                    "range_overlap": range_overlap,
+                    "azimuth_overlap": azimuth_overlap,
+                    "n_candidates": n_cand,
+                    "inc_angle": inc_angle,
+                    "bperp_grids": grid_paths is not None,
+                    "stamps_python_version": __version__,
+                },
+                "bperp": {d: bperp[d] for d in stack.dates},
+                "calconst": dict(zip(stack.dates, map(float, calconst))),
+            }
+        )
         if small_baseline:
             meta["small_baseline"] = {
-                "list": SB_LIST, "n_pairs": len(pairs), "amp_dispersion": amp_dispersion,
-                "source": str(list_path.resolve()), "pairs": [f"{a}_{b}" for a, b in pairs],
+                "list": SB_LIST,
+                "n_pairs": len(pairs),
+                "amp_dispersion": amp_dispersion,
+                "source": str(list_path.resolve()),
+                "pairs": [f"{a}_{b}" for a, b in pairs],
             }
             (staging / SB_LIST).write_bytes(list_bytes)
         (staging / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
         (staging / PATCH_LIST).write_text("\n".join(patch_names) + "\n")
-        (staging / CALAMP_FILE).write_text("".join(
-            f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, calconst)))
+        (staging / CALAMP_FILE).write_text(
+            "".join(f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, calconst))
+        )
         values = {"lambda": float(meta["wavelength"]), "heading": float(meta["heading"])}
         if not (output / parms_mod.PARMS_FILE).is_file():
             parms_mod.write_parms(staging, small_baseline=small_baseline, overrides=values)
-        log.info("prep_isce wrote %d patches, %d candidates in %.1f s (peak memory %.0f MiB)",
-                 len(patch_names), n_cand, time.perf_counter() - start, peak_memory_mb())
+        log.info(
+            "prep_isce wrote %d patches, %d candidates in %.1f s (peak memory %.0f MiB)",
+            len(patch_names),
+            n_cand,
+            time.perf_counter() - start,
+            peak_memory_mb(),
+        )
     except BaseException:
         background.shutdown(wait=True, cancel_futures=True)
         setup_logging(None)
@@ -909,8 +1083,13 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
             parms_mod.set_parm(output, name, value)
     setup_logging(output)
     get_logger().info("run directory: %s", output)
-    summary = {"output": output, "n_candidates": n_cand, "patches": patch_names,
-               "calconst": calconst, "metadata": meta}
+    summary = {
+        "output": output,
+        "n_candidates": n_cand,
+        "patches": patch_names,
+        "calconst": calconst,
+        "metadata": meta,
+    }
     if small_baseline:
         summary["small_baseline"] = meta["small_baseline"]
     return summary
@@ -919,47 +1098,89 @@ def prepare(merged: str | Path, output: str | Path, reference_date: str | None =
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of prep_isce."""
     p = argparse.ArgumentParser(
-        prog="prep_isce", description=__doc__.split("\n\n")[0],
-        formatter_class=HelpFormatter)
+        prog="prep_isce", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("merged", help="ISCE2 topsStack merged/ folder (with SLC/ and geom_reference/)")
     p.add_argument("--output", "-o", required=True, help="run directory to create (or refresh)")
-    p.add_argument("--reference-date", help="reference (master) date YYYYMMDD; default: the "
-                   "one named by the baselines/ folders")
-    p.add_argument("--bootstrap-metadata", action="store_true",
-                   help="read wavelength, heading, spacing, slant range, angles from the ISCE2 "
-                   "XML and geometry into metadata.json")
-    p.add_argument("--wavelength", type=float,
-                   help="radar wavelength in m (default: from the reference XML)")
-    p.add_argument("--heading", type=float,
-                   help="satellite heading in deg (default: from the lat/lon grids)")
-    p.add_argument("--range-patches", type=int, default=1,
-                   help="number of patches across range (mt_prep prg)")
-    p.add_argument("--azimuth-patches", type=int, default=1,
-                   help="number of patches along azimuth (mt_prep paz)")
-    p.add_argument("--range-overlap", type=int, default=50,
-                   help="overlap of neighbouring patches in range, pixels")
-    p.add_argument("--azimuth-overlap", type=int, default=50,
-                   help="overlap of neighbouring patches in azimuth, lines")
-    p.add_argument("--amp-dispersion", type=float, default=None,
-                   help="amplitude dispersion threshold for candidates: D_A for PS (default "
-                   "0.4), the amplitude-difference dispersion D_a_sb with --small-baseline "
-                   "(default 0.6)")
-    p.add_argument("--small-baseline", action="store_true",
-                   help="small-baseline run: select candidates on the pairs of the list (no "
-                   "phase extracted; run build_sb_phase afterwards)")
-    p.add_argument("--sb-list", help="small_baselines.list to use (copied into the run); "
-                   "default: OUTPUT/small_baselines.list written by define_sb_pairs")
-    p.add_argument("--write-step1", action="store_true",
-                   help="also write the Step-1 workspaces (ps1.h5, ph1.h5, ...) per patch "
-                   "(PS only)")
-    p.add_argument("--no-inc-angle", action="store_true",
-                   help="give StaMPS only the look angle (la1), no incidence angle (inc1)")
-    p.add_argument("--block-mb", type=float, default=128.0,
-                   help="memory for one block of lines of all SLCs, MiB (two blocks are used)")
-    p.add_argument("--buffered-io", action="store_true",
-                   help="read the SLCs through the page cache instead of with O_DIRECT (which "
-                   "is used where the file system allows it); may be faster on network file "
-                   "systems")
+    p.add_argument(
+        "--reference-date",
+        help="reference (master) date YYYYMMDD; default: the one named by the baselines/ folders",
+    )
+    p.add_argument(
+        "--bootstrap-metadata",
+        action="store_true",
+        help="read wavelength, heading, spacing, slant range, angles from the ISCE2 "
+        "XML and geometry into metadata.json",
+    )
+    p.add_argument(
+        "--wavelength", type=float, help="radar wavelength in m (default: from the reference XML)"
+    )
+    p.add_argument(
+        "--heading", type=float, help="satellite heading in deg (default: from the lat/lon grids)"
+    )
+    p.add_argument(
+        "--range-patches", type=int, default=1, help="number of patches across range (mt_prep prg)"
+    )
+    p.add_argument(
+        "--azimuth-patches",
+        type=int,
+        default=1,
+        help="number of patches along azimuth (mt_prep paz)",
+    )
+    p.add_argument(
+        "--range-overlap",
+        type=int,
+        default=50,
+        help="overlap of neighbouring patches in range, pixels",
+    )
+    p.add_argument(
+        "--azimuth-overlap",
+        type=int,
+        default=50,
+        help="overlap of neighbouring patches in azimuth, lines",
+    )
+    p.add_argument(
+        "--amp-dispersion",
+        type=float,
+        default=None,
+        help="amplitude dispersion threshold for candidates: D_A for PS (default "
+        "0.4), the amplitude-difference dispersion D_a_sb with --small-baseline "
+        "(default 0.6)",
+    )
+    p.add_argument(
+        "--small-baseline",
+        action="store_true",
+        help="small-baseline run: select candidates on the pairs of the list (no "
+        "phase extracted; run build_sb_phase afterwards)",
+    )
+    p.add_argument(
+        "--sb-list",
+        help="small_baselines.list to use (copied into the run); "
+        "default: OUTPUT/small_baselines.list written by define_sb_pairs",
+    )
+    p.add_argument(
+        "--write-step1",
+        action="store_true",
+        help="also write the Step-1 workspaces (ps1.h5, ph1.h5, ...) per patch (PS only)",
+    )
+    p.add_argument(
+        "--no-inc-angle",
+        action="store_true",
+        help="give StaMPS only the look angle (la1), no incidence angle (inc1)",
+    )
+    p.add_argument(
+        "--block-mb",
+        type=float,
+        default=128.0,
+        help="memory for one block of lines of all SLCs, MiB (two blocks are used)",
+    )
+    p.add_argument(
+        "--buffered-io",
+        action="store_true",
+        help="read the SLCs through the page cache instead of with O_DIRECT (which "
+        "is used where the file system allows it); may be faster on network file "
+        "systems",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
@@ -969,13 +1190,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(None, verbose=args.verbose)
     prepare(
-        args.merged, args.output, reference_date=args.reference_date,
-        bootstrap_metadata=args.bootstrap_metadata, wavelength=args.wavelength,
-        heading=args.heading, range_patches=args.range_patches,
-        azimuth_patches=args.azimuth_patches, range_overlap=args.range_overlap,
-        azimuth_overlap=args.azimuth_overlap, amp_dispersion=args.amp_dispersion,
-        write_step1=args.write_step1, inc_angle=not args.no_inc_angle, block_mb=args.block_mb,
-        small_baseline=args.small_baseline, sb_list=args.sb_list,
+        args.merged,
+        args.output,
+        reference_date=args.reference_date,
+        bootstrap_metadata=args.bootstrap_metadata,
+        wavelength=args.wavelength,
+        heading=args.heading,
+        range_patches=args.range_patches,
+        azimuth_patches=args.azimuth_patches,
+        range_overlap=args.range_overlap,
+        azimuth_overlap=args.azimuth_overlap,
+        amp_dispersion=args.amp_dispersion,
+        write_step1=args.write_step1,
+        inc_angle=not args.no_inc_angle,
+        block_mb=args.block_mb,
+        small_baseline=args.small_baseline,
+        sb_list=args.sb_list,
         direct_io=not args.buffered_io,
     )
     return 0

@@ -35,25 +35,25 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.ticker import MaxNLocator
 
-from stamps_python.results import (
-    DEFAULT_N_BOOT,
-    DEFAULT_SEED,
-    ExportResult,
-    Reference,
-    RunData,
-    aps_phase,
-    add_reference_arguments,
-    check_inputs,
-    compute_results,
-    load_run,
-    reference_from_args,
-)
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.timeseries import (
     DAYS_PER_YEAR,
     corrected_phase,
     parse_correction,
     subtract_reference,
+)
+from stamps_python.results import (
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    ExportResult,
+    Reference,
+    RunData,
+    add_reference_arguments,
+    aps_phase,
+    check_inputs,
+    compute_results,
+    load_run,
+    reference_from_args,
 )
 from stamps_python.utils import (
     HelpFormatter,
@@ -106,8 +106,13 @@ def _symmetric_limit(values: np.ndarray) -> float:
     return lim if lim > 0 else 1.0
 
 
-def plot_velocity_map(lonlat: np.ndarray, vel: np.ndarray, title: str, path: str | Path,
-                      ref_ix: np.ndarray | None = None) -> Path:
+def plot_velocity_map(
+    lonlat: np.ndarray,
+    vel: np.ndarray,
+    title: str,
+    path: str | Path,
+    ref_ix: np.ndarray | None = None,
+) -> Path:
     """Scatter of mean LOS velocity (mm/yr) on lon/lat, colour centred on 0; reference PS
     (when not all PS) outlined in black."""
     lonlat = np.asarray(lonlat, dtype=np.float64)
@@ -116,11 +121,26 @@ def plot_velocity_map(lonlat: np.ndarray, vel: np.ndarray, title: str, path: str
     lim = _symmetric_limit(vel)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
     order = np.argsort(np.abs(np.nan_to_num(vel)))
-    sc = ax.scatter(lonlat[order, 0], lonlat[order, 1], c=vel[order], cmap=VELOCITY_CMAP,
-                    norm=norm, s=_marker_size(len(vel), 30.0), linewidths=0, rasterized=True)
+    sc = ax.scatter(
+        lonlat[order, 0],
+        lonlat[order, 1],
+        c=vel[order],
+        cmap=VELOCITY_CMAP,
+        norm=norm,
+        s=_marker_size(len(vel), 30.0),
+        linewidths=0,
+        rasterized=True,
+    )
     if ref_ix is not None and 0 < ref_ix.size < len(vel):
-        ax.scatter(lonlat[ref_ix, 0], lonlat[ref_ix, 1], s=12, facecolors="none",
-                   edgecolors="k", linewidths=0.6, label=f"reference ({ref_ix.size} PS)")
+        ax.scatter(
+            lonlat[ref_ix, 0],
+            lonlat[ref_ix, 1],
+            s=12,
+            facecolors="none",
+            edgecolors="k",
+            linewidths=0.6,
+            label=f"reference ({ref_ix.size} PS)",
+        )
         ax.legend(loc="upper right", fontsize=8)
     _lonlat_axes(ax, lonlat)
     ax.set_xlabel("longitude (deg)")
@@ -135,8 +155,9 @@ def plot_velocity_map(lonlat: np.ndarray, vel: np.ndarray, title: str, path: str
     return _save(fig, Path(path))
 
 
-def nearest_ps(lonlat: np.ndarray, ll0: Sequence[float], points: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def nearest_ps(
+    lonlat: np.ndarray, ll0: Sequence[float], points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """0-based index of the PS nearest each lon/lat point, and its distance (m)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     xy = llh2local(lonlat, ll0)
@@ -150,36 +171,57 @@ def _as_dates(day: np.ndarray) -> list[_dt.date]:
     return [_dt.date.fromordinal(round(float(d)) - 366) for d in np.asarray(day).ravel()]
 
 
-def plot_time_series(day: np.ndarray, master_day: float, result: ExportResult,
-                     ps_ix: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
+def plot_time_series(
+    day: np.ndarray,
+    master_day: float,
+    result: ExportResult,
+    ps_ix: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+) -> Path:
     """One panel per PS: displacement (mm) against date, with the fitted velocity line."""
     ts = result.ts
     days = np.asarray(day, dtype=np.float64)[ts.date_ix]
     dates = _as_dates(days)
     t_years = (days - master_day) / DAYS_PER_YEAR
     n = len(ps_ix)
-    fig, axes = plt.subplots(n, 1, figsize=(TS_PANEL_IN[0], TS_PANEL_IN[1] * n + 0.6),
-                             squeeze=False, sharex=True)
+    fig, axes = plt.subplots(
+        n, 1, figsize=(TS_PANEL_IN[0], TS_PANEL_IN[1] * n + 0.6), squeeze=False, sharex=True
+    )
     for ax, i, label in zip(axes[:, 0], ps_ix, labels):
         ax.plot(dates, ts.disp_mm[i], "o", color="tab:blue", ms=4, label="displacement")
         fit = ts.intercept[i] + ts.vel[i] * t_years
-        ax.plot(dates, fit, "-", color="tab:red", lw=1.2,
-                label=f"{ts.vel[i]:.2f} ± {ts.vel_std[i]:.2f} mm/yr")
+        ax.plot(
+            dates,
+            fit,
+            "-",
+            color="tab:red",
+            lw=1.2,
+            label=f"{ts.vel[i]:.2f} ± {ts.vel_std[i]:.2f} mm/yr",
+        )
         ax.axhline(0.0, color="0.6", lw=0.6)
         ax.set_ylabel("LOS (mm)")
         ax.set_title(label, fontsize=9)
         ax.grid(True, lw=0.3)
         ax.legend(loc="best", fontsize=8)
     axes[-1, 0].set_xlabel("date")
-    fig.suptitle(f"LOS time series ({result.correction.name}), + toward satellite, "
-                 f"0 on {result.metadata['reference_date']}", fontsize=10)
+    fig.suptitle(
+        f"LOS time series ({result.correction.name}), + toward satellite, "
+        f"0 on {result.metadata['reference_date']}",
+        fontsize=10,
+    )
     fig.autofmt_xdate()
     fig.tight_layout()
     return _save(fig, Path(path))
 
 
-def rasterize_points(lonlat: np.ndarray, values: np.ndarray, shape: tuple[int, int],
-                     extent: tuple[float, float, float, float], px: int = 3) -> np.ndarray:
+def rasterize_points(
+    lonlat: np.ndarray,
+    values: np.ndarray,
+    shape: tuple[int, int],
+    extent: tuple[float, float, float, float],
+    px: int = 3,
+) -> np.ndarray:
     """Image (ny, nx) of ``values`` with each point a ``px`` x ``px`` pixel square, NaN between.
 
     ``extent`` is (lon min, lon max, lat min, lat max); row 0 is the southern edge. Where squares
@@ -199,8 +241,16 @@ def rasterize_points(lonlat: np.ndarray, values: np.ndarray, shape: tuple[int, i
     return img
 
 
-def plot_ifg_panels(lonlat: np.ndarray, values: np.ndarray, titles: Sequence[str],
-                    path: str | Path, *, wrapped: bool, suptitle: str, px: int = 3) -> Path:
+def plot_ifg_panels(
+    lonlat: np.ndarray,
+    values: np.ndarray,
+    titles: Sequence[str],
+    path: str | Path,
+    *,
+    wrapped: bool,
+    suptitle: str,
+    px: int = 3,
+) -> Path:
     """A grid of lon/lat panels, one per column of ``values`` (rad), PS drawn as ``px``-pixel
     squares.
 
@@ -221,8 +271,14 @@ def plot_ifg_panels(lonlat: np.ndarray, values: np.ndarray, titles: Sequence[str
     panel_h = min(panel_w * aspect, 30.0 / nrows)
     fig_w, fig_h = panel_w * ncols + 1.2, panel_h * nrows + 0.8
     fig, axes = plt.subplots(nrows, ncols, figsize=(fig_w, fig_h), squeeze=False)
-    fig.subplots_adjust(left=0.2 / fig_w, right=1 - 1.0 / fig_w, bottom=0.1 / fig_h,
-                        top=1 - 0.75 / fig_h, wspace=0.06, hspace=0.06 + 0.15 / panel_h)
+    fig.subplots_adjust(
+        left=0.2 / fig_w,
+        right=1 - 1.0 / fig_w,
+        bottom=0.1 / fig_h,
+        top=1 - 0.75 / fig_h,
+        wspace=0.06,
+        hspace=0.06 + 0.15 / panel_h,
+    )
     if wrapped:
         kw = {"cmap": PHASE_CMAP, "vmin": -math.pi, "vmax": math.pi}
     else:
@@ -280,11 +336,15 @@ def unwrapped_phase(run: RunData, result: ExportResult) -> tuple[np.ndarray, str
     ph_uw = run.per_ps("phuw2", "ph_uw", why, run.n_sm)
     c_ps_uw = run.per_ps(name, "C_ps_uw", why) if corr.has("m") else None
     ph = corrected_phase(
-        ph_uw, corr, master_ix=run.master_ix, c_ps_uw=c_ps_uw,
+        ph_uw,
+        corr,
+        master_ix=run.master_ix,
+        c_ps_uw=c_ps_uw,
         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64),
         ph_scla=run.per_ps(name, "ph_scla", why, run.n_sm) if corr.has("d") else None,
         ph_scn=run.per_ps("scn2", "ph_scn_slave", why, run.n_sm) if corr.has("s") else None,
-        ph_aps=aps_phase(run, why) if corr.has("a") else None)
+        ph_aps=aps_phase(run, why) if corr.has("a") else None,
+    )
     return subtract_reference(ph, result.ts.ref_ix), corr.text
 
 
@@ -292,8 +352,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
-def make_plots(run: RunData, result: ExportResult, output_dir: str | Path,
-               ts_points: Sequence[tuple[float, float]] | None = None) -> list[Path]:
+def make_plots(
+    run: RunData,
+    result: ExportResult,
+    output_dir: str | Path,
+    ts_points: Sequence[tuple[float, float]] | None = None,
+) -> list[Path]:
     """Velocity map, time series, wrapped and unwrapped interferogram panels as PNG files."""
     log = get_logger()
     out = Path(output_dir)
@@ -301,44 +365,82 @@ def make_plots(run: RunData, result: ExportResult, output_dir: str | Path,
     lonlat = result.lonlat
     ll0 = np.asarray(run.ps["ll0"], dtype=np.float64)
     day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
-    paths = [plot_velocity_map(
-        lonlat, result.ts.vel,
-        f"Mean LOS velocity {corr}, {lonlat.shape[0]} PS\nreference: "
-        f"{result.metadata['reference_area']}",
-        out / f"ps_plot_{_slug(corr)}_velocity.png", result.ts.ref_ix)]
+    paths = [
+        plot_velocity_map(
+            lonlat,
+            result.ts.vel,
+            f"Mean LOS velocity {corr}, {lonlat.shape[0]} PS\nreference: "
+            f"{result.metadata['reference_area']}",
+            out / f"ps_plot_{_slug(corr)}_velocity.png",
+            result.ts.ref_ix,
+        )
+    ]
     if ts_points:
         ps_ix, dist = nearest_ps(lonlat, ll0, np.asarray(ts_points))
-        labels = [f"PS {result.codes[i]} at {lonlat[i, 0]:.5f}, {lonlat[i, 1]:.5f} "
-                  f"({d:.0f} m from {p[0]:g}, {p[1]:g})"
-                  for i, d, p in zip(ps_ix, dist, ts_points)]
+        labels = [
+            f"PS {result.codes[i]} at {lonlat[i, 0]:.5f}, {lonlat[i, 1]:.5f} "
+            f"({d:.0f} m from {p[0]:g}, {p[1]:g})"
+            for i, d, p in zip(ps_ix, dist, ts_points)
+        ]
     else:
         vel = np.where(np.isfinite(result.ts.vel), result.ts.vel, 0.0)
         ps_ix = np.array([int(np.argmax(vel)), int(np.argmin(vel))])
-        labels = [f"PS {result.codes[i]} at {lonlat[i, 0]:.5f}, {lonlat[i, 1]:.5f} ({what})"
-                  for i, what in zip(ps_ix, ("largest velocity", "smallest velocity"))]
-    paths.append(plot_time_series(day, float(day[run.master_ix]), result, ps_ix, labels,
-                                  out / f"ps_plot_{_slug(corr)}_ts.png"))
+        labels = [
+            f"PS {result.codes[i]} at {lonlat[i, 0]:.5f}, {lonlat[i, 1]:.5f} ({what})"
+            for i, what in zip(ps_ix, ("largest velocity", "smallest velocity"))
+        ]
+    paths.append(
+        plot_time_series(
+            day,
+            float(day[run.master_ix]),
+            result,
+            ps_ix,
+            labels,
+            out / f"ps_plot_{_slug(corr)}_ts.png",
+        )
+    )
     shown = result.ts.date_ix
     dates = run.dates
     titles = [f"{k + 1}: {dates[k]}" for k in shown]
     px = int(run.parms.get("plot_pixels_scatterer", 3))
     if run.small_baseline:
         ifgday_ix = np.asarray(run.ps["ifgday_ix"], dtype=np.int64)
-        paths.append(plot_ifg_panels(
-            lonlat, wrapped_phase(run, result.ts.ref_ix),
-            [f"{k + 1}: {dates[a]}-{dates[b]}" for k, (a, b) in enumerate(ifgday_ix)],
-            out / "ps_plot_w.png", wrapped=True, px=px,
-            suptitle="wrapped small-baseline phase (rc2), relative to the reference"))
+        paths.append(
+            plot_ifg_panels(
+                lonlat,
+                wrapped_phase(run, result.ts.ref_ix),
+                [f"{k + 1}: {dates[a]}-{dates[b]}" for k, (a, b) in enumerate(ifgday_ix)],
+                out / "ps_plot_w.png",
+                wrapped=True,
+                px=px,
+                suptitle="wrapped small-baseline phase (rc2), relative to the reference",
+            )
+        )
     else:
-        paths.append(plot_ifg_panels(
-            lonlat, wrapped_phase(run, result.ts.ref_ix)[:, shown], titles,
-            out / "ps_plot_w.png", wrapped=True, px=px,
-            suptitle=f"wrapped phase (rc2), reference date {dates[run.master_ix]}, relative to "
-                     f"the reference"))
+        paths.append(
+            plot_ifg_panels(
+                lonlat,
+                wrapped_phase(run, result.ts.ref_ix)[:, shown],
+                titles,
+                out / "ps_plot_w.png",
+                wrapped=True,
+                px=px,
+                suptitle=f"wrapped phase (rc2), reference date {dates[run.master_ix]}, relative to "
+                f"the reference",
+            )
+        )
     uw, uname = unwrapped_phase(run, result)
-    paths.append(plot_ifg_panels(
-        lonlat, uw[:, shown], titles, out / f"ps_plot_{_slug(uname)}.png", wrapped=False, px=px,
-        suptitle=f"unwrapped phase {uname} (rad), relative to the reference"))
+    paths.append(
+        plot_ifg_panels(
+            lonlat,
+            uw[:, shown],
+            titles,
+            out / f"ps_plot_{_slug(uname)}.png",
+            wrapped=False,
+            px=px,
+            suptitle=f"unwrapped phase {uname} (rad), relative to the reference",
+        )
+    )
     for p in paths:
         log.info("wrote %s", p)
     return paths
@@ -347,7 +449,9 @@ def make_plots(run: RunData, result: ExportResult, output_dir: str | Path,
 # --------------------------------------------------------------------------------------------
 # command line
 
-_POINT_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*,\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*$")
+_POINT_RE = re.compile(
+    r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*,\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*$"
+)
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -369,20 +473,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ps_plot", formatter_class=HelpFormatter,
-                description="PNG plots of a StaMPS run: velocity map, time series, wrapped and "
-                            "unwrapped interferograms.")
+    p = _Parser(
+        prog="ps_plot",
+        formatter_class=HelpFormatter,
+        description="PNG plots of a StaMPS run: velocity map, time series, wrapped and "
+        "unwrapped interferograms.",
+    )
     p.add_argument("run_dir", help="run directory after Steps 6-8")
     p.add_argument("--correction", default="v-do", help="velocity type, e.g. v-do, v-dso")
-    p.add_argument("--ts-points", nargs="+", default=[], metavar="LON,LAT",
-                   help="plot the time series of the PS nearest each point (default: the PS "
-                        "with the largest and the smallest velocity)")
+    p.add_argument(
+        "--ts-points",
+        nargs="+",
+        default=[],
+        metavar="LON,LAT",
+        help="plot the time series of the PS nearest each point (default: the PS "
+        "with the largest and the smallest velocity)",
+    )
     p.add_argument("--output-dir", help="folder for the PNG files (default: RUN/plots)")
     add_reference_arguments(p)
-    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT,
-                   help="bootstrap draws for the velocity std (as ps_mean_v)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                   help="random seed of the velocity-std bootstrap")
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=DEFAULT_N_BOOT,
+        help="bootstrap draws for the velocity std (as ps_mean_v)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="random seed of the velocity-std bootstrap"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
@@ -409,8 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_protect_points(sys.argv[1:] if argv is None else argv))
     correction = parse_correction(args.correction)
     points = [parse_point(p) for p in args.ts_points]
-    reference: Reference | None = reference_from_args(args.ref_lonlat, args.ref_radius,
-                                                      args.ref_lon_box, args.ref_lat_box)
+    reference: Reference | None = reference_from_args(
+        args.ref_lonlat, args.ref_radius, args.ref_lon_box, args.ref_lat_box
+    )
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise StampsError(f"{run_dir}: no such run directory")

@@ -1,4 +1,4 @@
-"""The results model behind ``export_results`` and ``ps_plot``: the run's products (:class:`RunData`,
+"""The results model behind ``export_results`` and ``ps_plot``: the run's products (RunData,
 :func:`load_run`), the reference area (:class:`Reference`) and the per-PS velocities and time
 series of one correction (:func:`compute_results`, :class:`ExportResult`). See docs/export.md.
 """
@@ -44,8 +44,10 @@ WORKSPACES = {
     "phuw2": ("Step 6 (stamps_main --start 6 --end 6)", "unwrapped phase"),
     "scla2": ("Step 7 (stamps_main --start 7 --end 7)", "SCLA / reference AOE"),
     "scn2": ("Step 8 (stamps_main --start 8 --end 8)", "spatially correlated noise"),
-    "tca2": ("the TRAIN tropospheric correction (tca2, not made by stamps_python)",
-             "tropospheric phase"),
+    "tca2": (
+        "the TRAIN tropospheric correction (tca2, not made by stamps_python)",
+        "tropospheric phase",
+    ),
 }
 
 
@@ -66,11 +68,14 @@ class Reference:
 
     def select(self, lonlat: np.ndarray, ll0: Sequence[float]) -> np.ndarray | None:
         """0-based reference PS (None: no reference); an empty area is a StampsError."""
-        ix = reference_ps(lonlat, ll0, self.ref_lon, self.ref_lat, self.ref_centre_lonlat,
-                          self.ref_radius)
+        ix = reference_ps(
+            lonlat, ll0, self.ref_lon, self.ref_lat, self.ref_centre_lonlat, self.ref_radius
+        )
         if ix is not None and ix.size == 0:
-            raise StampsError(f"no PS in the reference area ({self.describe()}); choose another "
-                              f"ref_lon/ref_lat/ref_centre_lonlat/ref_radius or --ref-* option")
+            raise StampsError(
+                f"no PS in the reference area ({self.describe()}); choose another "
+                f"ref_lon/ref_lat/ref_centre_lonlat/ref_radius or --ref-* option"
+            )
         return ix
 
     def describe(self) -> str:
@@ -79,11 +84,15 @@ class Reference:
             return "none (ref_radius = -inf): no reference subtracted"
         parts = []
         if any(math.isfinite(v) for v in (*self.ref_lon, *self.ref_lat)):
-            parts.append(f"lon {self.ref_lon[0]:g} to {self.ref_lon[1]:g}, lat {self.ref_lat[0]:g} "
-                         f"to {self.ref_lat[1]:g} deg")
+            parts.append(
+                f"lon {self.ref_lon[0]:g} to {self.ref_lon[1]:g}, lat {self.ref_lat[0]:g} "
+                f"to {self.ref_lat[1]:g} deg"
+            )
         if math.isfinite(self.ref_radius):
-            parts.append(f"within {self.ref_radius:g} m of lon {self.ref_centre_lonlat[0]:g}, "
-                         f"lat {self.ref_centre_lonlat[1]:g}")
+            parts.append(
+                f"within {self.ref_radius:g} m of lon {self.ref_centre_lonlat[0]:g}, "
+                f"lat {self.ref_centre_lonlat[1]:g}"
+            )
         return " and ".join(parts) if parts else "all PS"
 
 
@@ -97,37 +106,62 @@ def _pair(value: Any, name: str) -> tuple[float, float]:
 def reference_from_parms(parms: Mapping[str, Any]) -> Reference:
     """The reference area StaMPS' ``ps_setref`` uses: parameters ref_lon, ref_lat,
     ref_centre_lonlat and ref_radius."""
-    return Reference(_pair(parms["ref_lon"], "ref_lon"), _pair(parms["ref_lat"], "ref_lat"),
-                     _pair(parms["ref_centre_lonlat"], "ref_centre_lonlat"),
-                     float(parms["ref_radius"]), "parms")
+    return Reference(
+        _pair(parms["ref_lon"], "ref_lon"),
+        _pair(parms["ref_lat"], "ref_lat"),
+        _pair(parms["ref_centre_lonlat"], "ref_centre_lonlat"),
+        float(parms["ref_radius"]),
+        "parms",
+    )
 
 
 def add_reference_arguments(p: argparse.ArgumentParser) -> None:
     """The --ref-lonlat / --ref-radius / --ref-lon-box / --ref-lat-box options of the export and
     ps_plot (read back by :func:`reference_from_args`)."""
-    p.add_argument("--ref-lonlat", nargs=2, type=float, metavar=("LON", "LAT"),
-                   help="centre of a circular reference area (deg); with --ref-radius (default: "
-                        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
-                        "ref_lon, ref_lat)")
-    p.add_argument("--ref-radius", type=float, metavar="M",
-                   help="radius of the reference circle, m (default: the parameter ref_radius)")
-    p.add_argument("--ref-lon-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="longitude limits of a reference box (deg; default: the parameter "
-                        "ref_lon)")
-    p.add_argument("--ref-lat-box", nargs=2, type=float, metavar=("MIN", "MAX"),
-                   help="latitude limits of a reference box (deg; default: the parameter "
-                        "ref_lat)")
+    p.add_argument(
+        "--ref-lonlat",
+        nargs=2,
+        type=float,
+        metavar=("LON", "LAT"),
+        help="centre of a circular reference area (deg); with --ref-radius (default: "
+        "the reference area of the parameters ref_centre_lonlat, ref_radius, "
+        "ref_lon, ref_lat)",
+    )
+    p.add_argument(
+        "--ref-radius",
+        type=float,
+        metavar="M",
+        help="radius of the reference circle, m (default: the parameter ref_radius)",
+    )
+    p.add_argument(
+        "--ref-lon-box",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="longitude limits of a reference box (deg; default: the parameter ref_lon)",
+    )
+    p.add_argument(
+        "--ref-lat-box",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="latitude limits of a reference box (deg; default: the parameter ref_lat)",
+    )
 
 
-def reference_from_args(ref_lonlat: Sequence[float] | None, ref_radius: float | None,
-                        lon_box: Sequence[float] | None, lat_box: Sequence[float] | None
-                        ) -> Reference | None:
+def reference_from_args(
+    ref_lonlat: Sequence[float] | None,
+    ref_radius: float | None,
+    lon_box: Sequence[float] | None,
+    lat_box: Sequence[float] | None,
+) -> Reference | None:
     """A reference area from the command line (circle, or box), None when none is given."""
     circle = ref_lonlat is not None or ref_radius is not None
     box = lon_box is not None or lat_box is not None
     if circle and box:
-        raise StampsError("give either --ref-lonlat/--ref-radius or --ref-lon-box/--ref-lat-box, "
-                          "not both")
+        raise StampsError(
+            "give either --ref-lonlat/--ref-radius or --ref-lon-box/--ref-lat-box, not both"
+        )
     if circle:
         if ref_lonlat is None or ref_radius is None:
             raise StampsError("--ref-lonlat and --ref-radius go together")
@@ -135,8 +169,9 @@ def reference_from_args(ref_lonlat: Sequence[float] | None, ref_radius: float | 
         _check_lonlat(lon, lat, "--ref-lonlat")
         if not (math.isfinite(ref_radius) and ref_radius > 0):
             raise StampsError(f"--ref-radius {ref_radius:g}: a radius in m > 0 is needed")
-        return Reference(ref_centre_lonlat=(lon, lat), ref_radius=float(ref_radius),
-                         source="command line")
+        return Reference(
+            ref_centre_lonlat=(lon, lat), ref_radius=float(ref_radius), source="command line"
+        )
     if box:
         lons = tuple(float(v) for v in lon_box) if lon_box is not None else (-math.inf, math.inf)
         lats = tuple(float(v) for v in lat_box) if lat_box is not None else (-math.inf, math.inf)
@@ -161,8 +196,9 @@ def require_product(run_dir: Path, name: str, why: str) -> Path:
     path = product_path(run_dir, name)
     if not path.is_file():
         step, what = WORKSPACES.get(name, ("the step that writes it", "needed"))
-        raise StampsError(f"{path} not found: {why} needs the {what} workspace {name}; "
-                          f"run {step} first")
+        raise StampsError(
+            f"{path} not found: {why} needs the {what} workspace {name}; run {step} first"
+        )
     return path
 
 
@@ -210,8 +246,10 @@ class RunData:
         data = self.cache[name]
         for key in names or ():
             if key not in data:
-                raise StampsError(f"{product_path(self.run_dir, name)}: dataset '{key}' missing "
-                                  f"(needed by {why}); rerun the step that writes {name}")
+                raise StampsError(
+                    f"{product_path(self.run_dir, name)}: dataset '{key}' missing "
+                    f"(needed by {why}); rerun the step that writes {name}"
+                )
         return data
 
     def per_ps(self, name: str, key: str, why: str, columns: int | None = None) -> np.ndarray:
@@ -219,9 +257,11 @@ class RunData:
         arr = np.asarray(self.product(name, why, [key])[key])
         shape = (self.n_ps,) if columns is None else (self.n_ps, columns)
         if arr.shape != shape and not (columns is None and arr.shape == (self.n_ps, 1)):
-            raise StampsError(f"{product_path(self.run_dir, name)}: {key} has shape {arr.shape}, "
-                              f"expected {shape} (ps2 has {self.n_ps} PS, {self.n_ifg} images); "
-                              f"rerun the steps after Step 5")
+            raise StampsError(
+                f"{product_path(self.run_dir, name)}: {key} has shape {arr.shape}, "
+                f"expected {shape} (ps2 has {self.n_ps} PS, {self.n_ifg} images); "
+                f"rerun the steps after Step 5"
+            )
         return arr.reshape(shape)
 
     def has(self, name: str) -> bool:
@@ -236,16 +276,19 @@ def load_run(run_dir: str | Path) -> RunData:
     parms = load_parms(run_dir)
     wavelength = float(parms["lambda"])
     if not (math.isfinite(wavelength) and wavelength > 0):
-        raise StampsError(f"{run_dir}: parameter lambda (radar wavelength, m) is not set; set it "
-                          f"with stamps_parms {run_dir} set lambda VALUE")
+        raise StampsError(
+            f"{run_dir}: parameter lambda (radar wavelength, m) is not set; set it "
+            f"with stamps_parms {run_dir} set lambda VALUE"
+        )
     ps = load_product(require_product(run_dir, "ps2", "the export"))
     keys = ["ij", "lonlat", "xy", "day", "master_ix", "n_ps", "n_ifg", "ll0"]
     if parms.get("small_baseline_flag") == "y":
         keys += ["n_image", "ifgday_ix"]
     for key in keys:
         if key not in ps:
-            raise StampsError(f"{product_path(run_dir, 'ps2')}: dataset '{key}' missing; rerun "
-                              f"Step 5")
+            raise StampsError(
+                f"{product_path(run_dir, 'ps2')}: dataset '{key}' missing; rerun Step 5"
+            )
     return RunData(run_dir, parms, ps)
 
 
@@ -257,8 +300,10 @@ def aps_phase(run: RunData, why: str) -> np.ndarray:
     method = str(run.parms.get("tropo_method", "a_l"))
     corr = tropo_correction(run.product("tca2", f"{why} (tropo_method {method})"), method)
     if corr.shape != (run.n_ps, run.n_sm):
-        raise StampsError(f"{product_path(run.run_dir, 'tca2')}: the {method} correction has "
-                          f"shape {corr.shape}, expected ({run.n_ps}, {run.n_sm})")
+        raise StampsError(
+            f"{product_path(run.run_dir, 'tca2')}: the {method} correction has "
+            f"shape {corr.shape}, expected ({run.n_ps}, {run.n_sm})"
+        )
     return corr
 
 
@@ -307,8 +352,14 @@ def pair_model_design(run: RunData, use_sb: np.ndarray) -> np.ndarray:
     return (G_img[pairs[:, 1]] - G_img[pairs[:, 0]])[:, 1:]
 
 
-def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None, n_boot: int,
-                 seed: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _sb_velocity(
+    run: RunData,
+    correction: Correction,
+    ref_ix: np.ndarray | None,
+    n_boot: int,
+    seed: int,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Velocity and std (mm/yr) of an SB run from its small-baseline interferograms, as
     ps_plot's lower-case 'v' types ('vsb'): phuw_sb2 minus scla_sb2 (d), deramped (o)."""
     why = f"correction '{correction.text}' (small-baseline velocity)"
@@ -320,9 +371,14 @@ def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None
     if str(run.parms["deramp_method"]) == "model":
         G = pair_model_design(run, use_sb)
         model_deramp = (use_sb, G)
-    ph = corrected_phase(ph_sb, correction, master_ix=run.master_ix,
-                         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64), ph_scla=ph_scla,
-                         model_deramp=model_deramp)
+    ph = corrected_phase(
+        ph_sb,
+        correction,
+        master_ix=run.master_ix,
+        ps_xy=np.asarray(run.ps["xy"], dtype=np.float64),
+        ph_scla=ph_scla,
+        model_deramp=model_deramp,
+    )
     if rows is not None:
         ph = ph[rows]
     sb_cov = None
@@ -330,27 +386,38 @@ def _sb_velocity(run: RunData, correction: Correction, ref_ix: np.ndarray | None
         res = run.product("phuw_sb_res2", "the small-baseline covariance")
         if "sb_cov" in res:
             sb_cov = np.asarray(res["sb_cov"], dtype=np.float64)[np.ix_(use_sb, use_sb)]
-    return sb_velocity(ph, ifgday_ix=np.asarray(run.ps["ifgday_ix"]),
-                       day=np.asarray(run.ps["day"], dtype=np.float64).ravel(), use_ix=use_sb,
-                       wavelength=float(run.parms["lambda"]), sb_cov=sb_cov, ref_ix=ref_ix,
-                       ref_velocity=float(run.parms.get("ref_velocity", 0.0)), n_boot=n_boot,
-                       seed=seed)
+    return sb_velocity(
+        ph,
+        ifgday_ix=np.asarray(run.ps["ifgday_ix"]),
+        day=np.asarray(run.ps["day"], dtype=np.float64).ravel(),
+        use_ix=use_sb,
+        wavelength=float(run.parms["lambda"]),
+        sb_cov=sb_cov,
+        ref_ix=ref_ix,
+        ref_velocity=float(run.parms.get("ref_velocity", 0.0)),
+        n_boot=n_boot,
+        seed=seed,
+    )
 
 
 def usable_correction(run: RunData, correction: Correction) -> Correction:
     """``correction`` as the export of ``run`` uses it ('V' is 'v' in a PS run); a type the
     export cannot make is a one-line StampsError."""
     if correction.kind != "v":
-        raise StampsError(f"correction '{correction.text}': export needs a velocity type "
-                          f"('v', 'v-d', 'v-do', 'v-dso', ...)")
+        raise StampsError(
+            f"correction '{correction.text}': export needs a velocity type "
+            f"('v', 'v-d', 'v-do', 'v-dso', ...)"
+        )
     if not run.small_baseline and correction.single_master:
         correction = replace(correction, single_master=False)
     sb_vel = run.small_baseline and not correction.single_master
     if sb_vel and (correction.has("s") or correction.has("a")):
-        raise StampsError(f"correction '{correction.text}': in a small-baseline run lower-case "
-                          f"'v' types fit the small-baseline interferograms, for which StaMPS "
-                          f"has no 's'/'a' terms; use 'V-{correction.text[2:]}' (velocity "
-                          f"from the single-master series)")
+        raise StampsError(
+            f"correction '{correction.text}': in a small-baseline run lower-case "
+            f"'v' types fit the small-baseline interferograms, for which StaMPS "
+            f"has no 's'/'a' terms; use 'V-{correction.text[2:]}' (velocity "
+            f"from the single-master series)"
+        )
     return correction
 
 
@@ -394,8 +461,13 @@ def check_inputs(run: RunData, corrections: Sequence[Correction]) -> list[Correc
     return out
 
 
-def compute_results(run: RunData, correction: Correction, reference: Reference | None = None,
-                    n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED) -> ExportResult:
+def compute_results(
+    run: RunData,
+    correction: Correction,
+    reference: Reference | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+) -> ExportResult:
     """Time series, velocity and attributes of every PS for a 'v' ``correction``.
 
     As ps_plot(value_type) with its 'ts' time-series path: Step 6 ``ph_uw`` minus the named
@@ -415,30 +487,39 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     if scla_name == "scla_smooth2":
         log.info("scla2 not found; using scla_smooth2 for the SCLA term and reference AOE")
     ph_scla = run.per_ps(scla_name, "ph_scla", why, n_sm) if correction.has("d") else None
-    ph_scn = (run.per_ps("scn2", "ph_scn_slave", why, n_sm)
-              if correction.has("s") else None)
+    ph_scn = run.per_ps("scn2", "ph_scn_slave", why, n_sm) if correction.has("s") else None
     ph_aps = aps_phase(run, why) if correction.has("a") else None
     c_ps_uw = None
     if run.has(scla_name):
         c_ps_uw = run.per_ps(scla_name, "C_ps_uw", "the reference-date AOE").astype(np.float64)
     else:
-        log.info("%s not found: the reference-date (master) AOE is not subtracted",
-                 product_path(run.run_dir, scla_name))
+        log.info(
+            "%s not found: the reference-date (master) AOE is not subtracted",
+            product_path(run.run_dir, scla_name),
+        )
     use_ix, sm_cov = _sm_dates(run)
     day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
     model = str(run.parms["defo_model"])
     G_use = model_design(day[use_ix], float(day[run.master_ix]), model)
     model_deramp = (use_ix, G_use) if str(run.parms["deramp_method"]) == "model" else None
     ps_xy = np.asarray(run.ps["xy"], dtype=np.float64)
-    ph = corrected_phase(ph_uw, correction, master_ix=run.master_ix, ps_xy=ps_xy,
-                         ph_scla=ph_scla, ph_scn=ph_scn, ph_aps=ph_aps,
-                         model_deramp=model_deramp)
+    ph = corrected_phase(
+        ph_uw,
+        correction,
+        master_ix=run.master_ix,
+        ps_xy=ps_xy,
+        ph_scla=ph_scla,
+        ph_scn=ph_scn,
+        ph_aps=ph_aps,
+        model_deramp=model_deramp,
+    )
     reference = reference or reference_from_parms(run.parms)
     lonlat = np.asarray(run.ps["lonlat"], dtype=np.float64)
     coh = run.per_ps("pm2", "coh_ps", "COHERENCE").astype(np.float64)
     series = ph[:, use_ix] - (0.0 if c_ps_uw is None else c_ps_uw.reshape(-1, 1))
-    tcoh = point_temporal_coherence(series, ps_xy[:, 1:3], G_use,
-                                    float(run.parms["scn_wavelength"]))
+    tcoh = point_temporal_coherence(
+        series, ps_xy[:, 1:3], G_use, float(run.parms["scn_wavelength"])
+    )
     keep, rule_counts = quality_mask(coh, tcoh, run.parms)
     for rule, count in rule_counts.items():
         log.info("%s: %d of %d points left out of the export", rule, count, run.n_ps)
@@ -450,9 +531,11 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
         if all_ref is not None:
             ref_ix = np.flatnonzero(np.isin(np.flatnonzero(keep), all_ref))
             if ref_ix.size == 0:
-                raise StampsError(f"no point of the reference area ({reference.describe()}) "
-                                  f"passes export_coh_ps_min / export_tcoh_min; lower them or "
-                                  f"choose another reference area")
+                raise StampsError(
+                    f"no point of the reference area ({reference.describe()}) "
+                    f"passes export_coh_ps_min / export_tcoh_min; lower them or "
+                    f"choose another reference area"
+                )
     ifg_std = None
     if run.small_baseline:
         if sm_cov is None:
@@ -463,17 +546,31 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
         log.info("ifgstd2.h5 not found: interferograms weighted equally")
     wavelength = float(run.parms["lambda"])
     ref_velocity = float(run.parms.get("ref_velocity", 0.0))
-    ts = los_time_series(ph, day=np.asarray(run.ps["day"], dtype=np.float64).ravel(),
-                         master_ix=run.master_ix, wavelength=wavelength, use_ix=use_ix,
-                         c_ps_uw=c_ps_uw, ref_ix=ref_ix, ref_velocity=ref_velocity,
-                         ifg_std=ifg_std, cov=sm_cov, n_boot=n_boot, seed=seed)
+    ts = los_time_series(
+        ph,
+        day=np.asarray(run.ps["day"], dtype=np.float64).ravel(),
+        master_ix=run.master_ix,
+        wavelength=wavelength,
+        use_ix=use_ix,
+        c_ps_uw=c_ps_uw,
+        ref_ix=ref_ix,
+        ref_velocity=ref_velocity,
+        ifg_std=ifg_std,
+        cov=sm_cov,
+        n_boot=n_boot,
+        seed=seed,
+    )
     if sb_vel:
-        vel, vel_std = _sb_velocity(run, correction, ref_ix, n_boot, seed,
-                                    None if keep.all() else np.flatnonzero(keep))
+        vel, vel_std = _sb_velocity(
+            run, correction, ref_ix, n_boot, seed, None if keep.all() else np.flatnonzero(keep)
+        )
         ts = replace(ts, vel=vel, vel_std=vel_std)
     dates = run.dates
-    hgt = (run.per_ps("hgt2", "hgt", "HEIGHT").astype(np.float64) if run.has("hgt2")
-           else np.zeros(run.n_ps))[keep]
+    hgt = (
+        run.per_ps("hgt2", "hgt", "HEIGHT").astype(np.float64)
+        if run.has("hgt2")
+        else np.zeros(run.n_ps)
+    )[keep]
     if not run.has("hgt2"):
         log.info("hgt2.h5 not found: HEIGHT set to 0")
     dropped = sorted(set(range(n_sm)) - set(ts.date_ix.tolist()))
@@ -494,9 +591,11 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
         "points_left_out": {k: int(v) for k, v in rule_counts.items()},
         "deramp_method": str(run.parms["deramp_method"]),
         "defo_model": model,
-        "tcoh": ("temporal coherence |mean exp(j r)| of the series' residual r to the "
-                 f"{model} model, minus its Gaussian low-pass in space (scn_wavelength "
-                 f"{float(run.parms['scn_wavelength']):g} m)"),
+        "tcoh": (
+            "temporal coherence |mean exp(j r)| of the series' residual r to the "
+            f"{model} model, minus its Gaussian low-pass in space (scn_wavelength "
+            f"{float(run.parms['scn_wavelength']):g} m)"
+        ),
         "units": "HEIGHT m; VEL, V_STDEV mm/yr (365.25-day years); D fields mm",
         "sign": "LOS displacement and velocity positive toward the satellite",
         "velocity_fit": _velocity_fit_text(run, sb_vel),
@@ -509,8 +608,9 @@ def compute_results(run: RunData, correction: Correction, reference: Reference |
     return ExportResult(correction, ts, dates, codes, lonlat, hgt, coh, metadata, tcoh)
 
 
-def point_temporal_coherence(series: np.ndarray, xy_m: np.ndarray, G: np.ndarray,
-                             wavelength: float) -> np.ndarray:
+def point_temporal_coherence(
+    series: np.ndarray, xy_m: np.ndarray, G: np.ndarray, wavelength: float
+) -> np.ndarray:
     """TCOH of every point: temporal coherence of its phase ``series`` (n, m, rad) against the
     per-point model ``G`` (m, p), after the residual's Gaussian low-pass in space (std
     ``wavelength`` m: the atmosphere left in) is removed too."""
@@ -520,8 +620,9 @@ def point_temporal_coherence(series: np.ndarray, xy_m: np.ndarray, G: np.ndarray
     return temporal_coherence(resid)
 
 
-def quality_mask(coh_ps: np.ndarray, tcoh: np.ndarray, parms: Mapping[str, Any]
-                 ) -> tuple[np.ndarray, dict[str, int]]:
+def quality_mask(
+    coh_ps: np.ndarray, tcoh: np.ndarray, parms: Mapping[str, Any]
+) -> tuple[np.ndarray, dict[str, int]]:
     """Points kept by export_coh_ps_min and export_tcoh_min, and how many each rule removed
     (a point below both counts for the first)."""
     keep = np.ones(coh_ps.size, dtype=bool)
@@ -540,11 +641,17 @@ def quality_mask(coh_ps: np.ndarray, tcoh: np.ndarray, parms: Mapping[str, Any]
 def _velocity_fit_text(run: RunData, sb_vel: bool) -> str:
     """How VEL was fitted, for the layer metadata."""
     if sb_vel:
-        return ("small-baseline interferograms (ps_plot 'v' on an SB run): weighted least "
-                "squares of phase against the pairs' time spans, covariance sb_cov")
+        return (
+            "small-baseline interferograms (ps_plot 'v' on an SB run): weighted least "
+            "squares of phase against the pairs' time spans, covariance sb_cov"
+        )
     if run.small_baseline:
-        return ("single-master series inverted from the small baselines (ps_plot 'V'): "
-                "weighted least squares over the dates, reference date excluded, covariance "
-                "sm_cov")
-    return ("weighted least squares over the dates, reference date excluded; weights "
-            "1/ifg_std^2 (ifgstd2) when present")
+        return (
+            "single-master series inverted from the small baselines (ps_plot 'V'): "
+            "weighted least squares over the dates, reference date excluded, covariance "
+            "sm_cov"
+        )
+    return (
+        "weighted least squares over the dates, reference date excluded; weights "
+        "1/ifg_std^2 (ifgstd2) when present"
+    )

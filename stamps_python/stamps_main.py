@@ -54,14 +54,20 @@ STEP_NAMES = {
     2: "estimate gamma (ps_est_gamma_quick)",
     3: "select PS (ps_select)",
     4: "weed PS (ps_weed)",
-    5: "correct phase, merge patches, ifg std (ps_correct_phase, ps_merge_patches, ps_calc_ifg_std)",
+    5: "correct phase, merge patches, ifg std "
+    "(ps_correct_phase, ps_merge_patches, ps_calc_ifg_std)",
     6: "unwrap (ps_unwrap; sb_invert_uw for small baselines)",
     7: "spatially correlated look angle error (ps_calc_scla, ps_smooth_scla)",
     8: "spatially correlated noise (ps_scn_filt)",
 }
 # The workspace each per-patch step needs, and the step that writes it.
-PATCH_PREREQ = {1: ("pscands", "prep_isce"), 2: ("ps1", "Step 1"), 3: ("pm1", "Step 2"),
-                4: ("select1", "Step 3"), 5: ("ps2", "Step 4")}
+PATCH_PREREQ = {
+    1: ("pscands", "prep_isce"),
+    2: ("ps1", "Step 1"),
+    3: ("pm1", "Step 2"),
+    4: ("select1", "Step 3"),
+    5: ("ps2", "Step 4"),
+}
 
 
 NO_PS_MARKER = "no_ps_left"  # holds the step after which a patch had no PS (StaMPS no_ps_info)
@@ -102,12 +108,17 @@ def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
     small_baseline = flag(parms, "small_baseline_flag")
     runners: dict[int, Callable[[Path, dict[str, Any]], Any]] = {
         1: sb_load_initial.run if small_baseline else ps_load_initial.run,
-        2: ps_est_gamma_quick.run, 3: ps_select.run, 4: ps_weed.run, 5: ps_correct_phase.run,
+        2: ps_est_gamma_quick.run,
+        3: ps_select.run,
+        4: ps_weed.run,
+        5: ps_correct_phase.run,
     }
     _check_prereq(step, patch_dir)
     if step == 2 and str(parms.get("quick_est_gamma_flag", "y")).lower() != "y":
-        raise StampsError("quick_est_gamma_flag = 'n' (the slow ps_est_gamma) is not supported; "
-                          "set it to 'y' (the StaMPS default)")
+        raise StampsError(
+            "quick_est_gamma_flag = 'n' (the slow ps_est_gamma) is not supported; "
+            "set it to 'y' (the StaMPS default)"
+        )
     runners[step](patch_dir, parms)
     n_ps = _n_ps_after(step, patch_dir)
     if n_ps == 0:
@@ -135,20 +146,24 @@ def _run_merged_step(step: int, run_dir: Path, parms: dict[str, Any]) -> None:
         if small_baseline:
             ps_calc_scla.run(run_dir, parms, use_small_baselines=True, coest_mean_vel=True)
             ps_smooth_scla.run(run_dir, parms, use_small_baselines=True)
-            ps_calc_scla.run(run_dir, load_parms(run_dir), use_small_baselines=False,
-                             coest_mean_vel=True)
+            ps_calc_scla.run(
+                run_dir, load_parms(run_dir), use_small_baselines=False, coest_mean_vel=True
+            )
         else:
             ps_calc_scla.run(run_dir, parms, use_small_baselines=False, coest_mean_vel=True)
             ps_smooth_scla.run(run_dir, parms)
     elif step == 8:
         if str(parms.get("scn_kriging_flag", "n")).lower() == "y":
-            raise StampsError("scn_kriging_flag = 'y' (ps_scn_filt_krig) is not supported; set it "
-                              "to 'n' (the StaMPS default)")
+            raise StampsError(
+                "scn_kriging_flag = 'y' (ps_scn_filt_krig) is not supported; set it "
+                "to 'n' (the StaMPS default)"
+            )
         ps_scn_filt.run(run_dir, parms)
 
 
-def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
-              patches: Sequence[str] | None = None) -> dict[str, Any]:
+def run_steps(
+    run_dir: str | Path, start: int = 1, end: int = 8, patches: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Run StaMPS steps ``start``..``end`` in ``run_dir``; returns per-step timings (s)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -191,26 +206,38 @@ def run_steps(run_dir: str | Path, start: int = 1, end: int = 8,
             ps_merge_patches.run(run_dir, parms, active)
             ps_calc_ifg_std.run(run_dir, parms)
         timings[f"step{step}"] = time.perf_counter() - t0
-        log.info("Step %d done in %.1f s (peak memory %.0f MiB)", step, timings[f"step{step}"],
-                 peak_memory_mb())
+        log.info(
+            "Step %d done in %.1f s (peak memory %.0f MiB)",
+            step,
+            timings[f"step{step}"],
+            peak_memory_mb(),
+        )
     for step in range(max(start, 6), end + 1):
         log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
         t0 = time.perf_counter()
         _run_merged_step(step, run_dir, load_parms(run_dir))
         timings[f"step{step}"] = time.perf_counter() - t0
-        log.info("Step %d done in %.1f s (peak memory %.0f MiB)", step, timings[f"step{step}"],
-                 peak_memory_mb())
+        log.info(
+            "Step %d done in %.1f s (peak memory %.0f MiB)",
+            step,
+            timings[f"step{step}"],
+            peak_memory_mb(),
+        )
     return timings
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of stamps_main."""
-    p = argparse.ArgumentParser(prog="stamps_main", description=__doc__.split("\n\n")[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="stamps_main", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     p.add_argument("--start", type=int, default=1, help="first step (1..8)")
     p.add_argument("--end", type=int, default=8, help="last step (1..8)")
-    p.add_argument("--config", default=".",
-                   help="run directory made by prep_isce (default: the current folder)")
+    p.add_argument(
+        "--config",
+        default=".",
+        help="run directory made by prep_isce (default: the current folder)",
+    )
     p.add_argument("--patches", nargs="+", help="patch folders to process (default: patch.list)")
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p

@@ -593,7 +593,8 @@ PHASE_CUBES = {  # truth cube name: (term index of _phase_term_grid, what it hol
     "atmosphere_rad": (0, "turbulent + stratified atmospheric phase atm + strat*(h - h_mean)/1000"),
     "orbit_ramp_rad": (1, "orbital ramp phase ramp_az*y + ramp_rg*x (y, x: -1/2..1/2 across)"),
     "dem_error_rad": (
-        2, "DEM-error phase -4*pi/lambda*bperp*dem_error/(R*sin(inc)), bperp at the pixel",
+        2,
+        "DEM-error phase -4*pi/lambda*bperp*dem_error/(R*sin(inc)), bperp at the pixel",
     ),
 }
 
@@ -1282,11 +1283,15 @@ def _build_scene(
             inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
             take = np.flatnonzero(inside)
             rr, cc = rr[inside], cc[inside]
-            coef = (_point_response((dc - u_rg[take]) * S1_RANGE_SAMPLING)
-                    * _point_response((dr - u_az[take]) * S1_AZIMUTH_SAMPLING) / peak[take])
+            coef = (
+                _point_response((dc - u_rg[take]) * S1_RANGE_SAMPLING)
+                * _point_response((dr - u_az[take]) * S1_AZIMUTH_SAMPLING)
+                / peak[take]
+            )
             leak2 = (coef * a_ps[take]) ** 2
-            dominant = ds_mask[rr, cc] & (leak2 >= a_bg[rr, cc].astype(np.float64) ** 2
-                                          + sigma_th**2)
+            dominant = ds_mask[rr, cc] & (
+                leak2 >= a_bg[rr, cc].astype(np.float64) ** 2 + sigma_th**2
+            )
             parts.append((rr[dominant], cc[dominant], take[dominant], coef[dominant]))
     sl_r, sl_c, sl_p, sl_k = (np.concatenate(x) for x in zip(*parts, strict=True))
     # a pixel next to two PS is the sidelobe of the one leaking the most into it
@@ -1982,7 +1987,10 @@ def generate_stack(
             )  # fmt: skip
             phase_ds = {
                 name: _h5_cube(
-                    h5, name, (n_dates, rows, cols), "rad",
+                    h5,
+                    name,
+                    (n_dates, rows, cols),
+                    "rad",
                     f"{what} of each date, as added to its SLC phase; "
                     "interferogram (reference x conj(date)) phase = X[ref] - X[date]",
                 )  # fmt: skip
@@ -2055,27 +2063,43 @@ def generate_stack(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="stamps_synthetic", formatter_class=HelpFormatter,
+        prog="stamps_synthetic",
+        formatter_class=HelpFormatter,
         description="Write a synthetic Sentinel-1 stack in the ISCE2 topsStack layout, "
         "with its ground truth in OUTDIR/truth.h5.",
     )
     p.add_argument("outdir", help="stack directory to create (merged/, baselines/, reference/)")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="easy",
-                   help="scene and noise profile (docs/synthetic.md)")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="easy",
+        help="scene and noise profile (docs/synthetic.md)",
+    )
     p.add_argument("--rows", type=int, default=200, help="azimuth lines (default 200)")
     p.add_argument("--cols", type=int, default=400, help="range samples (default 400)")
     p.add_argument("--dates", type=int, default=None, help="number of dates (default: profile's)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="random seed; the same arguments give byte-identical files")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; the same arguments give byte-identical files",
+    )
     p.add_argument("--reference-date", default=None, help="YYYYMMDD (default: middle date)")
     p.add_argument(
         "--start-date", default=None, help="YYYYMMDD of the first date (default 20210105)"
     )
-    p.add_argument("--truth-cube", choices=("auto", "yes", "no"), default="auto",
-                   help="write the per-date truth cubes to truth.h5 (auto: when dates x rows x "
-                   "cols <= 2e7)")
-    p.add_argument("--pass-direction", choices=("DESCENDING", "ASCENDING"), default="DESCENDING",
-                   help="orbit direction of the simulated stack")
+    p.add_argument(
+        "--truth-cube",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="write the per-date truth cubes to truth.h5 (auto: when dates x rows x cols <= 2e7)",
+    )
+    p.add_argument(
+        "--pass-direction",
+        choices=("DESCENDING", "ASCENDING"),
+        default="DESCENDING",
+        help="orbit direction of the simulated stack",
+    )
     p.add_argument(
         "--no-multilooked", action="store_true", help="skip the 3x9-look geometry .rdr files"
     )

@@ -156,7 +156,9 @@ def datestr(day: float) -> str:
     return _dt.date.fromordinal(int(round(day)) - 366).strftime("%Y%m%d")
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+def run_cli(
+    main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
+) -> int:
     """Run a script's ``main``; a :class:`StampsError` becomes one line on stderr and exit code 1.
 
     Output piped into a reader that stops early (``stamps_parms RUN list | head``) ends quietly

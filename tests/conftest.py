@@ -35,8 +35,15 @@ def golden_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stamps_python.prep_isce import prepare
 
     run = tmp_path_factory.mktemp("golden") / "run"
-    prepare(GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, bootstrap_metadata=True,
-            heading=GOLDEN_HEADING, write_step1=True, inc_angle=False)
+    prepare(
+        GOLDEN_MERGED,
+        run,
+        reference_date=GOLDEN_REFERENCE,
+        bootstrap_metadata=True,
+        heading=GOLDEN_HEADING,
+        write_step1=True,
+        inc_angle=False,
+    )
     return run
 
 
@@ -62,15 +69,17 @@ def golden_steps1to5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from stamps_python.stamps_main import run_steps
 
     run = tmp_path_factory.mktemp("golden_steps1to5") / "run"
-    prepare(GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING,
-            inc_angle=False)
+    prepare(
+        GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING, inc_angle=False
+    )
     run_steps(run, 1, 5)
     return run
 
 
 @pytest.fixture(scope="session")
-def golden_chain(golden_steps1to5: Path, tmp_path_factory: pytest.TempPathFactory
-                 ) -> dict[str, Path]:
+def golden_chain(
+    golden_steps1to5: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """:func:`golden_steps1to5`, then unwrap_grid_size 55 m (the one non-default StaMPS needed),
     Steps 6-8 and the v-do / v-dso export, as the golden StaMPS run.
 
@@ -87,10 +96,22 @@ def golden_chain(golden_steps1to5: Path, tmp_path_factory: pytest.TempPathFactor
     parms.set_parm(run, "unwrap_grid_size", 55)
     run_steps(run, 6, 8)
     out = base / "export"
-    assert export_main(["--input-path", str(run), "--output-dir", str(out), "--correction",
-                        "v-do", "--correction", "v-dso"]) == 0
-    return {"run": run, "v-do": out / "ps_v-do.gpkg", "v-dso": out / "ps_v-dso.gpkg",
-            "tmp": base}
+    assert (
+        export_main(
+            [
+                "--input-path",
+                str(run),
+                "--output-dir",
+                str(out),
+                "--correction",
+                "v-do",
+                "--correction",
+                "v-dso",
+            ]
+        )
+        == 0
+    )
+    return {"run": run, "v-do": out / "ps_v-do.gpkg", "v-dso": out / "ps_v-dso.gpkg", "tmp": base}
 
 
 @pytest.fixture()

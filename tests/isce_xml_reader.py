@@ -14,8 +14,15 @@ import numpy as np
 
 from stamps_python.utils import StampsError
 
-_ISCE_TO_NUMPY = {"CFLOAT": np.complex64, "FLOAT": np.float32, "DOUBLE": np.float64,
-                  "BYTE": np.uint8, "SHORT": np.int16, "INT": np.int32, "CDOUBLE": np.complex128}
+_ISCE_TO_NUMPY = {
+    "CFLOAT": np.complex64,
+    "FLOAT": np.float32,
+    "DOUBLE": np.float64,
+    "BYTE": np.uint8,
+    "SHORT": np.int16,
+    "INT": np.int32,
+    "CDOUBLE": np.complex128,
+}
 
 
 # --------------------------------------------------------------------------------------------

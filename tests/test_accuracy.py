@@ -13,8 +13,8 @@ from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.defo_model import model_design, residual_deramp, temporal_coherence
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.timeseries import parse_correction
-from stamps_python.parms import PRESETS, apply_preset, load_parms, main as parms_main
-from stamps_python.parms import set_parm, write_parms
+from stamps_python.parms import PRESETS, apply_preset, load_parms, set_parm, write_parms
+from stamps_python.parms import main as parms_main
 from stamps_python.results import compute_results, load_run, point_temporal_coherence
 from stamps_python.steps import ps_scn_filt
 from stamps_python.utils import StampsError, datenum
@@ -112,10 +112,20 @@ def _scn_run(root: Path, detrend: str, auto_win: str = "n") -> tuple[np.ndarray,
     ph[:, master] = 0.0
     n = len(xy)
     root.mkdir(parents=True, exist_ok=True)
-    save_product(root / "ps2.h5", {
-        "xy": np.column_stack([np.arange(1, n + 1), xy]).astype(np.float32),
-        "lonlat": np.zeros((n, 2)), "day": day, "master_ix": master, "master_day": day[master],
-        "n_ifg": day.size, "n_image": day.size, "n_ps": n, "bperp": np.zeros(day.size)})
+    save_product(
+        root / "ps2.h5",
+        {
+            "xy": np.column_stack([np.arange(1, n + 1), xy]).astype(np.float32),
+            "lonlat": np.zeros((n, 2)),
+            "day": day,
+            "master_ix": master,
+            "master_day": day[master],
+            "n_ifg": day.size,
+            "n_image": day.size,
+            "n_ps": n,
+            "bperp": np.zeros(day.size),
+        },
+    )
     save_product(root / "phuw2.h5", {"ph_uw": ph.astype(np.float32)})
     parms = dict(load_parms(root) if (root / "parms.json").is_file() else {})
     parms.update({"detrend_scn": detrend, "auto_scn_time_win": auto_win})
@@ -193,8 +203,14 @@ def test_export_quality_rules_drop_noise_points_keep_ps(tmp_path: Path) -> None:
     assert res.metadata["points_left_out"] == {"export_tcoh_min 0.7": int((~kept).sum())}
     assert res.tcoh.min() >= 0.7
     # the rule keeps the velocity of the points it keeps within the noise of the ramp fit
-    assert np.sqrt(np.mean((res.ts.vel - res.ts.vel.mean() - truth["v"][kept]
-                            + truth["v"][kept].mean()) ** 2)) < 1.5
+    assert (
+        np.sqrt(
+            np.mean(
+                (res.ts.vel - res.ts.vel.mean() - truth["v"][kept] + truth["v"][kept].mean()) ** 2
+            )
+        )
+        < 1.5
+    )
     set_parm(root, "export_tcoh_min", 0.0)
     set_parm(root, "export_coh_ps_min", 0.7)
     res2 = compute_results(load_run(root), parse_correction("v-dso"))
@@ -233,8 +249,11 @@ def test_step7_seasonal_model_keeps_seasonal_motion_out_of_the_dem_error(tmp_pat
     amp = 3.0 * (1.0 + 0.5 * np.cos(2 * np.pi * truth["xy"][:, 1] / 3000.0))
 
     def k_error(seasonal_amp: np.ndarray, model: str) -> float:
-        ph = (truth["ph"].astype(np.float64) + seasonal_amp[:, None] * season[None, :]
-              + truth["K"][:, None] * 150.0 * season[None, :])
+        ph = (
+            truth["ph"].astype(np.float64)
+            + seasonal_amp[:, None] * season[None, :]
+            + truth["K"][:, None] * 150.0 * season[None, :]
+        )
         ph[:, mi] = 0.0
         save_product(run / "phuw2.h5", {"ph_uw": ph.astype(np.float32), "msd": np.zeros(30)})
         from stamps_python.steps import ps_calc_scla

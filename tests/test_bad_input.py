@@ -7,10 +7,10 @@ import argparse
 import importlib
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
@@ -34,14 +34,19 @@ def test_every_option_has_help_with_its_default(command: str) -> None:
     for parser in _parsers(build()):
         formatter = parser._get_formatter()
         for action in parser._actions:
-            if isinstance(action, (argparse._HelpAction, argparse._VersionAction,
-                                   argparse._SubParsersAction)):
+            if isinstance(
+                action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+            ):
                 continue
             name = f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
             if not (action.help or "").strip():
                 problems.append(f"{name}: no help")
-            elif (action.option_strings and action.nargs != 0 and not action.required
-                  and "default" not in formatter._expand_help(action)):
+            elif (
+                action.option_strings
+                and action.nargs != 0
+                and not action.required
+                and "default" not in formatter._expand_help(action)
+            ):
                 problems.append(f"{name}: help does not give the default")
     assert not problems, "; ".join(problems)
 
@@ -61,9 +66,14 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written: every write fails
     try:
-        proc = subprocess.run([sys.executable, "-m", "stamps_python.parms", str(run), "list"],
-                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
-                              cwd=REPO)
+        proc = subprocess.run(
+            [sys.executable, "-m", "stamps_python.parms", str(run), "list"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
     finally:
         os.close(write_end)
     assert proc.returncode == 141 and proc.stderr == ""
@@ -72,8 +82,13 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 def test_stamps_parms_list_into_head(tmp_path: Path) -> None:
     run = _parms_run(tmp_path)
     command = f"{sys.executable} -m stamps_python.parms {run} list | head -n 1"
-    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], capture_output=True,
-                          text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.stdout.split()[0] == "small_baseline_flag" and proc.stdout.count("\n") == 1
     assert proc.stderr == "" and proc.returncode in (0, 141)
 
@@ -90,12 +105,20 @@ def test_output_under_a_regular_file(tmp_path: Path, capsys, command: str) -> No
     out = a_file / "out"
     if command == "define_sb_pairs":
         main, option = define_sb_pairs.main, "--output"
-        argv = [str(GOLDEN_MERGED), "--max-temporal", "100", "--max-perpendicular", "200",
-                "--output", str(out)]
+        argv = [
+            str(GOLDEN_MERGED),
+            "--max-temporal",
+            "100",
+            "--max-perpendicular",
+            "200",
+            "--output",
+            str(out),
+        ]
     else:
         main, option = synthetic.main, "OUTDIR"
         argv = [str(out), "--rows", "24", "--cols", "48", "--dates", "3", "--quiet"]
     assert run_cli(main, argv) == 1
-    assert capsys.readouterr().err == (f"error: {option} {out}: cannot be created: {a_file} is "
-                                       f"not a directory\n")
+    assert capsys.readouterr().err == (
+        f"error: {option} {out}: cannot be created: {a_file} is not a directory\n"
+    )
     assert sorted(tmp_path.iterdir()) == [a_file]

@@ -15,7 +15,9 @@ def _gauss7() -> np.ndarray:
     return np.exp(-0.5 * (2.5 * k / 3.0) ** 2)
 
 
-def _direct_response(block: np.ndarray, alpha: float, beta: float, low_pass: np.ndarray) -> np.ndarray:
+def _direct_response(
+    block: np.ndarray, alpha: float, beta: float, low_pass: np.ndarray
+) -> np.ndarray:
     """Filter one zero-padded window in the frequency domain, written out step by step."""
     spec = np.fft.fft2(block)
     mag = np.abs(spec)
@@ -61,7 +63,15 @@ def _direct_clap_filt(ph, alpha, beta, n_win, n_pad, low_pass):
 
 
 def test_gausswin_matches_matlab_values():
-    expected = [0.0439369336, 0.2493522087, 0.7066482778, 1.0, 0.7066482778, 0.2493522087, 0.0439369336]
+    expected = [
+        0.0439369336,
+        0.2493522087,
+        0.7066482778,
+        1.0,
+        0.7066482778,
+        0.2493522087,
+        0.0439369336,
+    ]
     np.testing.assert_allclose(gausswin(7), expected, rtol=1e-9)
 
 
@@ -106,7 +116,9 @@ def test_clap_filt_stack_equals_per_layer():
     low_pass = clap_low_pass(32, 50.0, 800.0)
     got = clap_filt(stack, 1.0, 0.3, 24, 8, low_pass)
     for k in range(3):
-        np.testing.assert_allclose(got[k], clap_filt(stack[k], 1.0, 0.3, 24, 8, low_pass), atol=1e-12)
+        np.testing.assert_allclose(
+            got[k], clap_filt(stack[k], 1.0, 0.3, 24, 8, low_pass), atol=1e-12
+        )
 
 
 def test_clap_filt_keeps_smooth_phase_and_reduces_noise():
@@ -128,7 +140,8 @@ def test_clap_filt_small_grid_is_zero_padded():
     padded = np.zeros((24, 40), dtype=complex)
     padded[:10] = ph
     np.testing.assert_allclose(
-        clap_filt(ph, 1.0, 0.3, 24, 8, low_pass), _direct_clap_filt(padded, 1.0, 0.3, 24, 8, low_pass)[:10]
+        clap_filt(ph, 1.0, 0.3, 24, 8, low_pass),
+        _direct_clap_filt(padded, 1.0, 0.3, 24, 8, low_pass)[:10],
     )
 
 

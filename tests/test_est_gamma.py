@@ -75,7 +75,9 @@ def _make_patch(
     save_product(
         patch / "ps1.h5",
         {
-            "ij": np.column_stack([ids, (y / 4).astype(int), (x / 15).astype(int)]).astype(np.int32),
+            "ij": np.column_stack([ids, (y / 4).astype(int), (x / 15).astype(int)]).astype(
+                np.int32
+            ),
             "xy": np.column_stack([ids, x, y]).astype(np.float32),
             "bperp": bperp.astype(np.float64),
             "day": 738000.0 + 12 * np.arange(n_ifg),
@@ -158,7 +160,9 @@ def test_step2_snr_weighting_and_inc_file(tmp_path):
     patch = tmp_path / "PATCH_1"
     truth = _make_patch(patch, n_ps=1500, seed=8)
     save_product(patch / "inc1.h5", {"inc": np.full(1500, math.radians(39.0))})
-    pm = load_product(step.run(patch, {**PARMS, "filter_weighting": "SNR", "gamma_max_iterations": 2}))
+    pm = load_product(
+        step.run(patch, {**PARMS, "filter_weighting": "SNR", "gamma_max_iterations": 2})
+    )
     max_k = 20 / (LAMBDA * 830000 * math.sin(math.radians(39.0)) / 4 / math.pi)
     assert pm["n_trial_wraps"] == pytest.approx(np.ptp(truth["bperp"]) * max_k / (2 * math.pi))
     assert pm["i_loop"] == 2
@@ -195,7 +199,9 @@ def test_step2_missing_parameter_and_product(tmp_path):
 
 
 def test_grid_indices_single_precision_and_merge():
-    xy = np.array([[1, 0.0, 0.0], [2, 49.999, 50.0], [3, 100.0, 149.0], [4, 120.0, 151.0]], dtype=np.float32)
+    xy = np.array(
+        [[1, 0.0, 0.0], [2, 49.999, 50.0], [3, 100.0, 149.0], [4, 120.0, 151.0]], dtype=np.float32
+    )
     gij = step.grid_indices(xy, 50.0)
     # y: 0 -> cell 1, 50 -> ceil(50/50) = 1 (the 1e-6 is lost in single precision), 149 -> 3,
     # 151 -> 4 merged into 3; converted to 0-based
@@ -280,7 +286,23 @@ def test_pm_file_is_hdf5_with_matlab_names(patch_run):
     with h5py.File(patch / "pm1.h5") as f:
         names = set(f.keys())
     assert names == {
-        "ph_patch", "K_ps", "C_ps", "coh_ps", "N_opt", "ph_res", "step_number", "ph_grid",
-        "n_trial_wraps", "grid_ij", "grid_size", "low_pass", "i_loop", "ph_weight", "Nr",
-        "Nr_max_nz_ix", "coh_bins", "coh_ps_save", "gamma_change_save",
+        "ph_patch",
+        "K_ps",
+        "C_ps",
+        "coh_ps",
+        "N_opt",
+        "ph_res",
+        "step_number",
+        "ph_grid",
+        "n_trial_wraps",
+        "grid_ij",
+        "grid_size",
+        "low_pass",
+        "i_loop",
+        "ph_weight",
+        "Nr",
+        "Nr_max_nz_ix",
+        "coh_bins",
+        "coh_ps_save",
+        "gamma_change_save",
     }

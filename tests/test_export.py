@@ -39,9 +39,15 @@ def _project_out_plane(xy: np.ndarray, f: np.ndarray) -> np.ndarray:
     return f - a @ np.linalg.lstsq(a, f, rcond=None)[0]
 
 
-def make_run(root: Path, n_ps: int = 300, n_dates: int = 14, master_ix: int = 5,
-             drop_ifg_index: list[int] | None = None, ifg_std: np.ndarray | None = None,
-             seed: int = 7) -> dict:
+def make_run(
+    root: Path,
+    n_ps: int = 300,
+    n_dates: int = 14,
+    master_ix: int = 5,
+    drop_ifg_index: list[int] | None = None,
+    ifg_std: np.ndarray | None = None,
+    seed: int = 7,
+) -> dict:
     """A run after Step 8 whose unwrapped phase is the sum of known terms.
 
     ph_uw = deformation (linear, velocity v mm/yr) + SCLA + SCN + planar ramp + reference AOE C
@@ -61,7 +67,7 @@ def make_run(root: Path, n_ps: int = 300, n_dates: int = 14, master_ix: int = 5,
     bperp = rng.uniform(-120, 120, n_dates)
     bperp[master_ix] = 0.0
     r = np.hypot(*(xyd - xyd.mean(0)).T)
-    v = _project_out_plane(xyd, (-15.0 * np.exp(-(r / 800.0) ** 2))[:, None])[:, 0]  # mm/yr
+    v = _project_out_plane(xyd, (-15.0 * np.exp(-((r / 800.0) ** 2)))[:, None])[:, 0]  # mm/yr
     disp = v[:, None] * t_yr[None, :]  # mm toward the satellite
     ph_def = -4 * np.pi / WAVELENGTH * disp / 1000.0
     k_ps = _project_out_plane(xyd, rng.normal(0, 0.004, (n_ps, 1)))[:, 0]
@@ -82,26 +88,56 @@ def make_run(root: Path, n_ps: int = 300, n_dates: int = 14, master_ix: int = 5,
         for k in drop_ifg_index:
             ph_uw[:, k - 1] = rng.normal(0, 50, n_ps)  # garbage in a dropped interferogram
     write_parms(root, overrides=overrides)
-    ij = np.column_stack([np.arange(1, n_ps + 1), rng.integers(0, 200, n_ps),
-                          rng.integers(0, 400, n_ps)]).astype(np.int32)
-    save_product(root / "ps2.h5", {
-        "ij": ij, "lonlat": lonlat, "xy": xy, "day": day, "dates": dates,
-        "master_ix": master_ix, "master_day": day[master_ix], "n_ifg": n_dates,
-        "n_image": n_dates, "n_ps": n_ps, "bperp": bperp, "ll0": LL0})
+    ij = np.column_stack(
+        [np.arange(1, n_ps + 1), rng.integers(0, 200, n_ps), rng.integers(0, 400, n_ps)]
+    ).astype(np.int32)
+    save_product(
+        root / "ps2.h5",
+        {
+            "ij": ij,
+            "lonlat": lonlat,
+            "xy": xy,
+            "day": day,
+            "dates": dates,
+            "master_ix": master_ix,
+            "master_day": day[master_ix],
+            "n_ifg": n_dates,
+            "n_image": n_dates,
+            "n_ps": n_ps,
+            "bperp": bperp,
+            "ll0": LL0,
+        },
+    )
     hgt = rng.uniform(100, 400, n_ps)
     coh = rng.uniform(0.5, 1.0, n_ps)
     save_product(root / "phuw2.h5", {"ph_uw": ph_uw.astype(np.float32).astype(np.float64)})
-    save_product(root / "scla2.h5", {"ph_scla": ph_scla, "K_ps_uw": k_ps, "C_ps_uw": c_ps,
-                                     "ph_ramp": np.zeros_like(ph_scla)})
+    save_product(
+        root / "scla2.h5",
+        {"ph_scla": ph_scla, "K_ps_uw": k_ps, "C_ps_uw": c_ps, "ph_ramp": np.zeros_like(ph_scla)},
+    )
     save_product(root / "scn2.h5", {"ph_scn_slave": ph_scn})
     save_product(root / "hgt2.h5", {"hgt": hgt})
     save_product(root / "pm2.h5", {"coh_ps": coh})
     save_product(root / "rc2.h5", {"ph_rc": np.exp(1j * ph_uw).astype(np.complex64)})
     if ifg_std is not None:
         save_product(root / "ifgstd2.h5", {"ifg_std": ifg_std})
-    return {"v": v, "disp": disp, "ph_uw": ph_uw, "ph_scla": ph_scla, "ph_scn": ph_scn,
-            "ramp": ramp, "c_ps": c_ps, "t_yr": t_yr, "dates": dates, "lonlat": lonlat,
-            "hgt": hgt, "coh": coh, "master_ix": master_ix, "xy": xyd, "day": day}
+    return {
+        "v": v,
+        "disp": disp,
+        "ph_uw": ph_uw,
+        "ph_scla": ph_scla,
+        "ph_scn": ph_scn,
+        "ramp": ramp,
+        "c_ps": c_ps,
+        "t_yr": t_yr,
+        "dates": dates,
+        "lonlat": lonlat,
+        "hgt": hgt,
+        "coh": coh,
+        "master_ix": master_ix,
+        "xy": xyd,
+        "day": day,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +162,16 @@ def test_sign_phase_to_mm() -> None:
 
 def test_parse_correction() -> None:
     c = parse_correction("v-DSO")
-    assert (c.text, c.kind, c.letters, c.layer_name) == ("v-dso", "v", frozenset("dso"),
-                                                         "ps_v_dso")
+    assert (c.text, c.kind, c.letters, c.layer_name) == ("v-dso", "v", frozenset("dso"), "ps_v_dso")
     assert not c.single_master
     # upper-case V: SB velocity from the single-master series, a layer of its own
     c = parse_correction("V-do")
-    assert (c.text, c.single_master, c.name, c.layer_name) == ("v-do", True, "v-do_sm",
-                                                               "ps_v_do_sm")
+    assert (c.text, c.single_master, c.name, c.layer_name) == (
+        "v-do",
+        True,
+        "v-do_sm",
+        "ps_v_do_sm",
+    )
     assert parse_correction("v").letters == frozenset()
     assert parse_correction("u-dmo").has("m")
     for bad in ("v-x", "w", "v-dd", "v-dm", "vdo", ""):
@@ -191,20 +230,36 @@ def test_fit_velocity_cov_is_lscov() -> None:
 def test_sb_velocity_known_network() -> None:
     # points moving at v mm/yr; SB phase of pair (a, b) is -4 pi / lambda x v x (t_b - t_a)
     day = 738000.0 + np.array([0, 12, 24, 48, 60, 84, 96])
-    pairs = np.array([[0, 1], [0, 2], [1, 2], [1, 3], [2, 3], [3, 4], [3, 5], [4, 5], [4, 6],
-                      [5, 6]])
+    pairs = np.array(
+        [[0, 1], [0, 2], [1, 2], [1, 3], [2, 3], [3, 4], [3, 5], [4, 5], [4, 6], [5, 6]]
+    )
     v_true = np.array([-10.0, 0.0, 3.0, 7.5])
     dt = (day[pairs[:, 1]] - day[pairs[:, 0]]) / 365.25
     ph = -4 * np.pi / WAVELENGTH * (v_true[:, None] / 1000.0) * dt[None, :]
     ph += 0.7  # a constant per pair (the reference removes it)
-    vel, std = sb_velocity(ph, ifgday_ix=pairs, day=day, use_ix=np.arange(len(pairs)),
-                           wavelength=WAVELENGTH, ref_ix=np.array([1]), n_boot=20, seed=1)
+    vel, std = sb_velocity(
+        ph,
+        ifgday_ix=pairs,
+        day=day,
+        use_ix=np.arange(len(pairs)),
+        wavelength=WAVELENGTH,
+        ref_ix=np.array([1]),
+        n_boot=20,
+        seed=1,
+    )
     np.testing.assert_allclose(vel, v_true - v_true[1], atol=1e-9)
     assert np.abs(std).max() < 1e-6
     # dropping a pair, or a ref_velocity (m/yr), works as for the single-master fit
-    vel2, _ = sb_velocity(ph, ifgday_ix=pairs, day=day, use_ix=np.arange(1, len(pairs)),
-                          wavelength=WAVELENGTH, ref_ix=np.array([1]), ref_velocity=0.002,
-                          n_boot=5)
+    vel2, _ = sb_velocity(
+        ph,
+        ifgday_ix=pairs,
+        day=day,
+        use_ix=np.arange(1, len(pairs)),
+        wavelength=WAVELENGTH,
+        ref_ix=np.array([1]),
+        ref_velocity=0.002,
+        n_boot=5,
+    )
     np.testing.assert_allclose(vel2, v_true - v_true[1] + 2.0, atol=1e-9)
 
 
@@ -221,10 +276,12 @@ def test_reference_ps_box_and_circle() -> None:
     assert reference_ps(lonlat, LL0, ref_radius=-math.inf) is None
     assert reference_ps(lonlat, LL0, ref_lon=(-120.495, -120.47)).tolist() == [1, 2]
     # 0.01 deg of longitude at 37 N is about 889 m
-    assert reference_ps(lonlat, LL0, ref_centre_lonlat=(-120.50, 37.00),
-                        ref_radius=900.0).tolist() == [0, 1]
-    assert reference_ps(lonlat, LL0, ref_centre_lonlat=(-120.50, 37.00),
-                        ref_radius=880.0).tolist() == [0]
+    assert reference_ps(
+        lonlat, LL0, ref_centre_lonlat=(-120.50, 37.00), ref_radius=900.0
+    ).tolist() == [0, 1]
+    assert reference_ps(
+        lonlat, LL0, ref_centre_lonlat=(-120.50, 37.00), ref_radius=880.0
+    ).tolist() == [0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,15 +314,18 @@ def test_vdso_recovers_truth(run: tuple[Path, dict]) -> None:
     assert res.ts.vel[centre] < -5
 
 
-@pytest.mark.parametrize("corr, left", [
-    ("v", ("ph_scla", "ph_scn", "ramp")),
-    ("v-d", ("ph_scn", "ramp")),
-    ("v-o", ("ph_scla", "ph_scn")),
-    ("v-s", ("ph_scla", "ramp")),
-    ("v-do", ("ph_scn",)),
-    ("v-ds", ("ramp",)),
-    ("v-so", ("ph_scla",)),
-])
+@pytest.mark.parametrize(
+    "corr, left",
+    [
+        ("v", ("ph_scla", "ph_scn", "ramp")),
+        ("v-d", ("ph_scn", "ramp")),
+        ("v-o", ("ph_scla", "ph_scn")),
+        ("v-s", ("ph_scla", "ramp")),
+        ("v-do", ("ph_scn",)),
+        ("v-ds", ("ramp",)),
+        ("v-so", ("ph_scla",)),
+    ],
+)
 def test_each_letter_removes_its_term(run: tuple[Path, dict], corr: str, left: tuple) -> None:
     root, truth = run
     res = _result(root, corr)
@@ -273,8 +333,11 @@ def test_each_letter_removes_its_term(run: tuple[Path, dict], corr: str, left: t
     extra = extra - extra.mean(axis=0)  # the reference is every PS
     expected = truth["disp"] + _mm(extra)
     np.testing.assert_allclose(res.ts.disp_mm, expected, atol=2e-4)
-    vel, _ = fit_velocity(np.delete(expected, truth["master_ix"], axis=1),
-                          np.delete(truth["t_yr"], truth["master_ix"]), np.ones(13))
+    vel, _ = fit_velocity(
+        np.delete(expected, truth["master_ix"], axis=1),
+        np.delete(truth["t_yr"], truth["master_ix"]),
+        np.ones(13),
+    )
     np.testing.assert_allclose(res.ts.vel, vel, atol=2e-4)
 
 
@@ -304,12 +367,16 @@ def test_reference_area_subtraction(run: tuple[Path, dict]) -> None:
     assert 1 < in_ref.size < 300
     assert res.ts.ref_ix.tolist() == in_ref.tolist()
     np.testing.assert_allclose(res.ts.vel, truth["v"] - truth["v"][in_ref].mean(), atol=2e-4)
-    np.testing.assert_allclose(res.ts.disp_mm, truth["disp"] - truth["disp"][in_ref].mean(0),
-                               atol=2e-4)
+    np.testing.assert_allclose(
+        res.ts.disp_mm, truth["disp"] - truth["disp"][in_ref].mean(0), atol=2e-4
+    )
     assert res.metadata["n_reference_ps"] == in_ref.size
     assert "600 m" in res.metadata["reference_area"]
-    box = Reference(ref_lon=(centre[0] - 0.003, centre[0] + 0.003),
-                    ref_lat=(centre[1] - 0.003, centre[1] + 0.003), source="test")
+    box = Reference(
+        ref_lon=(centre[0] - 0.003, centre[0] + 0.003),
+        ref_lat=(centre[1] - 0.003, centre[1] + 0.003),
+        source="test",
+    )
     inside = np.flatnonzero((np.abs(truth["lonlat"] - centre) < 0.003).all(axis=1))
     res_box = _result(root, "v-dso", box)
     np.testing.assert_allclose(res_box.ts.vel, truth["v"] - truth["v"][inside].mean(), atol=2e-4)
@@ -377,7 +444,7 @@ def test_geopackage_fields_crs_metadata(run: tuple[Path, dict], tmp_path: Path) 
     np.testing.assert_allclose(gdf["VEL"], res.ts.vel)
     np.testing.assert_allclose(gdf["V_STDEV"], res.ts.vel_std)
     expected = truth["disp"] + _mm(truth["ph_scn"])
-    np.testing.assert_allclose(gdf[fields[len(FIXED_FIELDS):]].to_numpy(), expected, atol=1e-3)
+    np.testing.assert_allclose(gdf[fields[len(FIXED_FIELDS) :]].to_numpy(), expected, atol=1e-3)
     assert (gdf[f"D{truth['dates'][truth['master_ix']]}"] == 0).all()
 
 
@@ -397,8 +464,7 @@ def test_shapefile_and_csv(run: tuple[Path, dict], tmp_path: Path) -> None:
     assert {p.suffix for p in tmp_path.iterdir()} >= {".shp", ".shx", ".dbf", ".prj"}
     csv = write_layer(res, tmp_path, "csv")
     table = pd.read_csv(csv)
-    assert list(table.columns) == ["LON", "LAT", *FIXED_FIELDS,
-                                   *[f"D{d}" for d in truth["dates"]]]
+    assert list(table.columns) == ["LON", "LAT", *FIXED_FIELDS, *[f"D{d}" for d in truth["dates"]]]
     np.testing.assert_allclose(table["VEL"], truth["v"], atol=1e-3)
     np.testing.assert_allclose(table["LON"], truth["lonlat"][:, 0], atol=1e-6)
     assert json.loads((tmp_path / "ps_v-dso.csv.json").read_text())["reference_date"]
@@ -446,9 +512,24 @@ def test_cli_writes_layers(run: tuple[Path, dict], tmp_path: Path, capsys) -> No
     import pyogrio
 
     root, truth = run
-    code = cli(["--input-path", str(root), "--output-dir", str(tmp_path), "--correction", "v-do",
-                "--correction", "v-dso", "--ref-lonlat", *map(str, truth["lonlat"][3]),
-                "--ref-radius", "700", "--n-boot", "10"])
+    code = cli(
+        [
+            "--input-path",
+            str(root),
+            "--output-dir",
+            str(tmp_path),
+            "--correction",
+            "v-do",
+            "--correction",
+            "v-dso",
+            "--ref-lonlat",
+            *map(str, truth["lonlat"][3]),
+            "--ref-radius",
+            "700",
+            "--n-boot",
+            "10",
+        ]
+    )
     assert code == 0
     for name in ("ps_v-do.gpkg", "ps_v-dso.gpkg"):
         info = pyogrio.read_info(tmp_path / name)
@@ -458,14 +539,17 @@ def test_cli_writes_layers(run: tuple[Path, dict], tmp_path: Path, capsys) -> No
     assert [Path(p).name for p in out] == ["ps_v-do.gpkg", "ps_v-dso.gpkg"]
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--input-path", "/nonexistent/run"], "no such run directory"),
-    (["--correction", "v-x"], "unknown letter"),
-    (["--format", "kml"], "invalid choice"),
-    (["--ref-radius", "100"], "go together"),
-    (["--ref-lonlat", "1", "2", "--ref-radius", "-5"], "radius"),
-    (["--ref-lon-box", "2", "1"], "MIN must be below MAX"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--input-path", "/nonexistent/run"], "no such run directory"),
+        (["--correction", "v-x"], "unknown letter"),
+        (["--format", "kml"], "invalid choice"),
+        (["--ref-radius", "100"], "go together"),
+        (["--ref-lonlat", "1", "2", "--ref-radius", "-5"], "radius"),
+        (["--ref-lon-box", "2", "1"], "MIN must be below MAX"),
+    ],
+)
 def test_cli_bad_input_one_line(run: tuple[Path, dict], capsys, args: list, text: str) -> None:
     root, _ = run
     base = [] if "--input-path" in args else ["--input-path", str(root)]
@@ -480,8 +564,7 @@ def _one_line_error(capsys) -> str:
     return err
 
 
-def test_cli_output_dir_that_cannot_be_used(run: tuple[Path, dict], tmp_path: Path,
-                                            capsys) -> None:
+def test_cli_output_dir_that_cannot_be_used(run: tuple[Path, dict], tmp_path: Path, capsys) -> None:
     root, _ = run
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
@@ -489,8 +572,10 @@ def test_cli_output_dir_that_cannot_be_used(run: tuple[Path, dict], tmp_path: Pa
     assert cli(base + ["--output-dir", str(a_file)]) == 1
     assert f"--output-dir {a_file}: exists and is not a directory" in _one_line_error(capsys)
     assert cli(base + ["--output-dir", str(a_file / "out")]) == 1
-    assert (f"--output-dir {a_file / 'out'}: cannot be created: {a_file} is not a directory"
-            in _one_line_error(capsys))
+    assert (
+        f"--output-dir {a_file / 'out'}: cannot be created: {a_file} is not a directory"
+        in _one_line_error(capsys)
+    )
     assert a_file.read_text() == "not a folder"
 
 
@@ -499,22 +584,41 @@ def test_cli_checks_every_correction_before_writing(tmp_path: Path, capsys) -> N
     make_run(root, n_ps=40)
     (root / "scn2.h5").unlink()
     out = tmp_path / "out"
-    assert cli(["--input-path", str(root), "--output-dir", str(out), "--correction", "v-do",
-                "--correction", "v-dso", "--plot", "--n-boot", "5"]) == 1
+    assert (
+        cli(
+            [
+                "--input-path",
+                str(root),
+                "--output-dir",
+                str(out),
+                "--correction",
+                "v-do",
+                "--correction",
+                "v-dso",
+                "--plot",
+                "--n-boot",
+                "5",
+            ]
+        )
+        == 1
+    )
     assert "scn2.h5 not found: correction 'v-dso'" in _one_line_error(capsys)
     assert not out.exists()  # not even the v-do layer
 
 
 def test_drop_ifg_index_beyond_the_interferograms_is_refused(tmp_path: Path, capsys) -> None:
-    from stamps_python.results import check_inputs
     from stamps_python.parms import set_parm
     from stamps_python.ps_plot import cli as ps_plot_cli
+    from stamps_python.results import check_inputs
 
     root = tmp_path / "run"
     make_run(root, n_ps=40, n_dates=14)
     set_parm(root, "drop_ifg_index", "[1, 99]")
-    with pytest.raises(StampsError, match=r"parameter drop_ifg_index: \[1\.0, 99\.0\] must be "
-                                          r"interferogram numbers 1\.\.14"):
+    with pytest.raises(
+        StampsError,
+        match=r"parameter drop_ifg_index: \[1\.0, 99\.0\] must be "
+        r"interferogram numbers 1\.\.14",
+    ):
         check_inputs(load_run(root), [parse_correction("v-do")])
     with pytest.raises(StampsError, match="drop_ifg_index"):
         _result(root, "v-do")
@@ -527,13 +631,38 @@ def test_drop_ifg_index_beyond_the_interferograms_is_refused(tmp_path: Path, cap
 
 def test_script_runs_as_file(run: tuple[Path, dict], tmp_path: Path) -> None:
     root, _ = run
-    proc = subprocess.run([sys.executable, str(REPO / "stamps_python" / "export_results.py"),
-                           "--input-path", str(root), "--output-dir", str(tmp_path),
-                           "--format", "csv", "--correction", "v-o", "--n-boot", "5"],
-                          check=False, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "stamps_python" / "export_results.py"),
+            "--input-path",
+            str(root),
+            "--output-dir",
+            str(tmp_path),
+            "--format",
+            "csv",
+            "--correction",
+            "v-o",
+            "--n-boot",
+            "5",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "ps_v-o.csv").is_file()
-    proc = subprocess.run([sys.executable, str(REPO / "stamps_python" / "export_results.py"),
-                           "--input-path", str(tmp_path / "none")],
-                          check=False, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "stamps_python" / "export_results.py"),
+            "--input-path",
+            str(tmp_path / "none"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1

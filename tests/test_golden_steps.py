@@ -48,9 +48,18 @@ def matched(golden_chain: dict[str, Path], golden_gpkg: dict[str, Path]) -> dict
     dcols = [c for c in vdo.columns if c.startswith("D") and c[1:].isdigit()]
     assert dcols == [f"D{d}" for d in ps["dates"]]
     master = int(ps["master_ix"])
-    return {"run": run, "export": golden_chain, "ps": ps, "vdo": vdo, "vdso": vdso,
-            "i": np.flatnonzero(m >= 0), "j": m[m >= 0], "dcols": dcols, "master": master,
-            "use": np.arange(len(dcols)) != master}
+    return {
+        "run": run,
+        "export": golden_chain,
+        "ps": ps,
+        "vdo": vdo,
+        "vdso": vdso,
+        "i": np.flatnonzero(m >= 0),
+        "j": m[m >= 0],
+        "dcols": dcols,
+        "master": master,
+        "use": np.arange(len(dcols)) != master,
+    }
 
 
 def _rms(x: np.ndarray) -> float:
@@ -71,9 +80,11 @@ def test_step5_merged_ps_match_stamps(matched):
     d_ll = np.abs(ps["lonlat"][i] - vdo[["LON", "LAT"]].values[j]).max()
     d_hgt = np.abs(hgt[i] - vdo.HEIGHT.values[j]).max()
     d_coh = coh[i] - vdo.COHERENCE.values[j]
-    print(f"Step 5: {n_ours} PS vs StaMPS' {n_theirs}, {len(i)} common (Jaccard {jaccard:.5f}); "
-          f"max |d lonlat| {d_ll:.2g} deg, max |d hgt| {d_hgt:.2g} m; coh_ps RMS "
-          f"{_rms(d_coh):.3g}, max {np.abs(d_coh).max():.3g}")
+    print(
+        f"Step 5: {n_ours} PS vs StaMPS' {n_theirs}, {len(i)} common (Jaccard {jaccard:.5f}); "
+        f"max |d lonlat| {d_ll:.2g} deg, max |d hgt| {d_hgt:.2g} m; coh_ps RMS "
+        f"{_rms(d_coh):.3g}, max {np.abs(d_coh).max():.3g}"
+    )
     assert n_ours == ps["n_ps"]
     assert jaccard >= 0.996  # measured 0.99869 (6081 of 6089, none of ours missing in StaMPS')
     assert len(i) >= 0.998 * n_ours  # measured all
@@ -90,17 +101,21 @@ def test_step7_scla_matches_stamps(matched):
     scla = load_product(run / "scla2.h5", ["ph_scla", "C_ps_uw"])
     vdo_phase = -matched["vdo"][matched["dcols"]].values[j] / MM_PER_RAD  # StaMPS' v-do, rad
     theirs = ps_deramp({"xy": ps["xy"]}, uw)[0][i] - vdo_phase
-    ours = (ps_deramp({"xy": ps["xy"]}, scla["ph_scla"].astype(np.float64))[0]
-            + scla["C_ps_uw"].reshape(-1, 1))[i]
+    ours = (
+        ps_deramp({"xy": ps["xy"]}, scla["ph_scla"].astype(np.float64))[0]
+        + scla["C_ps_uw"].reshape(-1, 1)
+    )[i]
     theirs, ours = _per_ifg_centred(theirs[:, use]), _per_ifg_centred(ours[:, use])
     d = ours - theirs
     other_cycle = (np.abs(d) > np.pi).any(axis=1)  # Step 6 put the PS on another cycle
     good = ~other_cycle
     d = _per_ifg_centred(d[good])
     rms_mm, max_mm = _rms(d) * MM_PER_RAD, np.abs(d).max() * MM_PER_RAD
-    print(f"Step 7: StaMPS' deramped SCLA + AOE term RMS {_rms(theirs) * MM_PER_RAD:.3f} mm; ours "
-          f"minus StaMPS' RMS {rms_mm:.4f} mm, max {max_mm:.4f} mm over {good.sum()} PS "
-          f"({other_cycle.sum()} left out: Step 6 on another cycle)")
+    print(
+        f"Step 7: StaMPS' deramped SCLA + AOE term RMS {_rms(theirs) * MM_PER_RAD:.3f} mm; ours "
+        f"minus StaMPS' RMS {rms_mm:.4f} mm, max {max_mm:.4f} mm over {good.sum()} PS "
+        f"({other_cycle.sum()} left out: Step 6 on another cycle)"
+    )
     assert _rms(theirs) * MM_PER_RAD > 1.0  # the term is there (measured 3.98 mm)
     assert other_cycle.sum() <= 6  # measured 2
     assert rms_mm <= 0.022  # measured 0.0074 mm
@@ -119,9 +134,11 @@ def test_step8_scn_matches_stamps(matched):
     ours_vdo, ours_vdso = (gpd.read_file(matched["export"][c]) for c in ("v-do", "v-dso"))
     assert np.array_equal(ours_vdo.CODE.values, ps["ij"][:, 0])
     dv_ours = (ours_vdso.VEL.values - ours_vdo.VEL.values)[i]
-    print(f"Step 8: StaMPS' deramped SCN term RMS {_rms(theirs_mm):.3f} mm; ours minus StaMPS' "
-          f"RMS {_rms(d):.4f} mm, max {np.abs(d).max():.3f} mm; its velocity RMS "
-          f"{_rms(dv_theirs):.2f} mm/yr, ours minus StaMPS' RMS {_rms(dv_ours - dv_theirs):.4f}")
+    print(
+        f"Step 8: StaMPS' deramped SCN term RMS {_rms(theirs_mm):.3f} mm; ours minus StaMPS' "
+        f"RMS {_rms(d):.4f} mm, max {np.abs(d).max():.3f} mm; its velocity RMS "
+        f"{_rms(dv_theirs):.2f} mm/yr, ours minus StaMPS' RMS {_rms(dv_ours - dv_theirs):.4f}"
+    )
     assert _rms(theirs_mm) > 1.0  # the term is there (measured 3.85 mm)
     assert _rms(d) <= 0.07  # mm; measured 0.024
     assert np.abs(d).max() <= 2.1  # mm; measured 0.69

@@ -30,10 +30,12 @@ def test_stack_layout_and_geometry_equal_truth(synth):
             got = isce.read_raster(stack.geometry_raster(name))
             assert got.dtype == np.float64  # ISCE writes DOUBLE
             np.testing.assert_array_equal(got.astype(truth.dtype), truth)
-        np.testing.assert_array_equal(isce.read_raster(stack.geometry_raster("los"), band=1),
-                                      t["incidence_deg"][()])
-        np.testing.assert_array_equal(isce.read_raster(stack.geometry_raster("incLocal"), band=1),
-                                      t["look_angle_deg"][()])
+        np.testing.assert_array_equal(
+            isce.read_raster(stack.geometry_raster("los"), band=1), t["incidence_deg"][()]
+        )
+        np.testing.assert_array_equal(
+            isce.read_raster(stack.geometry_raster("incLocal"), band=1), t["look_angle_deg"][()]
+        )
         ref = t["reference_date"][()].decode()
         bperp = isce.read_bperp(stack, ref)
         np.testing.assert_allclose([bperp[d] for d in dates], t["bperp_m"][()], atol=1e-9)
@@ -50,22 +52,31 @@ def test_windowed_slc_reads_equal_the_raw_file(synth):
     raw = np.fromfile(synth / "merged" / "SLC" / d / f"{d}.slc.full", dtype="<c8").reshape(64, 128)
     with isce.RasterRows(stack.slc[d]) as rows:
         np.testing.assert_array_equal(rows.read(10, 30), raw[10:30])
-    np.testing.assert_array_equal(isce.read_raster(stack.slc[d], rows=(5, 9), cols=(3, 50)),
-                                  raw[5:9, 3:50])
+    np.testing.assert_array_equal(
+        isce.read_raster(stack.slc[d], rows=(5, 9), cols=(3, 50)), raw[5:9, 3:50]
+    )
     rr = np.array([0, 63, 17, 40])
     cc = np.array([0, 127, 5, 99])
-    np.testing.assert_array_equal(isce.sample_raster(stack.slc[d], rr, cc, block_rows=7),
-                                  raw[rr, cc])
+    np.testing.assert_array_equal(
+        isce.sample_raster(stack.slc[d], rr, cc, block_rows=7), raw[rr, cc]
+    )
     # the same through line blocks (pread) instead of the memory map
     np.testing.assert_array_equal(
-        isce.sample_raster(stack.slc[d], rr, cc, block_rows=7, mmap=False), raw[rr, cc])
+        isce.sample_raster(stack.slc[d], rr, cc, block_rows=7, mmap=False), raw[rr, cc]
+    )
     with pytest.raises(StampsError, match="smaller than the pixels"):
         isce.sample_raster(stack.slc[d], np.array([64]), np.array([0]))
 
 
 def _raw_slcs(synth: Path, stack: isce.IsceStack) -> np.ndarray:
-    return np.stack([np.fromfile(synth / "merged" / "SLC" / d / f"{d}.slc.full", dtype="<c8")
-                     .reshape(64, 128) for d in stack.dates])
+    return np.stack(
+        [
+            np.fromfile(synth / "merged" / "SLC" / d / f"{d}.slc.full", dtype="<c8").reshape(
+                64, 128
+            )
+            for d in stack.dates
+        ]
+    )
 
 
 def _with_header(src_vrt: Path, dst: Path, header: int) -> Path:
@@ -74,8 +85,11 @@ def _with_header(src_vrt: Path, dst: Path, header: int) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     (dst / raw.name).write_bytes(b"\0" * header + raw.read_bytes())
     vrt = dst / src_vrt.name
-    vrt.write_text(src_vrt.read_text().replace("<ImageOffset>0</ImageOffset>",
-                                               f"<ImageOffset>{header}</ImageOffset>"))
+    vrt.write_text(
+        src_vrt.read_text().replace(
+            "<ImageOffset>0</ImageOffset>", f"<ImageOffset>{header}</ImageOffset>"
+        )
+    )
     return vrt
 
 
@@ -88,7 +102,7 @@ def test_block_stack_reads_equal_the_raw_files(synth, lines):
     with isce.BlockStack([stack.slc[d] for d in stack.dates], max_lines=64) as slcs:
         assert slcs.direct  # pytest's tmp_path is on a file system with O_DIRECT (ext4 here)
         block = slcs.read(*lines)
-        np.testing.assert_array_equal(block, raw[:, lines[0]:lines[1]])
+        np.testing.assert_array_equal(block, raw[:, lines[0] : lines[1]])
         with pytest.raises(ValueError):
             slcs.read(0, 65)
 
@@ -99,8 +113,9 @@ def test_block_stack_offsets_and_fallbacks(synth, tmp_path, monkeypatch):
     stack = isce.open_stack(synth / "merged")
     raw = _raw_slcs(synth, stack)
     same = [_with_header(stack.slc[d], tmp_path / "same" / d, 24) for d in stack.dates]
-    mixed = [_with_header(stack.slc[d], tmp_path / "mixed" / d, 8 * i)
-             for i, d in enumerate(stack.dates)]
+    mixed = [
+        _with_header(stack.slc[d], tmp_path / "mixed" / d, 8 * i) for i, d in enumerate(stack.dates)
+    ]
     for paths, direct in ((same, True), (mixed, False)):
         with isce.BlockStack(paths, max_lines=20) as slcs:
             assert slcs.direct == direct

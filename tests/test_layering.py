@@ -19,8 +19,18 @@ import pytest
 
 PACKAGE = "stamps_python"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
-CLIS = {f"{PACKAGE}.{name}" for name in ("prep_isce", "export_results", "ps_plot", "stamps_main",
-                                         "define_sb_pairs", "build_sb_phase", "synthetic")}
+CLIS = {
+    f"{PACKAGE}.{name}"
+    for name in (
+        "prep_isce",
+        "export_results",
+        "ps_plot",
+        "stamps_main",
+        "define_sb_pairs",
+        "build_sb_phase",
+        "synthetic",
+    )
+}
 
 # Known exceptions still to remove, (importer, imported) -> why. Keep this empty when possible.
 PENDING: dict[tuple[str, str], str] = {
@@ -79,8 +89,13 @@ GRAPH = {m: _imports(m) for m in MODULES}
 
 
 def _edges(where, what):
-    return sorted((a, b) for a, targets in GRAPH.items() if where(a) for b in targets
-                  if what(b) and (a, b) not in PENDING)
+    return sorted(
+        (a, b)
+        for a, targets in GRAPH.items()
+        if where(a)
+        for b in targets
+        if what(b) and (a, b) not in PENDING
+    )
 
 
 def _in(sub: str):
@@ -103,7 +118,7 @@ def test_no_import_cycle() -> None:
             if (m, t) in PENDING:
                 continue
             if state.get(t) == 1:
-                cycle = stack[stack.index(t):] + [t]
+                cycle = stack[stack.index(t) :] + [t]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if t not in state:
                 visit(t)

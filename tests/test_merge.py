@@ -24,8 +24,14 @@ def _lonlat(az: np.ndarray, rg: np.ndarray) -> np.ndarray:
     return np.column_stack([lon, lat])
 
 
-def _make_patch(run: Path, name: str, rg_win: tuple[int, int], rg_core: tuple[int, int],
-                tag: float, rng: np.random.Generator) -> dict:
+def _make_patch(
+    run: Path,
+    name: str,
+    rg_win: tuple[int, int],
+    rg_core: tuple[int, int],
+    tag: float,
+    rng: np.random.Generator,
+) -> dict:
     """Patch with PS every 3rd sample of lines 0..29 in columns rg_win (1-based inclusive)."""
     pdir = run / name
     pdir.mkdir(parents=True)
@@ -41,15 +47,31 @@ def _make_patch(run: Path, name: str, rg_win: tuple[int, int], rg_core: tuple[in
     bp = np.repeat(np.delete(bperp, MASTER_IX)[None, :], n, 0).astype(np.float32)
     ph_sec = ph_patch * np.exp(1j * (K[:, None] * bp + C[:, None] + noise))
     ph = np.insert(ph_sec, MASTER_IX, 1.0, axis=1).astype(np.complex64) * 2.0  # amplitude 2
-    ps = {"ij": np.column_stack([np.arange(1, n + 1), az, rg]).astype(np.int32),
-          "lonlat": _lonlat(az, rg), "xy": np.column_stack([np.arange(1, n + 1), rg * 3.7, az * 14.0]).astype(np.float32),
-          "day": np.array([datenum(d) for d in DATES], dtype=float), "dates": DATES,
-          "bperp": bperp, "master_ix": MASTER_IX, "master_day": float(datenum(DATES[MASTER_IX])),
-          "n_ifg": N_IFG, "n_image": N_IFG, "n_ps": n}
+    ps = {
+        "ij": np.column_stack([np.arange(1, n + 1), az, rg]).astype(np.int32),
+        "lonlat": _lonlat(az, rg),
+        "xy": np.column_stack([np.arange(1, n + 1), rg * 3.7, az * 14.0]).astype(np.float32),
+        "day": np.array([datenum(d) for d in DATES], dtype=float),
+        "dates": DATES,
+        "bperp": bperp,
+        "master_ix": MASTER_IX,
+        "master_day": float(datenum(DATES[MASTER_IX])),
+        "n_ifg": N_IFG,
+        "n_image": N_IFG,
+        "n_ps": n,
+    }
     save_product(pdir / "ps2.h5", ps)
     save_product(pdir / "ph2.h5", {"ph": ph})
-    save_product(pdir / "pm2.h5", {"ph_patch": ph_patch, "ph_res": noise.astype(np.float32),
-                                   "K_ps": K, "C_ps": C, "coh_ps": np.full(n, 0.5 + tag / 10)})
+    save_product(
+        pdir / "pm2.h5",
+        {
+            "ph_patch": ph_patch,
+            "ph_res": noise.astype(np.float32),
+            "K_ps": K,
+            "C_ps": C,
+            "coh_ps": np.full(n, 0.5 + tag / 10),
+        },
+    )
     save_product(pdir / "bp2.h5", {"bperp_mat": bp})
     save_product(pdir / "hgt2.h5", {"hgt": np.full(n, 100.0 * tag)})
     save_product(pdir / "la2.h5", {"la": np.full(n, 0.6)})
@@ -71,8 +93,9 @@ def test_correct_phase_removes_look_angle_error_and_master_noise(two_patches):
     parms = default_parms()
     ps_correct_phase.run(run / "PATCH_1", parms)
     rc = load_product(run / "PATCH_1" / "rc2.h5")
-    expected = p1["ph"] * np.exp(-1j * (p1["K"][:, None] * np.insert(p1["bp"], MASTER_IX, 0, 1)
-                                        + p1["C"][:, None]))
+    expected = p1["ph"] * np.exp(
+        -1j * (p1["K"][:, None] * np.insert(p1["bp"], MASTER_IX, 0, 1) + p1["C"][:, None])
+    )
     np.testing.assert_allclose(rc["ph_rc"], expected, atol=1e-5)
     np.testing.assert_array_equal(rc["ph_reref"][:, MASTER_IX], 1)
     np.testing.assert_allclose(np.delete(rc["ph_reref"], MASTER_IX, 1), p1["ph_patch"], atol=1e-6)
@@ -89,7 +112,9 @@ def test_merge_keeps_each_pixel_once_and_core_values_win(two_patches):
     pm = load_product(run / "pm2.h5")
     hgt = load_product(run / "hgt2.h5")["hgt"]
     keys = list(zip(ps["ij"][:, 1].tolist(), ps["ij"][:, 2].tolist()))
-    union = set(zip(p1["az"].tolist(), p1["rg"].tolist())) | set(zip(p2["az"].tolist(), p2["rg"].tolist()))
+    union = set(zip(p1["az"].tolist(), p1["rg"].tolist())) | set(
+        zip(p2["az"].tolist(), p2["rg"].tolist())
+    )
     assert len(keys) == len(set(keys)) == len(union) == ps["n_ps"]
     rg = ps["ij"][:, 2]
     # a pixel takes the values of the patch whose core holds it (core: 1-based columns)

@@ -23,8 +23,13 @@ def _golden_parms() -> dict:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "stamps_python" / "parms.py"), *args],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(REPO / "stamps_python" / "parms.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 # ---------------------------------------------------------------------------- defaults
@@ -70,8 +75,15 @@ def test_small_baseline_defaults_differ_where_stamps_does() -> None:
     ps = P.default_parms(False)
     sb = P.default_parms(True)
     differ = {k for k in sb if k not in ps or not _same(ps[k], sb[k])}
-    assert differ == {"small_baseline_flag", "density_rand", "percent_rand", "weed_standard_dev",
-                      "unwrap_method", "merge_resample_size", "sb_scla_drop_index"}
+    assert differ == {
+        "small_baseline_flag",
+        "density_rand",
+        "percent_rand",
+        "weed_standard_dev",
+        "unwrap_method",
+        "merge_resample_size",
+        "sb_scla_drop_index",
+    }
     assert sb["density_rand"] == 2.0 and sb["percent_rand"] == 1.0
     assert sb["weed_standard_dev"] == math.inf
     assert sb["unwrap_method"] == "3D_QUICK"
@@ -115,8 +127,9 @@ def test_write_parms_and_inf_round_trip(tmp_path: Path) -> None:
 
 
 def test_write_parms_sb_and_metadata(tmp_path: Path) -> None:
-    (tmp_path / "metadata.json").write_text(json.dumps({"wavelength": 0.05546576,
-                                                        "heading": -168.165222}))
+    (tmp_path / "metadata.json").write_text(
+        json.dumps({"wavelength": 0.05546576, "heading": -168.165222})
+    )
     P.write_parms(tmp_path, small_baseline=True)
     loaded = P.load_parms(tmp_path)
     assert loaded["small_baseline_flag"] == "y"
@@ -141,8 +154,7 @@ def test_lambda_filled_from_metadata_when_unset(tmp_path: Path) -> None:
 
 
 def test_precedence_local_over_parms_over_defaults(tmp_path: Path) -> None:
-    (tmp_path / "parms.json").write_text(json.dumps({"weed_standard_dev": 0.8,
-                                                     "clap_win": 16}))
+    (tmp_path / "parms.json").write_text(json.dumps({"weed_standard_dev": 0.8, "clap_win": 16}))
     (tmp_path / "localparms.json").write_text(json.dumps({"weed_standard_dev": 1.2}))
     srcs = P.parm_sources(tmp_path)
     assert srcs["weed_standard_dev"] == (1.2, "localparms")
@@ -208,33 +220,36 @@ def test_get_parm_from_dict_and_absent_sb_parameter() -> None:
 # ---------------------------------------------------------------------------- validation
 
 
-@pytest.mark.parametrize("name, text, expected", [
-    ("clap_beta", "0.5", 0.5),
-    ("weed_standard_dev", "inf", math.inf),
-    ("weed_standard_dev", "Inf", math.inf),
-    ("merge_standard_dev", "Infinity", math.inf),
-    ("ref_radius", "-inf", -math.inf),
-    ("ref_lon", "[-inf, inf]", [-math.inf, math.inf]),
-    ("ref_lon", ["-inf", "10.5"], [-math.inf, 10.5]),
-    ("ref_centre_lonlat", "12.1 -7", [12.1, -7.0]),
-    ("drop_ifg_index", "[1,2]", [1, 2]),
-    ("drop_ifg_index", "[]", []),
-    ("drop_ifg_index", "3", [3]),
-    ("drop_ifg_index", "5:7, 1", [1, 5, 6, 7]),
-    ("drop_ifg_index", np.array([4, 2, 4]), [2, 4]),
-    ("scn_deramp_ifg", "all", "all"),
-    ("gamma_max_iterations", "5", 5),
-    ("gamma_max_iterations", 6.0, 6),
-    ("unwrap_prefilter_flag", "N", "n"),
-    ("weed_neighbours", True, "y"),
-    ("select_method", "percent", "PERCENT"),
-    ("tropo_method", "a_M", "a_M"),
-    ("tropo_method", "a_m", "a_m"),
-    ("unwrap_method", "3d_quick", "3D_QUICK"),
-    ("lambda", "0.0555", 0.0555),
-    ("lambda", "nan", None),
-    ("percent_rand", 100, 100.0),
-])
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("clap_beta", "0.5", 0.5),
+        ("weed_standard_dev", "inf", math.inf),
+        ("weed_standard_dev", "Inf", math.inf),
+        ("merge_standard_dev", "Infinity", math.inf),
+        ("ref_radius", "-inf", -math.inf),
+        ("ref_lon", "[-inf, inf]", [-math.inf, math.inf]),
+        ("ref_lon", ["-inf", "10.5"], [-math.inf, 10.5]),
+        ("ref_centre_lonlat", "12.1 -7", [12.1, -7.0]),
+        ("drop_ifg_index", "[1,2]", [1, 2]),
+        ("drop_ifg_index", "[]", []),
+        ("drop_ifg_index", "3", [3]),
+        ("drop_ifg_index", "5:7, 1", [1, 5, 6, 7]),
+        ("drop_ifg_index", np.array([4, 2, 4]), [2, 4]),
+        ("scn_deramp_ifg", "all", "all"),
+        ("gamma_max_iterations", "5", 5),
+        ("gamma_max_iterations", 6.0, 6),
+        ("unwrap_prefilter_flag", "N", "n"),
+        ("weed_neighbours", True, "y"),
+        ("select_method", "percent", "PERCENT"),
+        ("tropo_method", "a_M", "a_M"),
+        ("tropo_method", "a_m", "a_m"),
+        ("unwrap_method", "3d_quick", "3D_QUICK"),
+        ("lambda", "0.0555", 0.0555),
+        ("lambda", "nan", None),
+        ("percent_rand", 100, 100.0),
+    ],
+)
 def test_validate_coerces(name, text, expected) -> None:
     value = P.validate_parm(name, text)
     if expected is None:
@@ -244,28 +259,31 @@ def test_validate_coerces(name, text, expected) -> None:
         assert type(value) is type(expected)
 
 
-@pytest.mark.parametrize("name, value, pattern", [
-    ("weed_standard_dev", "-1", r"weed_standard_dev.*out of range.*> 0"),
-    ("weed_standard_dev", "abc", r"weed_standard_dev.*not a number"),
-    ("clap_win", 31, r"clap_win.*not a multiple of 8"),
-    ("clap_win", 28, r"clap_win.*not a multiple of 8"),
-    ("clap_win", 2, r"clap_win.*out of range"),
-    ("gamma_max_iterations", 2.5, r"not a whole number"),
-    ("gamma_max_iterations", True, r"not a number"),
-    ("percent_rand", 101, r"percent_rand.*out of range.*<= 100"),
-    ("percent_rand", 0, r"percent_rand.*out of range"),
-    ("max_topo_err", "inf", r"max_topo_err.*out of range"),
-    ("lambda", -0.05, r"lambda.*out of range"),
-    ("clap_alpha", "nan", r"clap_alpha.*not allowed"),
-    ("unwrap_prefilter_flag", "yes", r"'y' or 'n'"),
-    ("select_method", "RANDOM", r"'DENSITY', 'PERCENT'"),
-    ("tropo_method", "a_x", r"tropo_method.*one of 'a_l'"),
-    ("ref_lon", [10, 5], r"low > high"),
-    ("ref_lat", [1, 2, 3], r"not two numbers"),
-    ("drop_ifg_index", "[0, 2]", r"not an interferogram number"),
-    ("drop_ifg_index", "[1.5]", r"not an interferogram number"),
-    ("scn_deramp_ifg", "al", r"not a list of interferogram numbers"),
-])
+@pytest.mark.parametrize(
+    "name, value, pattern",
+    [
+        ("weed_standard_dev", "-1", r"weed_standard_dev.*out of range.*> 0"),
+        ("weed_standard_dev", "abc", r"weed_standard_dev.*not a number"),
+        ("clap_win", 31, r"clap_win.*not a multiple of 8"),
+        ("clap_win", 28, r"clap_win.*not a multiple of 8"),
+        ("clap_win", 2, r"clap_win.*out of range"),
+        ("gamma_max_iterations", 2.5, r"not a whole number"),
+        ("gamma_max_iterations", True, r"not a number"),
+        ("percent_rand", 101, r"percent_rand.*out of range.*<= 100"),
+        ("percent_rand", 0, r"percent_rand.*out of range"),
+        ("max_topo_err", "inf", r"max_topo_err.*out of range"),
+        ("lambda", -0.05, r"lambda.*out of range"),
+        ("clap_alpha", "nan", r"clap_alpha.*not allowed"),
+        ("unwrap_prefilter_flag", "yes", r"'y' or 'n'"),
+        ("select_method", "RANDOM", r"'DENSITY', 'PERCENT'"),
+        ("tropo_method", "a_x", r"tropo_method.*one of 'a_l'"),
+        ("ref_lon", [10, 5], r"low > high"),
+        ("ref_lat", [1, 2, 3], r"not two numbers"),
+        ("drop_ifg_index", "[0, 2]", r"not an interferogram number"),
+        ("drop_ifg_index", "[1.5]", r"not an interferogram number"),
+        ("scn_deramp_ifg", "al", r"not a list of interferogram numbers"),
+    ],
+)
 def test_validate_rejects(name, value, pattern) -> None:
     with pytest.raises(StampsError, match=pattern) as info:
         P.validate_parm(name, value)
@@ -273,8 +291,9 @@ def test_validate_rejects(name, value, pattern) -> None:
 
 
 def test_unknown_name_suggests_nearest() -> None:
-    with pytest.raises(StampsError,
-                       match=r"unknown parameter 'clap_bta'; did you mean 'clap_beta'"):
+    with pytest.raises(
+        StampsError, match=r"unknown parameter 'clap_bta'; did you mean 'clap_beta'"
+    ):
         P.validate_parm("clap_bta", 1)
     with pytest.raises(StampsError, match=r"did you mean 'weed_standard_dev'"):
         P.resolve_name("weed_standrd_dev")
@@ -284,11 +303,17 @@ def test_unknown_name_suggests_nearest() -> None:
     assert P.resolve_name("lambda") == "lambda"
 
 
-@pytest.mark.parametrize("old, new", [
-    ("unwrap_ifg_index", "drop_ifg_index"), ("recalc_index", "scla_drop_index"),
-    ("weed_alpha", "weed_time_win"), ("plot_pixel_size", "plot_scatterer_size"),
-    ("pixel_aspect_ratio", "removed"), ("sb_recalc_index", "sb_scla_drop_index"),
-])
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("unwrap_ifg_index", "drop_ifg_index"),
+        ("recalc_index", "scla_drop_index"),
+        ("weed_alpha", "weed_time_win"),
+        ("plot_pixel_size", "plot_scatterer_size"),
+        ("pixel_aspect_ratio", "removed"),
+        ("sb_recalc_index", "sb_scla_drop_index"),
+    ],
+)
 def test_obsolete_names(old, new, tmp_path: Path) -> None:
     with pytest.raises(StampsError, match=rf"'{old}' is obsolete.*{new}"):
         P.resolve_name(old)
@@ -348,19 +373,29 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert rows["drop_ifg_index"][1:] == ["[1,", "3]", "localparms"]
     assert rows["weed_max_noise"][1:] == ["inf", "parms"]
     assert json.loads((tmp_path / "localparms.json").read_text()) == {
-        "ref_lon": [-10.5, 11], "drop_ifg_index": [1, 3]}
+        "ref_lon": [-10.5, 11],
+        "drop_ifg_index": [1, 3],
+    }
     assert "unwrap_grid_size = 55" in (tmp_path / "stamps.log").read_text()
     res = _cli(run, "reset", "ref_lon")
     assert res.stdout.strip() == "ref_lon = [-inf, inf] (parms)"
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (["set", "clap_bta", "1"], "error: unknown parameter 'clap_bta'; did you mean 'clap_beta'?"),
-    (["set", "weed_standard_dev", "-1"],
-     "error: parameter weed_standard_dev: '-1' is out of range"),
-    (["get", "unwrap_g"], "error: parameter 'unwrap_g' is ambiguous"),
-    (["set", "weed_alpha", "2"], "error: parameter 'weed_alpha' is obsolete"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (
+            ["set", "clap_bta", "1"],
+            "error: unknown parameter 'clap_bta'; did you mean 'clap_beta'?",
+        ),
+        (
+            ["set", "weed_standard_dev", "-1"],
+            "error: parameter weed_standard_dev: '-1' is out of range",
+        ),
+        (["get", "unwrap_g"], "error: parameter 'unwrap_g' is ambiguous"),
+        (["set", "weed_alpha", "2"], "error: parameter 'weed_alpha' is obsolete"),
+    ],
+)
 def test_cli_errors_one_line(tmp_path: Path, args, pattern) -> None:
     res = _cli(str(tmp_path), *args)
     assert res.returncode == 1
@@ -373,8 +408,10 @@ def test_cli_bad_json_and_missing_dir(tmp_path: Path) -> None:
     (tmp_path / "parms.json").write_text('{"clap_win": 32,,}')
     res = _cli(str(tmp_path), "list")
     assert res.returncode == 1
-    assert res.stderr.strip() == (f"error: {tmp_path / 'parms.json'}: not valid JSON at line 1, "
-                                  "column 17: Expecting property name enclosed in double quotes")
+    assert res.stderr.strip() == (
+        f"error: {tmp_path / 'parms.json'}: not valid JSON at line 1, "
+        "column 17: Expecting property name enclosed in double quotes"
+    )
     res = _cli(str(tmp_path / "nope"), "list")
     assert res.returncode == 1 and "no such run directory" in res.stderr
 

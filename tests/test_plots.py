@@ -71,8 +71,12 @@ def test_make_plots_all_pngs(run: tuple[Path, dict], tmp_path: Path) -> None:
     res = compute_results(r, parse_correction("v-dso"), n_boot=10)
     paths = make_plots(r, res, tmp_path, [tuple(truth["lonlat"][5]), tuple(truth["lonlat"][9])])
     names = [p.name for p in paths]
-    assert names == ["ps_plot_v-dso_velocity.png", "ps_plot_v-dso_ts.png", "ps_plot_w.png",
-                     "ps_plot_u-dmos.png"]
+    assert names == [
+        "ps_plot_v-dso_velocity.png",
+        "ps_plot_v-dso_ts.png",
+        "ps_plot_w.png",
+        "ps_plot_u-dmos.png",
+    ]
     sizes = [_png(p).shape[:2] for p in paths]
     assert sizes[0] == (750, 900)
     assert sizes[1] == (round((3.2 * 2 + 0.6) * DPI), 1000)  # two time-series panels
@@ -98,8 +102,22 @@ def test_panel_values_known(run: tuple[Path, dict]) -> None:
 def test_ps_plot_cli(run: tuple[Path, dict], tmp_path: Path, capsys) -> None:
     root, truth = run
     lon, lat = truth["lonlat"][3]
-    assert cli([str(root), "--correction", "v-do", "--ts-points", f"{lon},{lat}",
-                "--output-dir", str(tmp_path), "--n-boot", "5"]) == 0
+    assert (
+        cli(
+            [
+                str(root),
+                "--correction",
+                "v-do",
+                "--ts-points",
+                f"{lon},{lat}",
+                "--output-dir",
+                str(tmp_path),
+                "--n-boot",
+                "5",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.split()
     assert len(out) == 4 and all(Path(p).is_file() for p in out)
     assert cli([str(root), "--correction", "v-q"]) == 1
@@ -110,14 +128,47 @@ def test_ps_plot_cli(run: tuple[Path, dict], tmp_path: Path, capsys) -> None:
 
 def test_export_plot_flag_and_script(run: tuple[Path, dict], tmp_path: Path) -> None:
     root, _ = run
-    assert export_cli(["--input-path", str(root), "--output-dir", str(tmp_path / "e"),
-                       "--correction", "v-d", "--plot", "--n-boot", "5"]) == 0
+    assert (
+        export_cli(
+            [
+                "--input-path",
+                str(root),
+                "--output-dir",
+                str(tmp_path / "e"),
+                "--correction",
+                "v-d",
+                "--plot",
+                "--n-boot",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [
-        "ps_plot_u-dm.png", "ps_plot_v-d_ts.png", "ps_plot_v-d_velocity.png", "ps_plot_w.png",
-        "ps_v-d.gpkg"]
-    proc = subprocess.run([sys.executable, str(REPO / "stamps_python" / "ps_plot.py"), str(root),
-                           "--correction", "v-o", "--ts-points", "-120.5,37.0",
-                           "--output-dir", str(tmp_path / "s"), "--n-boot", "5"],
-                          check=False, capture_output=True, text=True, timeout=120)
+        "ps_plot_u-dm.png",
+        "ps_plot_v-d_ts.png",
+        "ps_plot_v-d_velocity.png",
+        "ps_plot_w.png",
+        "ps_v-d.gpkg",
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "stamps_python" / "ps_plot.py"),
+            str(root),
+            "--correction",
+            "v-o",
+            "--ts-points",
+            "-120.5,37.0",
+            "--output-dir",
+            str(tmp_path / "s"),
+            "--n-boot",
+            "5",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "s" / "ps_plot_v-o_ts.png").stat().st_size > 5000

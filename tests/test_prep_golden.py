@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,10 @@ def test_candidate_set_and_da_match_stamps(golden_run, golden_candidates):
     assert len(ours & theirs) / len(ours | theirs) >= 0.99
     assert ours == theirs  # in fact identical (14 828 candidates)
     lookup = dict(zip(zip(ps1["ij"][:, 1].tolist(), ps1["ij"][:, 2].tolist()), da))
-    diff = [abs(lookup[k] - v) for k, v in
-            zip(zip(golden_candidates.AZ, golden_candidates.RG), golden_candidates.D_A)]
+    diff = [
+        abs(lookup[k] - v)
+        for k, v in zip(zip(golden_candidates.AZ, golden_candidates.RG), golden_candidates.D_A)
+    ]
     assert max(diff) < 1e-3
 
 
@@ -47,7 +48,9 @@ def test_step1_order_lonlat_and_rotation_match_stamps(golden_run, golden_candida
     assert abs(ps1["xy_rotation_deg"] - meta["xy_rotation_deg"]) < 1e-3
     # xy is in metres, rounded to mm, ascending in y
     assert np.all(np.diff(ps1["xy"][:, 2]) >= 0)
-    np.testing.assert_allclose(ps1["xy"][:, 1:] * 1000, np.round(ps1["xy"][:, 1:] * 1000), atol=1e-2)
+    np.testing.assert_allclose(
+        ps1["xy"][:, 1:] * 1000, np.round(ps1["xy"][:, 1:] * 1000), atol=1e-2
+    )
 
 
 def test_step1_dates_baselines_and_phases(golden_run):
@@ -64,8 +67,9 @@ def test_step1_dates_baselines_and_phases(golden_run):
     assert ps1["day"][1] - ps1["day"][0] == 12  # datenum differences are days
     ref_bperp = pd.read_csv(GOLDEN / "bperp.csv", dtype={"DATE": str})
     np.testing.assert_allclose(ps1["bperp"], ref_bperp.BPERP_M.values, atol=1e-5)
-    np.testing.assert_allclose(bp, np.delete(ps1["bperp"], mi)[None, :].repeat(len(bp), 0),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        bp, np.delete(ps1["bperp"], mi)[None, :].repeat(len(bp), 0), atol=1e-4
+    )
     # master column is exactly 1; the others are ref x conj(sec) / calconst(sec)
     np.testing.assert_array_equal(ph[:, mi], 1)
     import rasterio
@@ -110,16 +114,25 @@ def _pass_candidates(stack, spill: Path) -> tuple[np.ndarray, np.ndarray, int, i
         sure.clear()
 
     _, cands = prep_isce.candidate_blocks(
-        stack, 0.4, spill, block_mb=8, on_discard=on_discard,
-        on_sure=lambda b, rows, cols, values, geo: sure.append((b, rows, cols)))
+        stack,
+        0.4,
+        spill,
+        block_mb=8,
+        on_discard=on_discard,
+        on_sure=lambda b, rows, cols, values, geo: sure.append((b, rows, cols)),
+    )
     maybe = list(cands)
     rows = np.concatenate([s[1] for s in sure] + [m[1] for m in maybe])
     cols = np.concatenate([s[2] for s in sure] + [m[2] for m in maybe])
     d_a = np.concatenate([cands.sure_d_a[s[0]] for s in sure] + [m[3] for m in maybe])
     order = np.lexsort((cols, rows))
     assert not list(spill.glob("*.npy"))  # spill cleaned up
-    return (np.column_stack([rows, cols])[order], d_a[order], sum(len(s[1]) for s in sure),
-            len(discards))
+    return (
+        np.column_stack([rows, cols])[order],
+        d_a[order],
+        sum(len(s[1]) for s in sure),
+        len(discards),
+    )
 
 
 def test_sure_pixels_during_the_pass_and_the_rest_after_it(golden_run, tmp_path):
@@ -128,11 +141,11 @@ def test_sure_pixels_during_the_pass_and_the_rest_after_it(golden_run, tmp_path)
     from stamps_python.io import isce
 
     expected = load_product(golden_run / "PATCH_1" / "pscands.h5", ["ij", "D_A"])
-    ij, d_a, n_sure, n_discard = _pass_candidates(isce.open_stack(GOLDEN_MERGED),
-                                                  tmp_path / "spill")
+    ij, d_a, n_sure, n_discard = _pass_candidates(
+        isce.open_stack(GOLDEN_MERGED), tmp_path / "spill"
+    )
     np.testing.assert_array_equal(ij, expected["ij"][np.lexsort(expected["ij"].T[::-1])])
-    np.testing.assert_allclose(d_a, expected["D_A"][np.lexsort(expected["ij"].T[::-1])],
-                               rtol=1e-6)
+    np.testing.assert_allclose(d_a, expected["D_A"][np.lexsort(expected["ij"].T[::-1])], rtol=1e-6)
     assert n_discard == 0
     # the golden stack's 240 lines make a coarse sample (margin 2 %): a quarter are sure here
     assert 0.1 * len(ij) < n_sure < len(ij)
@@ -147,8 +160,9 @@ def test_spilled_and_second_pass_paths_give_the_same_candidates(golden_run, monk
     monkeypatch.setattr(prep_isce, "SPILL_AFTER_BYTES", 0)
     monkeypatch.setattr(prep_isce, "MIN_MARGIN", 1e-9)
     monkeypatch.setattr(prep_isce, "MAX_MARGIN", 1e-9)
-    ij, d_a, n_sure, n_discard = _pass_candidates(isce.open_stack(GOLDEN_MERGED),
-                                                  tmp_path / "spill")
+    ij, d_a, n_sure, n_discard = _pass_candidates(
+        isce.open_stack(GOLDEN_MERGED), tmp_path / "spill"
+    )
     order = np.lexsort(expected["ij"].T[::-1])
     np.testing.assert_array_equal(ij, expected["ij"][order])
     np.testing.assert_allclose(d_a, expected["D_A"][order], rtol=1e-6)
@@ -162,9 +176,24 @@ def test_buffered_io_gives_identical_products(golden_run, tmp_path):
     from stamps_python.prep_isce import main
 
     run = tmp_path / "run"
-    assert main([str(GOLDEN_MERGED), "--output", str(run), "--reference-date", GOLDEN_REFERENCE,
-                 "--bootstrap-metadata", "--heading", str(GOLDEN_HEADING), "--write-step1",
-                 "--no-inc-angle", "--buffered-io"]) == 0
+    assert (
+        main(
+            [
+                str(GOLDEN_MERGED),
+                "--output",
+                str(run),
+                "--reference-date",
+                GOLDEN_REFERENCE,
+                "--bootstrap-metadata",
+                "--heading",
+                str(GOLDEN_HEADING),
+                "--write-step1",
+                "--no-inc-angle",
+                "--buffered-io",
+            ]
+        )
+        == 0
+    )
     for name in ("pscands.h5", "ps1.h5", "ph1.h5", "bp1.h5", "da1.h5"):
         new = load_product(run / "PATCH_1" / name)
         old = load_product(golden_run / "PATCH_1" / name)

@@ -17,12 +17,13 @@ from stamps_python.utils import StampsError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("width,length,nr,na", [(480, 240, 1, 1), (480, 240, 3, 2),
-                                                 (1001, 997, 4, 3), (50, 7, 7, 7)])
+@pytest.mark.parametrize(
+    "width,length,nr,na", [(480, 240, 1, 1), (480, 240, 3, 2), (1001, 997, 4, 3), (50, 7, 7, 7)]
+)
 def test_patch_cores_tile_image_exactly_once(width, length, nr, na):
     count = np.zeros((length, width), dtype=int)
     for p in patch_layout(width, length, nr, na, 50, 30):
-        count[p.az_core[0] - 1:p.az_core[1], p.rg_core[0] - 1:p.rg_core[1]] += 1
+        count[p.az_core[0] - 1 : p.az_core[1], p.rg_core[0] - 1 : p.rg_core[1]] += 1
         assert p.rg[0] == max(p.rg_core[0] - 50, 1) and p.rg[1] == min(p.rg_core[1] + 50, width)
         assert p.az[0] == max(p.az_core[0] - 30, 1) and p.az[1] == min(p.az_core[1] + 30, length)
     assert np.all(count == 1)
@@ -34,11 +35,20 @@ def test_patch_numbering_is_range_major_like_mt_prep():
 
 
 def test_patches_split_candidates_with_overlap(tmp_path):
-    one = prepare(GOLDEN_MERGED, tmp_path / "one", reference_date=GOLDEN_REFERENCE,
-                  heading=GOLDEN_HEADING)
-    four = prepare(GOLDEN_MERGED, tmp_path / "four", reference_date=GOLDEN_REFERENCE,
-                   heading=GOLDEN_HEADING, range_patches=2, azimuth_patches=2,
-                   range_overlap=20, azimuth_overlap=10, write_step1=True)
+    one = prepare(
+        GOLDEN_MERGED, tmp_path / "one", reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING
+    )
+    four = prepare(
+        GOLDEN_MERGED,
+        tmp_path / "four",
+        reference_date=GOLDEN_REFERENCE,
+        heading=GOLDEN_HEADING,
+        range_patches=2,
+        azimuth_patches=2,
+        range_overlap=20,
+        azimuth_overlap=10,
+        write_step1=True,
+    )
     assert four["patches"] == ["PATCH_1", "PATCH_2", "PATCH_3", "PATCH_4"]
     assert (tmp_path / "four" / "patch.list").read_text().split() == four["patches"]
     from stamps_python.io.products import load_product
@@ -49,7 +59,12 @@ def test_patches_split_candidates_with_overlap(tmp_path):
         rg1, rg2, az1, az2 = map(int, (pdir / "patch_noover.in").read_text().split())
         ij = load_product(pdir / "ps1.h5")["ij"]
         total += len(ij)
-        core = (ij[:, 2] >= rg1 - 1) & (ij[:, 2] <= rg2 - 1) & (ij[:, 1] >= az1 - 1) & (ij[:, 1] <= az2 - 1)
+        core = (
+            (ij[:, 2] >= rg1 - 1)
+            & (ij[:, 2] <= rg2 - 1)
+            & (ij[:, 1] >= az1 - 1)
+            & (ij[:, 1] <= az2 - 1)
+        )
         cores |= set(map(tuple, ij[core, 1:].tolist()))
     assert len(cores) == one["n_candidates"]  # every candidate in exactly one core
     assert total > one["n_candidates"]  # overlaps hold duplicates, as in StaMPS
@@ -61,8 +76,9 @@ def test_rerun_same_run_keeps_user_parms(tmp_path):
     run = tmp_path / "run"
     prepare(GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING)
     parms.set_parm(run, "weed_standard_dev", 1.2)
-    prepare(GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING,
-            range_patches=2)
+    prepare(
+        GOLDEN_MERGED, run, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING, range_patches=2
+    )
     assert parms.load_parms(run)["weed_standard_dev"] == 1.2
     assert (run / "patch.list").read_text().split() == ["PATCH_1", "PATCH_2"]
     assert abs(parms.load_parms(run)["heading"] - GOLDEN_HEADING) < 1e-9
@@ -85,9 +101,15 @@ def test_missing_slc_or_geometry(stack_copy, tmp_path):
 
 
 def test_reference_date_not_in_stack(tmp_path):
-    _fails(GOLDEN_MERGED, tmp_path / "a", r"--reference-date 20210530: not in the stack",
-           **{"reference_date": "20210530"})
-    _fails(GOLDEN_MERGED, tmp_path / "b", r"not a date in YYYYMMDD", **{"reference_date": "2021-05"})
+    _fails(
+        GOLDEN_MERGED,
+        tmp_path / "a",
+        r"--reference-date 20210530: not in the stack",
+        **{"reference_date": "20210530"},
+    )
+    _fails(
+        GOLDEN_MERGED, tmp_path / "b", r"not a date in YYYYMMDD", **{"reference_date": "2021-05"}
+    )
 
 
 def test_rasters_of_different_sizes(stack_copy, tmp_path):
@@ -128,11 +150,21 @@ def test_output_holding_a_different_run(stack_copy, tmp_path):
 
 def test_cli_one_line_error_and_exit_code(tmp_path):
     res = subprocess.run(
-        [sys.executable, str(ROOT / "stamps_python" / "prep_isce.py"), str(tmp_path / "nowhere"),
-         "--output", str(tmp_path / "run")], capture_output=True, text=True)
+        [
+            sys.executable,
+            str(ROOT / "stamps_python" / "prep_isce.py"),
+            str(tmp_path / "nowhere"),
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'nowhere'}: not a directory (expected an ISCE2 topsStack merged/ folder)"]
+        f"error: {tmp_path / 'nowhere'}: not a directory "
+        "(expected an ISCE2 topsStack merged/ folder)"
+    ]
     assert not (tmp_path / "run").exists()
 
 
@@ -140,12 +172,22 @@ def test_output_that_cannot_be_created(tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     res = subprocess.run(
-        [sys.executable, str(ROOT / "stamps_python" / "prep_isce.py"), str(GOLDEN_MERGED),
-         "--output", str(a_file / "run"), "--reference-date", GOLDEN_REFERENCE],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            str(ROOT / "stamps_python" / "prep_isce.py"),
+            str(GOLDEN_MERGED),
+            "--output",
+            str(a_file / "run"),
+            "--reference-date",
+            GOLDEN_REFERENCE,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [
-        f"error: --output {a_file / 'run'}: cannot be created: {a_file} is not a directory"]
+        f"error: --output {a_file / 'run'}: cannot be created: {a_file} is not a directory"
+    ]
     assert a_file.read_text() == "not a folder" and sorted(tmp_path.iterdir()) == [a_file]
 
 
@@ -164,8 +206,9 @@ def test_output_in_a_read_only_folder(tmp_path, monkeypatch, exists):
     locked.chmod(0o555)
     if os.geteuid() == 0:  # root writes through chmod: have os.access answer as for a user
         access = os.access
-        monkeypatch.setattr(utils.os, "access",
-                            lambda p, mode: False if Path(p) == locked else access(p, mode))
+        monkeypatch.setattr(
+            utils.os, "access", lambda p, mode: False if Path(p) == locked else access(p, mode)
+        )
     try:
         with pytest.raises(StampsError) as err:
             prepare(GOLDEN_MERGED, out, reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING)
@@ -178,9 +221,18 @@ def test_output_in_a_read_only_folder(tmp_path, monkeypatch, exists):
 
 def test_cli_runs_as_script_and_writes_metadata(tmp_path):
     res = subprocess.run(
-        [sys.executable, str(ROOT / "stamps_python" / "prep_isce.py"), str(GOLDEN_MERGED),
-         "--output", str(tmp_path / "run"), "--bootstrap-metadata", "--write-step1"],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            str(ROOT / "stamps_python" / "prep_isce.py"),
+            str(GOLDEN_MERGED),
+            "--output",
+            str(tmp_path / "run"),
+            "--bootstrap-metadata",
+            "--write-step1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["reference_date"] == GOLDEN_REFERENCE  # inferred from baselines/

@@ -17,8 +17,16 @@ from stamps_python.synthetic import generate_stack
 def easy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("easy")
     generate_stack(base / "stack", profile="easy", rows=150, cols=300, seed=21, progress=False)
-    prepare(base / "stack" / "merged", base / "run", bootstrap_metadata=True, range_patches=2,
-            azimuth_patches=2, range_overlap=20, azimuth_overlap=20, write_step1=True)
+    prepare(
+        base / "stack" / "merged",
+        base / "run",
+        bootstrap_metadata=True,
+        range_patches=2,
+        azimuth_patches=2,
+        range_overlap=20,
+        azimuth_overlap=20,
+        write_step1=True,
+    )
     return base / "stack", base / "run"
 
 
@@ -69,7 +77,7 @@ def test_full_resolution_baseline_grids_are_sampled_per_candidate(easy_run, tmp_
     stack_dir = tmp_path / "stack"
     shutil.copytree(easy_run[0], stack_dir)
     stack = isce.open_stack(stack_dir / "merged")
-    rows, cols = np.mgrid[0:stack.length, 0:stack.width]
+    rows, cols = np.mgrid[0 : stack.length, 0 : stack.width]
     truth = {}
     for k, date in enumerate(stack.dates):
         path = isce.baseline_grid_path(stack, date)
@@ -78,8 +86,9 @@ def test_full_resolution_baseline_grids_are_sampled_per_candidate(easy_run, tmp_
         raw = path.with_suffix("") if path.suffix == ".vrt" else path
         grid = (10.0 * k + 0.01 * cols + 0.001 * rows).astype("<f4")
         grid.tofile(raw)
-        write_sidecars(raw, width=stack.width, length=stack.length, dtype="f4", scheme="BIP",
-                       envi=False)
+        write_sidecars(
+            raw, width=stack.width, length=stack.length, dtype="f4", scheme="BIP", envi=False
+        )
         truth[date] = grid
     run = tmp_path / "run"
     summary = prepare(stack_dir / "merged", run, bootstrap_metadata=True, write_step1=True)

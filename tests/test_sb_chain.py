@@ -34,8 +34,16 @@ from stamps_python.utils import StampsError
 def sb_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("sb_chain")
     stack, run = root / "stack", root / "run"
-    generate_stack(stack, profile="easy", rows=150, cols=300, n_dates=20, seed=5,
-                   truth_cube="yes", progress=False)
+    generate_stack(
+        stack,
+        profile="easy",
+        rows=150,
+        cols=300,
+        n_dates=20,
+        seed=5,
+        truth_cube="yes",
+        progress=False,
+    )
     define_pairs(stack / "merged", 100, 200, output=run, plot=False)
     prepare(stack / "merged", run, bootstrap_metadata=True, small_baseline=True)
     build_sb_phase(run)
@@ -58,9 +66,8 @@ def _truth_at(lonlat: np.ndarray, truth: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_sb_workspaces_and_inversion(sb_run: tuple[Path, Path]) -> None:
     run, _ = sb_run
     ps = load_product(run / "ps2.h5")
-    n_ps, n_ifg, n_image, master = (int(ps[k]) for k in ("n_ps", "n_ifg", "n_image",
-                                                          "master_ix"))
-    assert n_ifg == len((run / "small_baselines.list").read_text().split())  // 2
+    n_ps, n_ifg, n_image, master = (int(ps[k]) for k in ("n_ps", "n_ifg", "n_image", "master_ix"))
+    assert n_ifg == len((run / "small_baselines.list").read_text().split()) // 2
     assert n_image == 20 and n_ps > 100
     sb = load_product(run / "phuw_sb2.h5")["ph_uw"]
     sm = load_product(run / "phuw2.h5")

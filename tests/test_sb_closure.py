@@ -63,8 +63,7 @@ def test_good_pixels_from_loop_residuals() -> None:
 
 def test_image_bperp_from_pairs() -> None:
     ix = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
-    ps = {"ifgday_ix": ix, "n_image": 5, "master_ix": 1,
-          "bperp": BPERP[ix[:, 1]] - BPERP[ix[:, 0]]}
+    ps = {"ifgday_ix": ix, "n_image": 5, "master_ix": 1, "bperp": BPERP[ix[:, 1]] - BPERP[ix[:, 0]]}
     expected = BPERP[:5] - BPERP[1]
     expected[4] = 0.0  # image 4 is in no pair
     np.testing.assert_allclose(image_bperp(ps), expected, atol=1e-9)

@@ -31,19 +31,30 @@ def sb_phase(ph: np.ndarray, ifgs: np.ndarray = IFGS) -> np.ndarray:
     return ph[:, ifgs[:, 1]] - ph[:, ifgs[:, 0]]
 
 
-def write_run(run: Path, ph_sb: np.ndarray, ifgs: np.ndarray = IFGS, master: int = MASTER
-              ) -> Path:
+def write_run(run: Path, ph_sb: np.ndarray, ifgs: np.ndarray = IFGS, master: int = MASTER) -> Path:
     rng = np.random.default_rng(7)
     run.mkdir(parents=True, exist_ok=True)
     lon = -120.5 + rng.uniform(0, 0.02, N_PS)
     lat = 37.0 + rng.uniform(0, 0.02, N_PS)
     xy = np.column_stack([np.arange(1, N_PS + 1), rng.uniform(0, 2000, (N_PS, 2))])
     day = np.array([datenum(d) for d in DATES], dtype=float)
-    save_product(run / "ps2.h5", {
-        "n_ps": N_PS, "n_ifg": len(ifgs), "n_image": len(DATES), "master_ix": master,
-        "ifgday_ix": ifgs, "ifgday": day[ifgs], "lonlat": np.column_stack([lon, lat]),
-        "ll0": np.array([-120.49, 37.01]), "xy": xy.astype(np.float32), "day": day,
-        "dates": DATES, "master_day": day[master]})
+    save_product(
+        run / "ps2.h5",
+        {
+            "n_ps": N_PS,
+            "n_ifg": len(ifgs),
+            "n_image": len(DATES),
+            "master_ix": master,
+            "ifgday_ix": ifgs,
+            "ifgday": day[ifgs],
+            "lonlat": np.column_stack([lon, lat]),
+            "ll0": np.array([-120.49, 37.01]),
+            "xy": xy.astype(np.float32),
+            "day": day,
+            "dates": DATES,
+            "master_day": day[master],
+        },
+    )
     save_product(run / "phuw_sb2.h5", {"ph_uw": ph_sb.astype(np.float32)})
     return run
 
@@ -74,8 +85,9 @@ def test_recovers_truth_after_reference_offset(tmp_path):
     G[np.arange(9), IFGS[:, 0]] = -1
     G[np.arange(9), IFGS[:, 1]] = 1
     keep = [0, 1, 3, 4, 5]
-    np.testing.assert_allclose(res["sm_cov"][np.ix_(keep, keep)],
-                               np.linalg.inv(G[:, keep].T @ G[:, keep]), atol=1e-12)
+    np.testing.assert_allclose(
+        res["sm_cov"][np.ix_(keep, keep)], np.linalg.inv(G[:, keep].T @ G[:, keep]), atol=1e-12
+    )
     assert not res["sm_cov"][MASTER].any() and not res["sm_cov"][:, MASTER].any()
 
 
@@ -84,8 +96,12 @@ def test_reference_box_and_no_reference(tmp_path):
     run = write_run(tmp_path, sb_phase(truth))
     lonlat = load_product(run / "ps2.h5", ["lonlat"])["lonlat"]
     box = {"ref_lon": [-120.5, -120.49], "ref_lat": [37.0, 37.01]}
-    ref = ((lonlat[:, 0] > -120.5) & (lonlat[:, 0] < -120.49) & (lonlat[:, 1] > 37.0)
-           & (lonlat[:, 1] < 37.01))
+    ref = (
+        (lonlat[:, 0] > -120.5)
+        & (lonlat[:, 0] < -120.49)
+        & (lonlat[:, 1] > 37.0)
+        & (lonlat[:, 1] < 37.01)
+    )
     assert 3 < ref.sum() < N_PS - 3
     sb_invert_uw.run(run, parms(**box))
     got = load_product(run / "phuw2.h5")["ph_uw"]
@@ -119,9 +135,12 @@ def test_dropped_interferograms(tmp_path):
 def test_isolated_subset_is_rank_deficient(tmp_path):
     ifgs = np.array([[0, 1], [1, 2], [3, 4], [4, 5], [3, 5]])
     run = write_run(tmp_path, sb_phase(truth_phase(), ifgs), ifgs)
-    with pytest.raises(StampsError, match=r"^SB network is rank deficient: dates 20210210, "
-                       r"20210222, 20210306 form a subset not connected to the reference "
-                       r"20210129; drop fewer interferograms \(drop_ifg_index\) or add pairs$"):
+    with pytest.raises(
+        StampsError,
+        match=r"^SB network is rank deficient: dates 20210210, "
+        r"20210222, 20210306 form a subset not connected to the reference "
+        r"20210129; drop fewer interferograms \(drop_ifg_index\) or add pairs$",
+    ):
         sb_invert_uw.run(run, parms())
     assert not (tmp_path / "phuw2.h5").exists() and not (tmp_path / "phuw_sb_res2.h5").exists()
     # the same by dropping: without ifgs 4 and 5 (1,3), (2,3) images 3-5 are cut off
@@ -131,16 +150,22 @@ def test_isolated_subset_is_rank_deficient(tmp_path):
     # two subsets are each named
     ifgs3 = np.array([[0, 2], [1, 3], [4, 5]])
     run3 = write_run(tmp_path / "c", sb_phase(truth_phase(), ifgs3), ifgs3)
-    with pytest.raises(StampsError, match=r"dates 20210117, 20210210 \| 20210222, 20210306 form 2 "
-                       r"subsets not connected to the reference 20210129"):
+    with pytest.raises(
+        StampsError,
+        match=r"dates 20210117, 20210210 \| 20210222, 20210306 form 2 "
+        r"subsets not connected to the reference 20210129",
+    ):
         sb_invert_uw.run(run3, parms())
 
 
 def test_network_without_master(tmp_path):
     ifgs = np.array([[0, 1], [1, 3], [3, 4], [4, 5]])
     run = write_run(tmp_path, sb_phase(truth_phase(), ifgs), ifgs)
-    with pytest.raises(StampsError, match=r"^none of the unwrapped interferograms include the "
-                       r"reference image 20210129"):
+    with pytest.raises(
+        StampsError,
+        match=r"^none of the unwrapped interferograms include the "
+        r"reference image 20210129",
+    ):
         sb_invert_uw.run(run, parms())
     # the master only in dropped interferograms is the same error
     run2 = write_run(tmp_path / "b", sb_phase(truth_phase()))
@@ -159,8 +184,10 @@ def test_covariance_weighting_from_rc_and_pm(tmp_path):
     ph_sb = signal + noise  # inconsistent in the network: the weighting changes the answer
     run = write_run(tmp_path, ph_sb)
     patch = rng.uniform(-np.pi, np.pi, (N_PS, 9))
-    save_product(run / "pm2.h5", {"ph_patch": (2.0 * np.exp(1j * patch)).astype(np.complex64),
-                                  "K_ps": np.zeros(N_PS)})
+    save_product(
+        run / "pm2.h5",
+        {"ph_patch": (2.0 * np.exp(1j * patch)).astype(np.complex64), "K_ps": np.zeros(N_PS)},
+    )
     save_product(run / "rc2.h5", {"ph_rc": np.exp(1j * (patch + noise)).astype(np.complex64)})
     sb_invert_uw.run(run, parms(ref_radius=float("-inf"), drop_ifg_index=[9]))
     res = load_product(run / "phuw_sb_res2.h5")
@@ -181,8 +208,9 @@ def test_covariance_weighting_from_rc_and_pm(tmp_path):
     assert not got[:, MASTER].any()
     unweighted = np.linalg.lstsq(G, d.T, rcond=None)[0].T
     assert np.abs(unweighted - expected).max() > 0.01  # the weighting matters here
-    np.testing.assert_allclose(res["sm_cov"][np.ix_([0, 1, 3, 4, 5], [0, 1, 3, 4, 5])],
-                               np.linalg.inv(normal), rtol=1e-3)
+    np.testing.assert_allclose(
+        res["sm_cov"][np.ix_([0, 1, 3, 4, 5], [0, 1, 3, 4, 5])], np.linalg.inv(normal), rtol=1e-3
+    )
 
 
 def test_regularise_singular_covariance():

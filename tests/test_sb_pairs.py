@@ -93,8 +93,21 @@ def test_best_partner_rule_below_rho_min():
 def test_min_connections_adds_next_best_partners():
     pairs = sb_find_pairs(DAYS, BPERP, **NO_LIMIT, **HAND, min_connections=3)
     # 0 gets 4 (.38); 2 gets 3 (.36), 0 (.32); 5 gets 6 (.48), 3 (.36); 6 gets 3 (.40)
-    assert pairs_of(pairs) == [(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (2, 3), (3, 4),
-                               (3, 5), (3, 6), (4, 5), (4, 6), (5, 6)]
+    assert pairs_of(pairs) == [
+        (0, 1),
+        (0, 2),
+        (0, 3),
+        (0, 4),
+        (1, 2),
+        (1, 3),
+        (2, 3),
+        (3, 4),
+        (3, 5),
+        (3, 6),
+        (4, 5),
+        (4, 6),
+        (5, 6),
+    ]
     assert np.bincount(pairs.ravel(), minlength=7).min() >= 3
 
 
@@ -113,15 +126,24 @@ def test_disconnected_names_isolated_dates():
     pairs = sb_find_pairs(DAYS, BPERP, 25.0, 1000.0, **HAND)
     comps = network_components(7, pairs)
     assert [c.tolist() for c in comps] == [[0, 1, 2, 3], [4, 5, 6]]
-    with pytest.raises(StampsError, match=r"^small baseline network is disconnected: 20210302, "
-                       r"20210312, 20210401 are not connected to 20210131 \(increase "):
+    with pytest.raises(
+        StampsError,
+        match=r"^small baseline network is disconnected: 20210302, "
+        r"20210312, 20210401 are not connected to 20210131 \(increase ",
+    ):
         check_connected(DATES, pairs, reference_index=3)
-    with pytest.raises(StampsError, match=r": 20210101, 20210111, 20210121, 20210131 are not "
-                       r"connected to 20210302"):
+    with pytest.raises(
+        StampsError,
+        match=r": 20210101, 20210111, 20210121, 20210131 are not "
+        r"connected to 20210302",
+    ):
         check_connected(DATES, pairs, reference_index=4)
     # no reference: the largest component is the network
-    with pytest.raises(StampsError, match=r": 20210302, 20210312, 20210401 are not connected to "
-                       r"the other 4 dates \(20210101..20210131\)"):
+    with pytest.raises(
+        StampsError,
+        match=r": 20210302, 20210312, 20210401 are not connected to "
+        r"the other 4 dates \(20210101..20210131\)",
+    ):
         check_connected(DATES, pairs)
     # |dB| <= 45 m: 20210121 (60 m off everything) has no eligible partner at all
     pairs45 = sb_find_pairs(DAYS, BPERP, 1000.0, 45.0, **HAND)
@@ -158,14 +180,17 @@ def test_list_round_trip(tmp_path):
     assert read_sb_list(path) == pairs
 
 
-@pytest.mark.parametrize("text, line, what", [
-    ("20210101 20210111\n20210101\n", 2, "expected two dates"),
-    ("20210101 20210111 20210121\n", 1, "expected two dates"),
-    ("20210101 20210111\n\n20210231 20210301\n", 3, "not a date"),
-    ("20210111 20210101\n", 1, "20210111 is not earlier than 20210101"),
-    ("20210111 20210111\n", 1, "not earlier"),
-    ("20210101 20210111\n20210101 20210121\n20210101 20210111\n", 3, "repeats line 1"),
-])
+@pytest.mark.parametrize(
+    "text, line, what",
+    [
+        ("20210101 20210111\n20210101\n", 2, "expected two dates"),
+        ("20210101 20210111 20210121\n", 1, "expected two dates"),
+        ("20210101 20210111\n\n20210231 20210301\n", 3, "not a date"),
+        ("20210111 20210101\n", 1, "20210111 is not earlier than 20210101"),
+        ("20210111 20210111\n", 1, "not earlier"),
+        ("20210101 20210111\n20210101 20210121\n20210101 20210111\n", 3, "repeats line 1"),
+    ],
+)
 def test_list_malformed(tmp_path, text, line, what):
     path = tmp_path / "small_baselines.list"
     path.write_text(text)
@@ -186,15 +211,20 @@ def test_list_empty_or_missing(tmp_path):
 
 def write_run(run: Path, dates=DATES, bperp=BPERP, reference="20210131") -> Path:
     run.mkdir(parents=True, exist_ok=True)
-    meta = {"dates": list(dates), "reference_date": reference,
-            "bperp": dict(zip(dates, bperp)), "processor": "isce"}
+    meta = {
+        "dates": list(dates),
+        "reference_date": reference,
+        "bperp": dict(zip(dates, bperp)),
+        "processor": "isce",
+    }
     (run / "metadata.json").write_text(json.dumps(meta))
     return run
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, check=False
+    )
 
 
 def test_cli_run_dir_writes_list_and_plot(tmp_path):
@@ -203,9 +233,18 @@ def test_cli_run_dir_writes_list_and_plot(tmp_path):
     assert res.returncode == 0, res.stderr
     # StaMPS defaults (1500 d, 1070 m): every pair within 30 days has rho > 0.5
     assert (run / "small_baselines.list").read_text().split("\n") == [
-        "20210101 20210111", "20210101 20210121", "20210101 20210131", "20210111 20210121",
-        "20210111 20210131", "20210121 20210131", "20210131 20210302", "20210302 20210312",
-        "20210302 20210401", "20210312 20210401", ""]
+        "20210101 20210111",
+        "20210101 20210121",
+        "20210101 20210131",
+        "20210111 20210121",
+        "20210111 20210131",
+        "20210121 20210131",
+        "20210131 20210302",
+        "20210302 20210312",
+        "20210302 20210401",
+        "20210312 20210401",
+        "",
+    ]
     png = (run / "small_baselines.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert "10 pairs; connections per date 2..4; longest temporal baseline 30 days" in res.stderr
@@ -218,14 +257,18 @@ def test_cli_disconnected_one_line_error(tmp_path):
     assert res.returncode == 1
     assert res.stderr.strip().splitlines()[-1] == (
         "error: small baseline network is disconnected: 20210302, 20210312, 20210401 are not "
-        "connected to 20210131 (increase --max-temporal or --max-perpendicular)")
+        "connected to 20210131 (increase --max-temporal or --max-perpendicular)"
+    )
     assert sorted(p.name for p in run.iterdir()) == ["metadata.json"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--max-temporal", "0", "--max-perpendicular", "10"], "--max-temporal: 0.0"),
-    (["--max-temporal", "10", "--max-perpendicular", "-5"], "--max-perpendicular: -5.0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-temporal", "0", "--max-perpendicular", "10"], "--max-temporal: 0.0"),
+        (["--max-temporal", "10", "--max-perpendicular", "-5"], "--max-perpendicular: -5.0"),
+    ],
+)
 def test_cli_bad_limits(tmp_path, args, message):
     run = write_run(tmp_path / "run")
     res = cli(run, *args)
@@ -263,8 +306,11 @@ def test_define_pairs_output_dir_and_reference(tmp_path):
     assert out["pair_index"].tolist()[6] == [3, 4]
     assert sorted(p.name for p in run.iterdir()) == ["metadata.json"]
     # the reference date decides which side of a split network is named
-    with pytest.raises(StampsError, match=r": 20210101, 20210111, 20210121, 20210131 are not "
-                       r"connected to 20210312"):
+    with pytest.raises(
+        StampsError,
+        match=r": 20210101, 20210111, 20210121, 20210131 are not "
+        r"connected to 20210312",
+    ):
         define_pairs(run, 25, 1000, reference_date="20210312")
 
 
@@ -272,22 +318,38 @@ def test_cli_merged_stack(tmp_path):
     from stamps_python.io import isce
     from stamps_python.synthetic import generate_stack
 
-    generate_stack(tmp_path / "stack", profile="easy", rows=24, cols=48, n_dates=8, seed=0,
-                   progress=False)
+    generate_stack(
+        tmp_path / "stack", profile="easy", rows=24, cols=48, n_dates=8, seed=0, progress=False
+    )
     merged = tmp_path / "stack" / "merged"
     res = cli(merged, "--max-temporal", "400", "--max-perpendicular", "150")
     assert res.returncode == 1
-    assert res.stderr.strip() == (f"error: {merged} is an ISCE2 merged/ folder: --output (the "
-                                  f"directory for small_baselines.list) is required")
-    res = cli(merged, "--output", tmp_path / "run", "--max-temporal", "400",
-              "--max-perpendicular", "150", "--min-connections", "2")
+    assert res.stderr.strip() == (
+        f"error: {merged} is an ISCE2 merged/ folder: --output (the "
+        f"directory for small_baselines.list) is required"
+    )
+    res = cli(
+        merged,
+        "--output",
+        tmp_path / "run",
+        "--max-temporal",
+        "400",
+        "--max-perpendicular",
+        "150",
+        "--min-connections",
+        "2",
+    )
     assert res.returncode == 0, res.stderr
     stack = isce.open_stack(merged)
     bperp = isce.read_bperp(stack, "20220909")  # the reference the baselines/ folders name
     dates = stack.dates
     # StaMPS defaults give rho > 0.6 for every pair within 400 days and 150 m: all are kept
-    expected = [(a, b) for k, a in enumerate(dates) for b in dates[k + 1:]
-                if datenum(b) - datenum(a) <= 400 and abs(bperp[b] - bperp[a]) <= 150]
+    expected = [
+        (a, b)
+        for k, a in enumerate(dates)
+        for b in dates[k + 1 :]
+        if datenum(b) - datenum(a) <= 400 and abs(bperp[b] - bperp[a]) <= 150
+    ]
     got = read_sb_list(tmp_path / "run" / "small_baselines.list")
     assert got == expected
     assert ("20220217", "20221226") not in got  # 312 days but 158 m

@@ -43,8 +43,9 @@ def _products(patch: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("sb")
-    generate_stack(base / "stack", profile="easy", rows=ROWS, cols=COLS, n_dates=10, seed=3,
-                   progress=False)
+    generate_stack(
+        base / "stack", profile="easy", rows=ROWS, cols=COLS, n_dates=10, seed=3, progress=False
+    )
     with h5py.File(base / "stack" / "truth.h5", "r") as t:
         dates = [d.decode() for d in t["dates"][()]]
         bperp = t["bperp_m"][()].astype(np.float64)
@@ -55,19 +56,42 @@ def sb(tmp_path_factory: pytest.TempPathFactory) -> dict:
     run = base / "run"
     _write_list(run / "small_baselines.list", pairs)
     (run / "small_baselines.png").write_bytes(b"png")
-    summary = prepare(base / "stack" / "merged", run, bootstrap_metadata=True,
-                      small_baseline=True, range_patches=2, azimuth_patches=1,
-                      range_overlap=10, azimuth_overlap=10)
+    summary = prepare(
+        base / "stack" / "merged",
+        run,
+        bootstrap_metadata=True,
+        small_baseline=True,
+        range_patches=2,
+        azimuth_patches=1,
+        range_overlap=10,
+        azimuth_overlap=10,
+    )
     built = bsp.build_sb_phase(run)
-    return {"base": base, "merged": base / "stack" / "merged", "run": run, "dates": dates,
-            "bperp": bperp, "pairs": pairs, "summary": summary, "built": built,
-            "pixel_class": pixel_class}
+    return {
+        "base": base,
+        "merged": base / "stack" / "merged",
+        "run": run,
+        "dates": dates,
+        "bperp": bperp,
+        "pairs": pairs,
+        "summary": summary,
+        "built": built,
+        "pixel_class": pixel_class,
+    }
 
 
 def _slc_cube(merged: Path, dates: list[str]) -> np.ndarray:
     """All SLCs (n_dates, rows, cols) complex64, read straight from the raw files."""
-    return np.stack([np.array(np.memmap(merged / "SLC" / d / f"{d}.slc.full", dtype="<c8",
-                                        mode="r", shape=(ROWS, COLS))) for d in dates])
+    return np.stack(
+        [
+            np.array(
+                np.memmap(
+                    merged / "SLC" / d / f"{d}.slc.full", dtype="<c8", mode="r", shape=(ROWS, COLS)
+                )
+            )
+            for d in dates
+        ]
+    )
 
 
 def test_run_directory_and_parameters(sb):
@@ -76,8 +100,7 @@ def test_run_directory_and_parameters(sb):
     assert meta["small_baseline"]["n_pairs"] == len(sb["pairs"])
     assert meta["small_baseline"]["amp_dispersion"] == 0.6 == meta["prep"]["amp_dispersion"]
     assert meta["small_baseline"]["pairs"] == [f"{a}_{b}" for a, b in sb["pairs"]]
-    assert (run / "small_baselines.list").read_text().split() == [d for p in sb["pairs"]
-                                                                 for d in p]
+    assert (run / "small_baselines.list").read_text().split() == [d for p in sb["pairs"] for d in p]
     assert (run / "small_baselines.png").read_bytes() == b"png"
     parms = load_parms(run)
     assert parms["small_baseline_flag"] == "y"
@@ -101,7 +124,8 @@ def test_candidates_are_exactly_the_selsbc_set(sb):
     n_p = len(first)
     with np.errstate(invalid="ignore", divide="ignore"):
         d_sb = np.sqrt(((cal[first] - cal[second]) ** 2).sum(0) / n_p) / (
-            (cal[first] + cal[second]).sum(0) / (2 * n_p))
+            (cal[first] + cal[second]).sum(0) / (2 * n_p)
+        )
     used = np.unique(np.r_[first, second])
     expected = (d_sb < 0.6) & np.all(cal[used] > SELPSC_ZERO_AMPLITUDE, axis=0)
     assert 500 < expected.sum() < expected.size - 500
@@ -174,9 +198,12 @@ def test_pair_dates_indices_and_baselines(sb):
         assert [(ps1["dates"][i], ps1["dates"][j]) for i, j in ixs] == sb["pairs"]
         assert ps1["ifg_dates"] == [f"{a}_{b}" for a, b in sb["pairs"]]
         np.testing.assert_array_equal(
-            ps1["ifgday"], [[datenum(a), datenum(b)] for a, b in sb["pairs"]])
-        want = [sb["bperp"][sb["dates"].index(b)] - sb["bperp"][sb["dates"].index(a)]
-                for a, b in sb["pairs"]]
+            ps1["ifgday"], [[datenum(a), datenum(b)] for a, b in sb["pairs"]]
+        )
+        want = [
+            sb["bperp"][sb["dates"].index(b)] - sb["bperp"][sb["dates"].index(a)]
+            for a, b in sb["pairs"]
+        ]
         np.testing.assert_allclose(ps1["bperp"], want, atol=1e-6)
 
 
@@ -188,8 +215,16 @@ def test_bperp_mat_is_grid_difference(sb):
         bp = load_product(sb["run"] / name / "bp1.h5")["bperp_mat"]
         assert bp.dtype == np.float32 and bp.shape == (ps1["n_ps"], ps1["n_ifg"])
         rows, cols = ps1["ij"][:, 1], ps1["ij"][:, 2]
-        grid = {d: (np.zeros(len(rows)) if d == ps1["master_date"] else isce.sample_baseline_grid(
-            isce.baseline_grid_path(stack, d), rows, cols, ROWS, COLS)) for d in dates}
+        grid = {
+            d: (
+                np.zeros(len(rows))
+                if d == ps1["master_date"]
+                else isce.sample_baseline_grid(
+                    isce.baseline_grid_path(stack, d), rows, cols, ROWS, COLS
+                )
+            )
+            for d in dates
+        }
         for k, (a, b) in enumerate(sb["pairs"]):
             np.testing.assert_allclose(bp[:, k], grid[b] - grid[a], atol=1e-3)
         # the grids vary about the per-date average baseline
@@ -200,8 +235,10 @@ def test_in_memory_and_chunked_writes_agree_and_no_grid_fallback(sb, tmp_path):
     patch = sb["run"] / "PATCH_2"
     cands = load_product(patch / "pscands.h5")
     values = sb_load_initial.read_candidate_slcs(
-        [sb["merged"] / "SLC" / d / f"{d}.slc.full.vrt" for d in sb["dates"]], cands["ij"],
-        block_mb=0.01)
+        [sb["merged"] / "SLC" / d / f"{d}.slc.full.vrt" for d in sb["dates"]],
+        cands["ij"],
+        block_mb=0.01,
+    )
     built = sb_load_initial.build_sb_step1(cands, sb["pairs"], values)
     sb_load_initial.write_sb_step1(tmp_path, cands, sb["pairs"], values, chunk=97)
     on_disk = _products(patch)
@@ -212,8 +249,9 @@ def test_in_memory_and_chunked_writes_agree_and_no_grid_fallback(sb, tmp_path):
             np.testing.assert_array_equal(np.asarray(on_disk[name][key]), np.asarray(value))
     no_grid = {k: v for k, v in cands.items() if k not in ("bperp_mat", "bperp_grids")}
     bp = sb_load_initial.build_sb_step1(no_grid, sb["pairs"], values)["bp1"]["bperp_mat"]
-    np.testing.assert_array_equal(bp, np.tile(built["ps1"]["bperp"].astype(np.float32),
-                                              (len(bp), 1)))
+    np.testing.assert_array_equal(
+        bp, np.tile(built["ps1"]["bperp"].astype(np.float32), (len(bp), 1))
+    )
     with pytest.raises(StampsError, match="expected"):
         sb_load_initial.build_sb_step1(cands, sb["pairs"], values[:, :3])
 
@@ -231,8 +269,9 @@ def test_rerun_and_step1_entry_give_identical_products(sb):
     for name in PRODUCTS:
         assert before[name].keys() == after[name].keys()
         for key in before[name]:
-            np.testing.assert_array_equal(np.asarray(after[name][key]),
-                                          np.asarray(before[name][key]))
+            np.testing.assert_array_equal(
+                np.asarray(after[name][key]), np.asarray(before[name][key])
+            )
 
 
 def test_step2_on_sb_products(sb):
@@ -258,8 +297,9 @@ def test_prep_errors(sb, tmp_path):
     with pytest.raises(StampsError, match="run define_sb_pairs first"):
         prepare(merged, tmp_path / "a", small_baseline=True)
     assert not (tmp_path / "a").exists()
-    _write_list(tmp_path / "b" / "small_baselines.list",
-                [(dates[0], dates[1]), (dates[1], "20300101")])
+    _write_list(
+        tmp_path / "b" / "small_baselines.list", [(dates[0], dates[1]), (dates[1], "20300101")]
+    )
     with pytest.raises(StampsError, match="date 20300101 .*not in the stack"):
         prepare(merged, tmp_path / "b", small_baseline=True)
     _write_list(tmp_path / "c" / "small_baselines.list", [(dates[0], dates[1])])
@@ -284,8 +324,11 @@ def test_build_errors(sb, tmp_path, capsys):
     pairs = sb["pairs"]
     run = _copy_run(sb, tmp_path / "changed")
     _write_list(run / "small_baselines.list", pairs[:-1] + [(sb["dates"][0], sb["dates"][3])])
-    with pytest.raises(StampsError, match=rf"added {pairs[0][0]}_{sb['dates'][3]}; removed "
-                       rf"{pairs[-1][0]}_{pairs[-1][1]}"):
+    with pytest.raises(
+        StampsError,
+        match=rf"added {pairs[0][0]}_{sb['dates'][3]}; removed "
+        rf"{pairs[-1][0]}_{pairs[-1][1]}",
+    ):
         bsp.build_sb_phase(run)
     (run / "small_baselines.list").unlink()
     with pytest.raises(StampsError, match="small baseline list missing"):
@@ -320,8 +363,16 @@ def test_second_pass_when_the_line_sample_is_off(sb, tmp_path, monkeypatch):
     monkeypatch.setattr(prep_isce, "weight_error", lambda a, b: 0.5)
     run = tmp_path / "run"
     _write_list(run / "small_baselines.list", sb["pairs"])
-    summary = prepare(sb["merged"], run, bootstrap_metadata=True, small_baseline=True,
-                      amp_dispersion=0.5, range_patches=2, range_overlap=10, azimuth_overlap=10)
+    summary = prepare(
+        sb["merged"],
+        run,
+        bootstrap_metadata=True,
+        small_baseline=True,
+        amp_dispersion=0.5,
+        range_patches=2,
+        range_overlap=10,
+        azimuth_overlap=10,
+    )
     assert "second pass with the exact constants" in (run / "stamps.log").read_text()
     assert summary["small_baseline"]["amp_dispersion"] == 0.5
     for name in summary["patches"]:

@@ -37,14 +37,27 @@ def _ps_product(xy: np.ndarray, day: np.ndarray, bperp: np.ndarray, master_ix: i
         "xy": xy.astype(np.float32),
         "lonlat": np.column_stack([10.0 + xy[:, 1] / 78000.0, 45.0 + xy[:, 2] / 111000.0]),
         "ll0": np.array([10.02, 45.013]),
-        "day": day, "bperp": bperp, "master_ix": master_ix, "master_day": day[master_ix],
-        "n_ifg": len(day), "n_image": len(day), "n_ps": n_ps,
+        "day": day,
+        "bperp": bperp,
+        "master_ix": master_ix,
+        "master_day": day[master_ix],
+        "n_ifg": len(day),
+        "n_image": len(day),
+        "n_ps": n_ps,
         "dates": [str(i) for i in range(len(day))],
     }
 
 
-def make_ps_run(run: Path, *, n_ps: int = 300, n_ifg: int = 36, seed: int = 1,
-                c_amp: float = 0.3, noise: float = 0.05, k_tilt: float = 0.0) -> dict:
+def make_ps_run(
+    run: Path,
+    *,
+    n_ps: int = 300,
+    n_ifg: int = 36,
+    seed: int = 1,
+    c_amp: float = 0.3,
+    noise: float = 0.05,
+    k_tilt: float = 0.0,
+) -> dict:
     """Single-master workspace: ph_uw = C + K * bperp + v * t + noise (master column 0)."""
     rng = np.random.default_rng(seed)
     run.mkdir(parents=True, exist_ok=True)
@@ -68,8 +81,17 @@ def make_ps_run(run: Path, *, n_ps: int = 300, n_ifg: int = 36, seed: int = 1,
     save_product(run / "phuw2.h5", {"ph_uw": ph.astype(np.float32), "msd": np.zeros(n_ifg)})
     save_product(run / "bp2.h5", {"bperp_mat": np.delete(bpm, mi, axis=1).astype(np.float32)})
     save_product(run / "ifgstd2.h5", {"ifg_std": ifg_std})
-    return {"K": K, "C": C, "v": v, "bpm": bpm.astype(np.float32), "day": day, "mi": mi,
-            "ph": ph.astype(np.float32), "xy": xy, "ifg_std": ifg_std}
+    return {
+        "K": K,
+        "C": C,
+        "v": v,
+        "bpm": bpm.astype(np.float32),
+        "day": day,
+        "mi": mi,
+        "ph": ph.astype(np.float32),
+        "xy": xy,
+        "ifg_std": ifg_std,
+    }
 
 
 def _rms(a: np.ndarray) -> float:
@@ -183,8 +205,12 @@ def test_scla_reference_area_and_tropo_correction(tmp_path):
     lonlat = load_product(tmp_path / "ps2.h5", ["lonlat"])["lonlat"]
     lon_lim = [float(np.percentile(lonlat[:, 0], 20)), float(np.percentile(lonlat[:, 0], 45))]
     lat_lim = [float(np.percentile(lonlat[:, 1], 30)), float(np.percentile(lonlat[:, 1], 70))]
-    ref = ((lonlat[:, 0] > lon_lim[0]) & (lonlat[:, 0] < lon_lim[1])
-           & (lonlat[:, 1] > lat_lim[0]) & (lonlat[:, 1] < lat_lim[1]))
+    ref = (
+        (lonlat[:, 0] > lon_lim[0])
+        & (lonlat[:, 0] < lon_lim[1])
+        & (lonlat[:, 1] > lat_lim[0])
+        & (lonlat[:, 1] < lat_lim[1])
+    )
     parms = default_parms() | {"ref_lon": lon_lim, "ref_lat": lat_lim}
     s = load_product(ps_calc_scla.run(tmp_path, parms))
     # every estimate is linear in the referenced data, whose mean over the reference PS is 0
@@ -196,8 +222,9 @@ def test_scla_reference_area_and_tropo_correction(tmp_path):
     tropo[:, truth["mi"]] = 0.0
     save_product(tmp_path / "tca2.h5", {"ph_tropo_linear": tropo})
     save_product(tmp_path / "phuw2.h5", {"ph_uw": truth["ph"] + tropo})
-    s2 = load_product(ps_calc_scla.run(tmp_path, parms | {"subtr_tropo": "y",
-                                                           "tropo_method": "a_l"}))
+    s2 = load_product(
+        ps_calc_scla.run(tmp_path, parms | {"subtr_tropo": "y", "tropo_method": "a_l"})
+    )
     np.testing.assert_allclose(s2["K_ps_uw"], s["K_ps_uw"], atol=1e-8)
     with pytest.raises(StampsError, match="ph_tropo_era"):
         ps_calc_scla.run(tmp_path, parms | {"subtr_tropo": "y", "tropo_method": "a_e"})
@@ -220,15 +247,23 @@ def test_scla_l1_resists_outliers(tmp_path):
     # it is the least-absolute-deviation solution (checked by linear programming)
     php = ph.astype(np.float64) - ph.astype(np.float64).mean(axis=0)
     d_all = np.diff(php, axis=1)
-    G = np.column_stack([np.ones(d_all.shape[1]),
-                         np.diff(truth["bpm"].astype(np.float64), axis=1).mean(axis=0),
-                         np.diff(truth["day"])])
+    G = np.column_stack(
+        [
+            np.ones(d_all.shape[1]),
+            np.diff(truth["bpm"].astype(np.float64), axis=1).mean(axis=0),
+            np.diff(truth["day"]),
+        ]
+    )
     n, p = G.shape
     for i in (0, 57, 119):
         c = np.concatenate([np.zeros(p), np.ones(n)])
         A = np.block([[G, -np.eye(n)], [-G, -np.eye(n)]])
-        res = linprog(c, A_ub=A, b_ub=np.concatenate([d_all[i], -d_all[i]]),
-                      bounds=[(None, None)] * p + [(0, None)] * n)
+        res = linprog(
+            c,
+            A_ub=A,
+            b_ub=np.concatenate([d_all[i], -d_all[i]]),
+            bounds=[(None, None)] * p + [(0, None)] * n,
+        )
         assert res.status == 0
         assert l1["K_ps_uw"][i] == pytest.approx(res.x[1], abs=1e-5)
 
@@ -252,13 +287,19 @@ def test_scla_small_baseline_passes(tmp_path):
     phi = K[:, None] * bp_img + v[:, None] * (day - day[mi]) + rng.normal(0, 0.05, (n_ps, n_image))
     ph_sb = phi @ G.T
     ps = _ps_product(xy, day, G @ b_img, mi) | {
-        "n_ifg": len(ix), "n_image": n_image, "ifgday_ix": ix, "ifgday": day[ix]}
+        "n_ifg": len(ix),
+        "n_image": n_image,
+        "ifgday_ix": ix,
+        "ifgday": day[ix],
+    }
     save_product(tmp_path / "ps2.h5", ps)
     save_product(tmp_path / "phuw_sb2.h5", {"ph_uw": ph_sb.astype(np.float32)})
     sb_cov = np.diag(rng.uniform(0.1, 0.4, len(ix)))
     sm = phi - phi[:, [mi]]
-    save_product(tmp_path / "phuw2.h5", {"ph_uw": sm.astype(np.float32),
-                                         "unwrap_ifg_index_sm": np.arange(n_image)})
+    save_product(
+        tmp_path / "phuw2.h5",
+        {"ph_uw": sm.astype(np.float32), "unwrap_ifg_index_sm": np.arange(n_image)},
+    )
     save_product(tmp_path / "phuw_sb_res2.h5", {"sb_cov": sb_cov, "sm_cov": np.eye(n_image)})
     save_product(tmp_path / "bp2.h5", {"bperp_mat": (bp_img @ G.T).astype(np.float32)})
     parms = default_parms(small_baseline=True)
@@ -268,8 +309,9 @@ def test_scla_small_baseline_passes(tmp_path):
     assert np.all(sb["C_ps_uw"] == 0) and sb["ph_scla"].shape == ph_sb.shape
     # weighted by sb_cov, as lscov(G, ph', sb_cov)
     ph_ref = ph_sb - ph_sb.mean(axis=0)
-    Gf = np.column_stack([np.ones(len(ix)), (bp_img @ G.T).mean(axis=0),
-                          day[ix[:, 1]] - day[ix[:, 0]]])
+    Gf = np.column_stack(
+        [np.ones(len(ix)), (bp_img @ G.T).mean(axis=0), day[ix[:, 1]] - day[ix[:, 0]]]
+    )
     Wf = np.linalg.inv(sb_cov)
     m = np.linalg.solve(Gf.T @ Wf @ Gf, Gf.T @ Wf @ ph_ref.T)
     np.testing.assert_allclose(sb["K_ps_uw"], m[1], atol=1e-8)
@@ -347,7 +389,7 @@ def test_smooth_scla_clips_to_delaunay_neighbour_range(tmp_path):
     indptr, nbr = Delaunay(xy).vertex_neighbor_vertices
     k_want, c_want = K.copy(), C.copy()
     for i in range(len(K)):
-        nb = nbr[indptr[i]:indptr[i + 1]]
+        nb = nbr[indptr[i] : indptr[i + 1]]
         for vals, want in ((K, k_want), (C, c_want)):
             lo, hi = np.float32(vals[nb].min()), np.float32(vals[nb].max())
             if vals[i] > hi:
@@ -356,7 +398,7 @@ def test_smooth_scla_clips_to_delaunay_neighbour_range(tmp_path):
                 want[i] = lo
     np.testing.assert_array_equal(out["K_ps_uw"], k_want)
     np.testing.assert_array_equal(out["C_ps_uw"], c_want)
-    lonely = [i for i in spikes if not np.isin(nbr[indptr[i]:indptr[i + 1]], spikes).any()]
+    lonely = [i for i in spikes if not np.isin(nbr[indptr[i] : indptr[i + 1]], spikes).any()]
     assert len(lonely) >= 6
     assert np.all(np.abs(out["K_ps_uw"][lonely] - scla["K_ps_uw"][lonely]) < 0.01)
     np.testing.assert_allclose(out["ph_scla"], k_want[:, None] * truth["bpm"], atol=1e-5)

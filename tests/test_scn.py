@@ -16,15 +16,25 @@ from stamps_python.steps import ps_scn_filt
 from stamps_python.utils import StampsError, datenum
 
 
-def _workspace(run: Path, xy: np.ndarray, day: np.ndarray, master_ix: int, ph_uw: np.ndarray,
-               scla: dict | None) -> None:
+def _workspace(
+    run: Path, xy: np.ndarray, day: np.ndarray, master_ix: int, ph_uw: np.ndarray, scla: dict | None
+) -> None:
     n_ps = len(xy)
     run.mkdir(parents=True, exist_ok=True)
-    save_product(run / "ps2.h5", {
-        "xy": np.column_stack([np.arange(1, n_ps + 1), xy]).astype(np.float32),
-        "lonlat": np.zeros((n_ps, 2)), "day": day, "master_ix": master_ix,
-        "master_day": day[master_ix], "n_ifg": len(day), "n_image": len(day), "n_ps": n_ps,
-        "bperp": np.zeros(len(day))})
+    save_product(
+        run / "ps2.h5",
+        {
+            "xy": np.column_stack([np.arange(1, n_ps + 1), xy]).astype(np.float32),
+            "lonlat": np.zeros((n_ps, 2)),
+            "day": day,
+            "master_ix": master_ix,
+            "master_day": day[master_ix],
+            "n_ifg": len(day),
+            "n_image": len(day),
+            "n_ps": n_ps,
+            "bperp": np.zeros(len(day)),
+        },
+    )
     save_product(run / "phuw2.h5", {"ph_uw": ph_uw.astype(np.float32)})
     if scla is not None:
         save_product(run / "scla2.h5", scla)
@@ -36,8 +46,9 @@ def _points(n: int, size: float, rng: np.random.Generator) -> np.ndarray:
     return np.column_stack([x[order], y[order]]).astype(np.float32).astype(np.float64)
 
 
-def _smooth_fields(xy: np.ndarray, n: int, rng: np.random.Generator,
-                   shortest: float = 800.0) -> np.ndarray:
+def _smooth_fields(
+    xy: np.ndarray, n: int, rng: np.random.Generator, shortest: float = 800.0
+) -> np.ndarray:
     """n random smooth fields (wavelengths ``shortest`` to 3.75 x that, m), ~1 rad rms each."""
     out = np.zeros((len(xy), n))
     for _ in range(8):
@@ -45,8 +56,9 @@ def _smooth_fields(xy: np.ndarray, n: int, rng: np.random.Generator,
         theta = rng.uniform(0, 2 * np.pi, n)
         phase = rng.uniform(0, 2 * np.pi, n)
         k = 2 * np.pi / lam
-        out += np.cos(np.outer(xy[:, 0], k * np.cos(theta)) + np.outer(xy[:, 1], k * np.sin(theta))
-                      + phase)
+        out += np.cos(
+            np.outer(xy[:, 0], k * np.cos(theta)) + np.outer(xy[:, 1], k * np.sin(theta)) + phase
+        )
     return out / 2.0
 
 
@@ -74,9 +86,13 @@ def stamps_scn_reference(xy, ph_uw, day, master_ix, uii, scla, time_win, wavelen
         dph_lpt[:, i1] = dph @ (w / w.sum())
     dph_hpt = dph - dph_lpt
     n_e = len(edges)
-    A = coo_matrix((np.r_[-np.ones(n_e), np.ones(n_e)],
-                    (np.r_[np.arange(n_e), np.arange(n_e)], np.r_[edges[:, 0], edges[:, 1]])),
-                   shape=(n_e, n_ps)).tocsc()[:, 1:]
+    A = coo_matrix(
+        (
+            np.r_[-np.ones(n_e), np.ones(n_e)],
+            (np.r_[np.arange(n_e), np.arange(n_e)], np.r_[edges[:, 0], edges[:, 1]]),
+        ),
+        shape=(n_e, n_ps),
+    ).tocsc()[:, 1:]
     sol = spsolve((A.T @ A).tocsc(), A.T @ dph_hpt)
     ph_hpt = np.vstack([np.zeros((1, len(uii))), np.asarray(sol).reshape(n_ps - 1, -1)])
     ph_hpt[:, deramp_ix] += ramps
@@ -101,18 +117,32 @@ def test_scn_equals_stamps_arc_computation(tmp_path):
     ph_uw = rng.normal(0, 2.0, (n_ps, n_ifg)) + _smooth_fields(xy, n_ifg, rng)
     ph_uw[:, mi] = 0.0
     ph_uw[5, 7] = np.nan
-    scla = {"ph_scla": rng.normal(0, 0.3, (n_ps, n_ifg)).astype(np.float32),
-            "C_ps_uw": rng.normal(0, 0.5, n_ps),
-            "ph_ramp": rng.normal(0, 0.2, (n_ps, n_ifg)).astype(np.float32),
-            "K_ps_uw": np.zeros(n_ps)}
+    scla = {
+        "ph_scla": rng.normal(0, 0.3, (n_ps, n_ifg)).astype(np.float32),
+        "C_ps_uw": rng.normal(0, 0.5, n_ps),
+        "ph_ramp": rng.normal(0, 0.2, (n_ps, n_ifg)).astype(np.float32),
+        "K_ps_uw": np.zeros(n_ps),
+    }
     _workspace(tmp_path, xy, day, mi, ph_uw, scla)
-    parms = default_parms() | {"drop_ifg_index": [3], "scn_deramp_ifg": [5, 16, 3],
-                               "scn_time_win": 60.0, "scn_wavelength": 150.0}
+    parms = default_parms() | {
+        "drop_ifg_index": [3],
+        "scn_deramp_ifg": [5, 16, 3],
+        "scn_time_win": 60.0,
+        "scn_wavelength": 150.0,
+    }
     out = load_product(ps_scn_filt.run(tmp_path, parms))
     uii = np.setdiff1d(np.arange(n_ifg), [2])
     hpt, slave, ramps = stamps_scn_reference(
-        xy, ph_uw.astype(np.float32).astype(np.float64), day, mi, uii,
-        {k: np.asarray(v, dtype=np.float64) for k, v in scla.items()}, 60.0, 150.0, [4, 15])
+        xy,
+        ph_uw.astype(np.float32).astype(np.float64),
+        day,
+        mi,
+        uii,
+        {k: np.asarray(v, dtype=np.float64) for k, v in scla.items()},
+        60.0,
+        150.0,
+        [4, 15],
+    )
     np.testing.assert_allclose(out["ph_hpt"], hpt, atol=2e-4)
     np.testing.assert_allclose(out["ph_ramp"], ramps, atol=1e-4)
     np.testing.assert_allclose(out["ph_scn_slave"], slave, atol=2e-4)
@@ -123,8 +153,9 @@ def test_scn_equals_stamps_arc_computation(tmp_path):
     mcol = int(np.flatnonzero(uii == mi)[0])
     screen[:, mcol] = -out["ph_scn_master"]
     np.testing.assert_allclose(out["ph_noise_res"][:, uii], hpt - screen, atol=3e-4)
-    np.testing.assert_allclose(out["std_ph_noise"], np.std(out["ph_noise_res"][:, uii], axis=1,
-                                                           ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        out["std_ph_noise"], np.std(out["ph_noise_res"][:, uii], axis=1, ddof=1), rtol=1e-5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +172,12 @@ def atmosphere_run(tmp_path_factory):
     ph = aps[:, [mi]] - aps + v[:, None] * t + rng.normal(0, 0.3, (n_ps, n_img))
     ph[:, mi] = 0.0
     run = tmp_path_factory.mktemp("scn_atmo")
-    scla = {"ph_scla": np.zeros((n_ps, n_img), np.float32), "C_ps_uw": aps[:, mi],
-            "ph_ramp": np.zeros((0, 0)), "K_ps_uw": np.zeros(n_ps)}
+    scla = {
+        "ph_scla": np.zeros((n_ps, n_img), np.float32),
+        "C_ps_uw": aps[:, mi],
+        "ph_ramp": np.zeros((0, 0)),
+        "K_ps_uw": np.zeros(n_ps),
+    }
     _workspace(run, xy, day, mi, ph, scla)
     out = load_product(ps_scn_filt.run(run, default_parms() | {"scn_time_win": 120.0}))
     return {"out": out, "aps": aps, "v": v, "t": t, "ph": ph, "mi": mi, "xy": xy}
@@ -159,8 +194,14 @@ def test_scn_captures_atmosphere_and_keeps_linear_deformation(atmosphere_run):
     # lets part of the deformation into the high-pass part, as in StaMPS
     inner = slaves[(t[slaves] > t[0] + 240) & (t[slaves] < t[-1] - 240)]
     err = slave[:, inner] - truth[:, inner]
-    print("SCN error rms", np.std(err), "of", np.std(truth[:, inner]), "; all ifgs",
-          np.std(slave[:, slaves] - truth[:, slaves]))
+    print(
+        "SCN error rms",
+        np.std(err),
+        "of",
+        np.std(truth[:, inner]),
+        "; all ifgs",
+        np.std(slave[:, slaves] - truth[:, slaves]),
+    )
     assert np.std(err) < 0.25 * np.std(truth[:, inner])
     assert np.all(slave[:, mi] == 0)
     # removing it leaves the linear deformation (and the per-PS noise)
@@ -207,8 +248,9 @@ def test_scn_deramped_ifg_keeps_its_ramp(tmp_path):
     out_a = load_product(ps_scn_filt.run(a, parms))
     out_b = load_product(ps_scn_filt.run(b, parms))
     diff = out_b["ph_scn_slave"].astype(np.float64) - out_a["ph_scn_slave"]
-    lp = ps_scn_filt.spatial_lowpass(xy, ramp[:, None].astype(np.float32), 120.0,
-                                     show_progress=False)[:, 0]
+    lp = ps_scn_filt.spatial_lowpass(
+        xy, ramp[:, None].astype(np.float32), 120.0, show_progress=False
+    )[:, 0]
     np.testing.assert_allclose(diff[:, 13], lp - lp[0], atol=5e-4)
     np.testing.assert_allclose(np.delete(diff, 13, axis=1), 0, atol=5e-4)
     np.testing.assert_allclose(out_b["ph_ramp"][:, 0] - out_a["ph_ramp"][:, 0], ramp, atol=2e-4)
@@ -246,8 +288,14 @@ def test_scn_missing_inputs_and_kriging(tmp_path):
         ps_scn_filt.run(tmp_path, parms)
     with pytest.raises(StampsError, match="scn_kriging_flag"):
         ps_scn_filt.run(tmp_path, parms | {"scn_kriging_flag": "y"})
-    _workspace(tmp_path, xy, day, 2, np.zeros((20, 6)),
-               {"ph_scla": np.zeros((19, 6)), "C_ps_uw": np.zeros(19), "ph_ramp": np.zeros((0, 0))})
+    _workspace(
+        tmp_path,
+        xy,
+        day,
+        2,
+        np.zeros((20, 6)),
+        {"ph_scla": np.zeros((19, 6)), "C_ps_uw": np.zeros(19), "ph_ramp": np.zeros((0, 0))},
+    )
     with pytest.raises(StampsError, match=r"scla2\.h5: has 19 PS but ps2\.h5 has 20; run Step 7"):
         ps_scn_filt.run(tmp_path, parms)
 
@@ -266,8 +314,13 @@ def test_scn_small_baseline_run_uses_all_images(tmp_path):
     ps = load_product(sb_dir / "ps2.h5")
     save_product(sb_dir / "ps2.h5", ps | {"n_ifg": 30})
     want = load_product(ps_scn_filt.run(ps_dir, default_parms() | {"scn_deramp_ifg": "all"}))
-    got = load_product(ps_scn_filt.run(sb_dir, default_parms(small_baseline=True)
-                                       | {"drop_ifg_index": [2, 3], "scn_deramp_ifg": "all"}))
+    got = load_product(
+        ps_scn_filt.run(
+            sb_dir,
+            default_parms(small_baseline=True)
+            | {"drop_ifg_index": [2, 3], "scn_deramp_ifg": "all"},
+        )
+    )
     assert got["ph_scn_slave"].shape == (n_ps, n_image)
     assert got["ph_ramp"].shape == (n_ps, n_image)
     np.testing.assert_allclose(got["ph_scn_slave"], want["ph_scn_slave"], atol=1e-6)

@@ -16,14 +16,28 @@ from stamps_python.parms import load_parms
 from stamps_python.steps import ps_est_gamma_quick, ps_select, ps_weed
 
 STEP2_PARMS = {
-    "filter_grid_size": 50, "filter_weighting": "P-square", "clap_win": 32,
-    "clap_low_pass_wavelength": 800, "clap_alpha": 1, "clap_beta": 0.3, "max_topo_err": 20,
-    "lambda": 0.0555, "gamma_change_convergence": 0.005, "gamma_max_iterations": 3,
+    "filter_grid_size": 50,
+    "filter_weighting": "P-square",
+    "clap_win": 32,
+    "clap_low_pass_wavelength": 800,
+    "clap_alpha": 1,
+    "clap_beta": 0.3,
+    "max_topo_err": 20,
+    "lambda": 0.0555,
+    "gamma_change_convergence": 0.005,
+    "gamma_max_iterations": 3,
     "small_baseline_flag": "n",
 }
 PARMS = dict(
-    STEP2_PARMS, select_method="DENSITY", density_rand=20, percent_rand=20, gamma_stdev_reject=0,
-    select_reest_gamma_flag="y", quick_est_gamma_flag="y", drop_ifg_index=[], slc_osf=1,
+    STEP2_PARMS,
+    select_method="DENSITY",
+    density_rand=20,
+    percent_rand=20,
+    gamma_stdev_reject=0,
+    select_reest_gamma_flag="y",
+    quick_est_gamma_flag="y",
+    drop_ifg_index=[],
+    slc_osf=1,
 )
 
 
@@ -82,7 +96,9 @@ def test_bin_threshold_is_where_expected_random_count_crosses():
     nr = np.zeros(100)
     nr[:60] = 10.0  # ten random pixels per bin up to coherence 0.6
     coh = np.repeat(coh_bins[:60], 10)  # candidates: exactly the random distribution
-    min_coh, _ = ps_select.bin_thresholds(coh, np.ones_like(coh), np.array([0.0, 1.0]), nr, coh_bins, 25.0)
+    min_coh, _ = ps_select.bin_thresholds(
+        coh, np.ones_like(coh), np.array([0.0, 1.0]), nr, coh_bins, 25.0
+    )
     # random pixels with coherence above bin k: 10 * (60 - k + 1); first below 25 is k = 58
     percent = np.cumsum(nr[::-1])[::-1]
     assert min_coh[0] == pytest.approx(ps_select._fit_crossing(percent, 25.0))
@@ -91,7 +107,9 @@ def test_bin_threshold_is_where_expected_random_count_crosses():
 
 def test_fit_threshold_cases():
     d_a = np.array([0.1, 0.2, 0.3])
-    thresh, coeffs = ps_select.fit_threshold(np.array([np.nan, 0.3, 0.5]), np.array([0.1, 0.2, 0.3]), d_a)
+    thresh, coeffs = ps_select.fit_threshold(
+        np.array([np.nan, 0.3, 0.5]), np.array([0.1, 0.2, 0.3]), d_a
+    )
     np.testing.assert_allclose(coeffs, [2.0, -0.1], atol=1e-12)
     np.testing.assert_allclose(thresh, [0.1, 0.3, 0.5], atol=1e-12)
     thresh, coeffs = ps_select.fit_threshold(np.array([0.5, 0.3]), np.array([0.1, 0.3]), d_a)
@@ -100,7 +118,9 @@ def test_fit_threshold_cases():
     assert thresh == pytest.approx(0.42)
     thresh, _ = ps_select.fit_threshold(np.array([np.nan, np.nan]), np.array([0.1, 0.3]), d_a)
     assert thresh == 0.3
-    thresh, _ = ps_select.fit_threshold(np.array([0.0, 0.4]), np.array([0.2, 0.3]), np.array([0.0, 0.3]))
+    thresh, _ = ps_select.fit_threshold(
+        np.array([0.0, 0.4]), np.array([0.2, 0.3]), np.array([0.0, 0.3])
+    )
     np.testing.assert_allclose(thresh, [0.0, 0.4], atol=1e-12)  # -0.8 clipped to 0
 
 
@@ -117,7 +137,9 @@ def test_bootstrap_coherence_stdev():
 
 
 def _grid(rng, n_i=40, n_j=36, n_ifg=5):
-    return (rng.normal(size=(n_i, n_j, n_ifg)) + 1j * rng.normal(size=(n_i, n_j, n_ifg))).astype(np.complex64)
+    return (rng.normal(size=(n_i, n_j, n_ifg)) + 1j * rng.normal(size=(n_i, n_j, n_ifg))).astype(
+        np.complex64
+    )
 
 
 def test_reestimated_patch_phase_equals_window_filter_without_the_cell():
@@ -130,10 +152,14 @@ def test_reestimated_patch_phase_equals_window_filter_without_the_cell():
         i0, j0 = min(max(ci - 16, 0), 8), min(max(cj - 16, 0), 4)
         window = grid[i0 : i0 + 32, j0 : j0 + 32].astype(np.complex128)
         window[ci - i0, cj - j0] = 0
-        want = [clap_filt_patch(window[:, :, k], 1.0, 0.3, low_pass)[ci - i0, cj - j0] for k in range(5)]
+        want = [
+            clap_filt_patch(window[:, :, k], 1.0, 0.3, low_pass)[ci - i0, cj - j0] for k in range(5)
+        ]
         np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-12)
         full = grid[i0 : i0 + 32, j0 : j0 + 32].astype(np.complex128)
-        with_cell = [clap_filt_patch(full[:, :, k], 1.0, 0.3, low_pass)[ci - i0, cj - j0] for k in range(5)]
+        with_cell = [
+            clap_filt_patch(full[:, :, k], 1.0, 0.3, low_pass)[ci - i0, cj - j0] for k in range(5)
+        ]
         assert np.min(np.abs(np.asarray(with_cell) - value)) > 1e-3
 
 
@@ -141,7 +167,9 @@ def test_oversampled_slc_leaves_out_the_neighbouring_cells_too():
     rng = np.random.default_rng(6)
     grid = _grid(rng, 32, 32, 3)
     low_pass = clap_low_pass(32, 50, 800)
-    got = ps_select.reestimate_patch_phase(grid, np.array([[0, 9]]), 32, 1.0, 0.3, low_pass, slc_osf=2)
+    got = ps_select.reestimate_patch_phase(
+        grid, np.array([[0, 9]]), 32, 1.0, 0.3, low_pass, slc_osf=2
+    )
     window = np.moveaxis(grid, 2, 0).astype(np.complex128)
     window[:, 0:2, 8:11] = 0
     want = clap_filt_patch(window, 1.0, 0.3, low_pass)[:, 0, 9]
@@ -164,7 +192,9 @@ def test_isolated_pixel_gets_no_patch_phase():
     grid = np.zeros((32, 32, 4), dtype=np.complex64)
     grid[10, 10] = np.exp(1j * np.array([0.1, 0.5, -1.0, 2.0]))
     low_pass = clap_low_pass(32, 50, 800)
-    assert np.all(ps_select.reestimate_patch_phase(grid, np.array([[10, 10]]), 32, 1.0, 0.3, low_pass) == 0)
+    assert np.all(
+        ps_select.reestimate_patch_phase(grid, np.array([[10, 10]]), 32, 1.0, 0.3, low_pass) == 0
+    )
     full = clap_filt_patch(np.moveaxis(grid, 2, 0), 1.0, 0.3, low_pass)[:, 10, 10]
     np.testing.assert_allclose(np.angle(full), [0.1, 0.5, -1.0, 2.0], atol=1e-9)  # with itself
 
@@ -185,7 +215,7 @@ def test_grid_smaller_than_window_is_zero_padded():
 
 
 def _make_step1(tmp: Path, n: int = 2500, seed: int = 4) -> None:
-    """Step-1 products of a 2 km x 2 km patch: 55 % PS (phase noise growing with D_A), rest random."""
+    """Step-1 products of a 2 km x 2 km patch: 55 % PS (phase noise grows with D_A), rest random."""
     rng = np.random.default_rng(seed)
     n_ifg, master_ix = 18, 8
     day = 738000.0 + 12.0 * np.arange(n_ifg)
@@ -196,11 +226,14 @@ def _make_step1(tmp: Path, n: int = 2500, seed: int = 4) -> None:
     xy = np.column_stack((np.arange(1, n + 1), x, y)).astype(np.float32)
     is_ps = rng.random(n) < 0.55
     d_a = np.where(is_ps, rng.uniform(0.05, 0.3, n), rng.uniform(0.2, 0.4, n))
-    defo = np.sin(x / 700.0)[:, None] * (day - day[0])[None, :] * 0.01 + (y / 900.0)[:, None] * np.cos(
-        np.arange(n_ifg)
-    )[None, :]
+    defo = (
+        np.sin(x / 700.0)[:, None] * (day - day[0])[None, :] * 0.01
+        + (y / 900.0)[:, None] * np.cos(np.arange(n_ifg))[None, :]
+    )
     k_true = rng.normal(0, 0.002, n)
-    phase = defo + k_true[:, None] * bperp[None, :] + rng.normal(0, 1, (n, n_ifg)) * (d_a * 2)[:, None]
+    phase = (
+        defo + k_true[:, None] * bperp[None, :] + rng.normal(0, 1, (n, n_ifg)) * (d_a * 2)[:, None]
+    )
     phase[~is_ps] = rng.uniform(-np.pi, np.pi, (int((~is_ps).sum()), n_ifg))
     phase[:, master_ix] = 0
     ph = np.exp(1j * phase).astype(np.complex64)
@@ -209,9 +242,17 @@ def _make_step1(tmp: Path, n: int = 2500, seed: int = 4) -> None:
     save_product(
         tmp / "ps1.h5",
         {
-            "ij": ij.astype(np.int32), "xy": xy, "lonlat": np.column_stack((x, y)) / 1e5,
-            "bperp": bperp, "day": day, "master_day": day[master_ix], "master_ix": master_ix,
-            "n_ifg": n_ifg, "n_image": n_ifg, "n_ps": n, "sort_ix": np.arange(n),
+            "ij": ij.astype(np.int32),
+            "xy": xy,
+            "lonlat": np.column_stack((x, y)) / 1e5,
+            "bperp": bperp,
+            "day": day,
+            "master_day": day[master_ix],
+            "master_ix": master_ix,
+            "n_ifg": n_ifg,
+            "n_image": n_ifg,
+            "n_ps": n,
+            "sort_ix": np.arange(n),
             "dates": [f"2021{m:04d}" for m in range(101, 101 + n_ifg)],
         },
     )
@@ -259,7 +300,10 @@ def test_run_reestimation_matches_direct_per_pixel_computation(step2_patch, tmp_
         i0, j0 = min(max(gi - 16, 0), n_i - 32), min(max(gj - 16, 0), n_j - 32)
         window = pm["ph_grid"][i0 : i0 + 32, j0 : j0 + 32].astype(np.complex128)
         window[gi - i0, gj - j0] = 0
-        want = [clap_filt_patch(window[:, :, k], 1, 0.3, pm["low_pass"])[gi - i0, gj - j0] for k in range(n_ifg)]
+        want = [
+            clap_filt_patch(window[:, :, k], 1, 0.3, pm["low_pass"])[gi - i0, gj - j0]
+            for k in range(n_ifg)
+        ]
         got = sl["ph_patch2"][np.searchsorted(ix, p)]
         np.testing.assert_allclose(got, np.asarray(want, dtype=np.complex64), rtol=1e-5, atol=1e-6)
     ps = load_product(patch / "ps1.h5")
@@ -283,7 +327,9 @@ def test_higher_density_rand_lowers_thresholds_and_selects_more(step2_patch, tmp
     results = []
     for k, density in enumerate((2, 20, 200)):
         patch = _copy_patch(step2_patch, tmp_path / f"d{k}")
-        results.append(load_product(ps_select.run(patch, dict(PARMS, density_rand=density), reest_flag=1)))
+        results.append(
+            load_product(ps_select.run(patch, dict(PARMS, density_rand=density), reest_flag=1))
+        )
     sizes = [r["ix"].size for r in results]
     thresh = [np.atleast_1d(r["coh_thresh"]) for r in results]
     assert sizes[0] < sizes[1] < sizes[2]

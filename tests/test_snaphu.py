@@ -42,8 +42,19 @@ def test_snaphu_unwraps_a_ramp(tmp_path: Path) -> None:
     k = np.round(offset[0, 0] / 2 / np.pi)
     np.testing.assert_allclose(offset, 2 * np.pi * k, atol=1e-4)
     assert (tmp_path / "snaphu.conf").read_text().split() == [
-        "INFILE", "snaphu.in", "OUTFILE", "snaphu.out", "COSTINFILE", "snaphu.costinfile",
-        "STATCOSTMODE", "DEFO", "INFILEFORMAT", "COMPLEX_DATA", "OUTFILEFORMAT", "FLOAT_DATA"]
+        "INFILE",
+        "snaphu.in",
+        "OUTFILE",
+        "snaphu.out",
+        "COSTINFILE",
+        "snaphu.costinfile",
+        "STATCOSTMODE",
+        "DEFO",
+        "INFILEFORMAT",
+        "COMPLEX_DATA",
+        "OUTFILEFORMAT",
+        "FLOAT_DATA",
+    ]
 
 
 def test_cost_file_layout(tmp_path: Path) -> None:
@@ -77,8 +88,11 @@ def _block_case(predicted: bool) -> tuple[np.ndarray, dict, dict, dict]:
     d_true = node_phase[e[:, 1]] - node_phase[e[:, 0]]
     noise = np.random.default_rng(1).normal(0, 0.3, (len(e), 4))
     dsu = (d_true if predicted else np.angle(np.exp(1j * d_true)))[:, None] + noise
-    ug = {"ph": np.exp(1j * node_phase)[:, None].astype(np.complex64), "nzix": nzix,
-          "pix_size": 100.0}
+    ug = {
+        "ph": np.exp(1j * node_phase)[:, None].astype(np.complex64),
+        "nzix": nzix,
+        "pix_size": 100.0,
+    }
     ut = {"dph_space_uw": dsu, "dph_noise": noise, "spread": np.zeros((len(e), 4))}
     return true, ug, ui, ut
 
@@ -114,8 +128,12 @@ def test_cost_values_follow_stamps_int16_arithmetic() -> None:
     dsu[0, 0] = 0.5 + 2 * np.pi * 3.25  # edge 1 predicted 3 cycles off its wrapped value
     spread = np.zeros((n_edge, 3))
     spread[1, 0] = 1e3  # saturates
-    setup = cost_setup("3D", {"nzix": nzix, "pix_size": 100.0}, ui,
-                       {"dph_space_uw": dsu, "dph_noise": noise, "spread": spread})
+    setup = cost_setup(
+        "3D",
+        {"nzix": nzix, "pix_size": 100.0},
+        ui,
+        {"dph_space_uw": dsu, "dph_noise": noise, "spread": spread},
+    )
     sigsq = np.round((np.std([0, 0.5, 0], ddof=1) / 2 / np.pi) ** 2 * 200**2 / 100)
     assert setup["sigsq"][0] == sigsq == 1
     rowcost, colcost = ifg_costs(setup, 0)
@@ -130,8 +148,9 @@ def test_cost_values_follow_stamps_int16_arithmetic() -> None:
     assert rowcost[0, 0, 2] == MAXSHORT and rowcost[0, 0, 3] == -MAXSHORT
     third = tuple(edges[2])
     arcs = [(0, j) for j in range(3) if {2 * j, 2 * j + 1} == set(third)]
-    arcs_col = [(i, j) for i in range(2) for j in range(2)
-                if {2 * j + i, 2 * j + 2 + i} == set(third)]
+    arcs_col = [
+        (i, j) for i in range(2) for j in range(2) if {2 * j + i, 2 * j + 2 + i} == set(third)
+    ]
     for i, j in arcs:
         assert rowcost[i, j, 3] == 1 and rowcost[i, j, 0] == 0  # no statistics: cost shelf 1
     for i, j in arcs_col:
@@ -155,9 +174,11 @@ def _fake_snaphu(path: Path, body: str) -> Path:
 
 
 def test_failing_snaphu_quotes_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = _fake_snaphu(tmp_path / "snaphu_bad",
-                        "echo 'snaphu v2.0.7'\necho 'Reading wrapped phase' \n"
-                        "echo 'ERROR: cost file size mismatch' >&2\nexit 3\n")
+    fake = _fake_snaphu(
+        tmp_path / "snaphu_bad",
+        "echo 'snaphu v2.0.7'\necho 'Reading wrapped phase' \n"
+        "echo 'ERROR: cost file size mismatch' >&2\nexit 3\n",
+    )
     monkeypatch.setenv("SNAPHU_BIN", str(fake))
     runner = snaphu.Snaphu(tmp_path / "w")
     with pytest.raises(StampsError) as err:
@@ -167,8 +188,9 @@ def test_failing_snaphu_quotes_its_log(tmp_path: Path, monkeypatch: pytest.Monke
     assert "ERROR: cost file size mismatch" in msg and "\n" not in msg
     silent = _fake_snaphu(tmp_path / "snaphu_silent", "echo done\nexit 0\n")
     with pytest.raises(StampsError, match="output has 0 bytes, expected 80"):
-        snaphu.Snaphu(tmp_path / "w2", silent).unwrap(np.ones((4, 5), np.complex64),
-                                                      *neutral_costs(4, 5))
+        snaphu.Snaphu(tmp_path / "w2", silent).unwrap(
+            np.ones((4, 5), np.complex64), *neutral_costs(4, 5)
+        )
 
 
 def _stamps_displacement(plain: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -176,14 +198,19 @@ def _stamps_displacement(plain: Path) -> tuple[np.ndarray, np.ndarray]:
     con = sqlite3.connect(plain)
     cols = [r[1] for r in con.execute("pragma table_info(stamps_octave)")]
     dcols = [c for c in cols if c.startswith("D20")]
-    rows = np.array(con.execute(f"select AZ, RG, {', '.join(dcols)} from stamps_octave")
-                    .fetchall(), dtype=float)
+    rows = np.array(
+        con.execute(f"select AZ, RG, {', '.join(dcols)} from stamps_octave").fetchall(), dtype=float
+    )
     con.close()
     return rows[:, :2].astype(int), rows[:, 2:]
 
 
-def test_golden_unwrapping_matches_stamps(golden_steps1to5: Path, golden_chain: dict[str, Path],
-                                         golden_gpkg: dict[str, Path], tmp_path: Path) -> None:
+def test_golden_unwrapping_matches_stamps(
+    golden_steps1to5: Path,
+    golden_chain: dict[str, Path],
+    golden_gpkg: dict[str, Path],
+    tmp_path: Path,
+) -> None:
     """Step 6 on the golden stack after Steps 1-5: StaMPS' grid-size error with the default
     unwrap_grid_size, then (the session's chain, 55 m as the golden run) StaMPS' cycles."""
     from stamps_python.parms import load_parms
@@ -192,8 +219,11 @@ def test_golden_unwrapping_matches_stamps(golden_steps1to5: Path, golden_chain: 
     run = tmp_path / "run"
     shutil.copytree(golden_steps1to5, run)
     parms = load_parms(run)
-    with pytest.raises(StampsError, match=r"\(8 pixels\) is less than prefilter window size "
-                                          r"\(32\)"):
+    with pytest.raises(
+        StampsError,
+        match=r"\(8 pixels\) is less than prefilter window size "
+        r"\(32\)",
+    ):
         ps_unwrap.run(run, parms, progress=False)
     uw = load_product(golden_chain["run"] / "phuw2.h5")["ph_uw"].astype(float)
     ps = load_product(golden_chain["run"] / "ps2.h5", ["ij", "xy"])
@@ -206,7 +236,9 @@ def test_golden_unwrapping_matches_stamps(golden_steps1to5: Path, golden_chain: 
     diff = uw[ok] + 4 * np.pi / LAMBDA * disp[match[ok]] / 1000
     _, nb = cKDTree(ps["xy"][ok, 1:]).query(ps["xy"][ok, 1:], k=15)
     cycles = np.round((diff - np.median(diff[nb], axis=1)) / 2 / np.pi)
-    print(f"Step 6: {ok.mean():.5f} of our PS are StaMPS PS; {np.count_nonzero(cycles)} of "
-          f"{cycles.size} phases on another cycle than StaMPS'")
+    print(
+        f"Step 6: {ok.mean():.5f} of our PS are StaMPS PS; {np.count_nonzero(cycles)} of "
+        f"{cycles.size} phases on another cycle than StaMPS'"
+    )
     assert ok.mean() >= 0.998  # measured 1.0 (6081 of our 6081 PS)
     assert np.count_nonzero(cycles) <= 6  # measured 2 of 145 944 (1.4e-5)

@@ -69,8 +69,10 @@ def test_step3_and_step4_sets_overlap_stamps(golden_steps, golden_candidates):
     ours4 = set(map(tuple, ps2[:, 1:].tolist()))
     theirs4 = set(zip(g.AZ[g.KEPT_STEP4 == 1], g.RG[g.KEPT_STEP4 == 1]))
     j3, j4 = _jaccard(ours3, theirs3), _jaccard(ours4, theirs4)
-    print(f"Jaccard with StaMPS: Step 3 {j3:.5f} ({len(ours3)} vs {len(theirs3)}), "
-          f"Step 4 {j4:.5f} ({len(ours4)} vs {len(theirs4)})")
+    print(
+        f"Jaccard with StaMPS: Step 3 {j3:.5f} ({len(ours3)} vs {len(theirs3)}), "
+        f"Step 4 {j4:.5f} ({len(ours4)} vs {len(theirs4)})"
+    )
     assert j3 >= 0.9945  # measured 0.99818 (6567 vs 6579)
     assert j4 >= 0.996  # measured 0.99869 (6081 vs 6089)
 
@@ -78,9 +80,15 @@ def test_step3_and_step4_sets_overlap_stamps(golden_steps, golden_candidates):
 def test_step5_merged_products(golden_steps):
     ps = load_product(golden_steps / "ps2.h5")
     n = ps["n_ps"]
-    for name, key, shape in [("ph2", "ph", (n, 24)), ("rc2", "ph_rc", (n, 24)),
-                             ("pm2", "K_ps", (n,)), ("bp2", "bperp_mat", (n, 23)),
-                             ("la2", "la", (n,)), ("hgt2", "hgt", (n,)), ("ifgstd2", "ifg_std", (24,))]:
+    for name, key, shape in [
+        ("ph2", "ph", (n, 24)),
+        ("rc2", "ph_rc", (n, 24)),
+        ("pm2", "K_ps", (n,)),
+        ("bp2", "bperp_mat", (n, 23)),
+        ("la2", "la", (n,)),
+        ("hgt2", "hgt", (n,)),
+        ("ifgstd2", "ifg_std", (24,)),
+    ]:
         arr = np.asarray(load_product(golden_steps / f"{name}.h5", [key])[key])
         assert arr.shape[0] == shape[0] and arr.size == np.prod(shape), name
     keys = set(map(tuple, ps["ij"][:, 1:].tolist()))
@@ -95,16 +103,34 @@ def test_rerun_is_bit_identical_and_interrupted_step3_recovers(golden_steps, tmp
     shutil.copytree(golden_steps, run)
     for p in (run / "PATCH_1").glob("select1.h5"):
         p.unlink()
-    cmd = [sys.executable, str(ROOT / "stamps_python" / "stamps_main.py"), "--start", "3",
-           "--end", "5", "--config", str(run)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "stamps_python" / "stamps_main.py"),
+        "--start",
+        "3",
+        "--end",
+        "5",
+        "--config",
+        str(run),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    for name in ("PATCH_1/select1.h5", "PATCH_1/weed1.h5", "PATCH_1/ps2.h5", "PATCH_1/rc2.h5",
-                 "ps2.h5", "ph2.h5", "rc2.h5", "pm2.h5", "bp2.h5", "ifgstd2.h5"):
+    for name in (
+        "PATCH_1/select1.h5",
+        "PATCH_1/weed1.h5",
+        "PATCH_1/ps2.h5",
+        "PATCH_1/rc2.h5",
+        "ps2.h5",
+        "ph2.h5",
+        "rc2.h5",
+        "pm2.h5",
+        "bp2.h5",
+        "ifgstd2.h5",
+    ):
         _assert_identical(golden_steps / name, run / name)
 
 
@@ -131,9 +157,20 @@ def test_missing_prerequisites_name_the_step(tmp_path):
         run_steps(run, 2, 2)
     with pytest.raises(StampsError, match=r"--start 4 is after --end 2"):
         run_steps(run, 4, 2)
-    res = subprocess.run([sys.executable, str(ROOT / "stamps_python" / "stamps_main.py"),
-                          "--start", "5", "--end", "5", "--config", str(run)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stamps_python" / "stamps_main.py"),
+            "--start",
+            "5",
+            "--end",
+            "5",
+            "--config",
+            str(run),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
     errors = [line for line in lines if line.startswith("error:")]

@@ -15,9 +15,9 @@ import h5py
 import numpy as np
 import pytest
 import rasterio
-from scipy import ndimage
 from isce_xml_reader import read_isce_xml, read_raster
 from rasterio.errors import NotGeoreferencedWarning
+from scipy import ndimage
 
 from stamps_python import synthetic as syn
 from stamps_python.synthetic import (
@@ -690,8 +690,9 @@ def test_phase_cubes_match_the_ps_truth(truth):
         assert ds.shape == (N_DATES, ROWS, COLS) and ds.dtype == np.float32, name
         assert ds.chunks == (1, ROWS, COLS) and ds.compression == "gzip" and ds.shuffle, name
         assert ds.attrs["units"] == "rad"
-        assert "interferogram (reference x conj(date)) phase = X[ref] - X[date]" in (
-            ds.attrs["description"]
+        assert (
+            "interferogram (reference x conj(date)) phase = X[ref] - X[date]"
+            in (ds.attrs["description"])
         )
     atm, ramp, dem = (truth[n][()].astype(np.float64) for n in syn.PHASE_CUBES)
     primary = truth["ps/is_sidelobe"][()] == 0

@@ -19,7 +19,8 @@ def _reference_topofit(cpx: np.ndarray, bperp: np.ndarray, n_trial_wraps: float,
     n = math.ceil(8 * n_trial_wraps)
     trials = np.arange(-n, n + 1) + asym * 8 * n_trial_wraps
     coh_trial = [
-        abs(np.sum(cpx * np.exp(-1j * bp / bp_range * np.pi / 4 * m))) / np.sum(abs(cpx)) for m in trials
+        abs(np.sum(cpx * np.exp(-1j * bp / bp_range * np.pi / 4 * m))) / np.sum(abs(cpx))
+        for m in trials
     ]
     k0 = np.pi / 4 / bp_range * trials[int(np.argmax(coh_trial))]
     res = cpx * np.exp(-1j * k0 * bp)
@@ -77,7 +78,7 @@ def test_recovers_injected_k_and_coherence():
     assert np.percentile(np.abs(k - k_true), 99) < 2e-3
     assert np.median(np.abs(np.angle(np.exp(1j * (c - c_true))))) < 0.1
     # coherence of a series with Gaussian phase noise sigma: |E exp(j n)| = exp(-sigma^2 / 2)
-    assert np.median(coh) == pytest.approx(math.exp(-noise**2 / 2), abs=0.02)
+    assert np.median(coh) == pytest.approx(math.exp(-(noise**2) / 2), abs=0.02)
     assert np.std(np.angle(res * np.exp(-1j * c[:, None]))) == pytest.approx(noise, rel=0.1)
 
 

@@ -32,24 +32,46 @@ def _scene(rng: np.random.Generator, n_ps: int) -> tuple[np.ndarray, np.ndarray]
     return x[order], y[order]
 
 
-def _ps_product(x: np.ndarray, y: np.ndarray, day: np.ndarray, bperp: np.ndarray, master: int,
-                n_ifg: int, extra: dict | None = None) -> dict:
+def _ps_product(
+    x: np.ndarray,
+    y: np.ndarray,
+    day: np.ndarray,
+    bperp: np.ndarray,
+    master: int,
+    n_ifg: int,
+    extra: dict | None = None,
+) -> dict:
     n_ps = len(x)
     ps = {
-        "ij": np.column_stack([np.arange(1, n_ps + 1), (y / 10).astype(int),
-                               (x / 10).astype(int)]).astype(np.int32),
+        "ij": np.column_stack(
+            [np.arange(1, n_ps + 1), (y / 10).astype(int), (x / 10).astype(int)]
+        ).astype(np.int32),
         "xy": np.column_stack([np.arange(1, n_ps + 1), x, y]).astype(np.float32),
-        "lonlat": np.column_stack([x * 1e-5, y * 1e-5]), "day": day, "bperp": bperp,
-        "master_ix": master, "master_day": day[master], "n_ifg": n_ifg, "n_image": len(day),
-        "n_ps": n_ps, "dates": [f"2020{k:04d}" for k in range(len(day))],
+        "lonlat": np.column_stack([x * 1e-5, y * 1e-5]),
+        "day": day,
+        "bperp": bperp,
+        "master_ix": master,
+        "master_day": day[master],
+        "n_ifg": n_ifg,
+        "n_image": len(day),
+        "n_ps": n_ps,
+        "dates": [f"2020{k:04d}" for k in range(len(day))],
     }
     ps.update(extra or {})
     return ps
 
 
-def make_ps_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5, cycles: float = 4.0,
-                noise: float = 0.3, seed: int = 0, ramp_cycles_per_km: float = 0.0,
-                bperp_max: float = 150.0) -> dict[str, np.ndarray]:
+def make_ps_run(
+    run: Path,
+    n_ps: int = 400,
+    n_img: int = 12,
+    master: int = 5,
+    cycles: float = 4.0,
+    noise: float = 0.3,
+    seed: int = 0,
+    ramp_cycles_per_km: float = 0.0,
+    bperp_max: float = 150.0,
+) -> dict[str, np.ndarray]:
     """Merged single-reference run: a deformation ramp of ``cycles`` across the scene growing
     linearly in time, per-PS look-angle error, Gaussian noise (rad). Returns the true phases."""
     rng = np.random.default_rng(seed)
@@ -69,17 +91,30 @@ def make_ps_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5, cy
     ph_rc[:, master] = 1
     save_product(run / "ps2.h5", _ps_product(x, y, day, bperp, master, n_img))
     save_product(run / "rc2.h5", {"ph_rc": ph_rc})
-    save_product(run / "pm2.h5", {
-        "ph_patch": np.delete(np.exp(1j * phase), master, axis=1).astype(np.complex64),
-        "K_ps": k_ps, "C_ps": np.zeros(n_ps), "coh_ps": np.full(n_ps, 0.8),
-        "ph_res": np.zeros((n_ps, n_img - 1), np.float32)})
+    save_product(
+        run / "pm2.h5",
+        {
+            "ph_patch": np.delete(np.exp(1j * phase), master, axis=1).astype(np.complex64),
+            "K_ps": k_ps,
+            "C_ps": np.zeros(n_ps),
+            "coh_ps": np.full(n_ps, 0.8),
+            "ph_res": np.zeros((n_ps, n_img - 1), np.float32),
+        },
+    )
     save_product(run / "bp2.h5", {"bperp_mat": np.tile(np.delete(bperp, master), (n_ps, 1))})
     save_product(run / "la2.h5", {"la": np.full(n_ps, 0.6)})
     return {"phase": phase, "ramp": ramp, "x": x, "bperp": bperp, "k_ps": k_ps}
 
 
-def make_sb_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5,
-                cycles: float = 6.0, noise: float = 0.3, seed: int = 1) -> np.ndarray:
+def make_sb_run(
+    run: Path,
+    n_ps: int = 400,
+    n_img: int = 12,
+    master: int = 5,
+    cycles: float = 6.0,
+    noise: float = 0.3,
+    seed: int = 1,
+) -> np.ndarray:
     """Merged small-baseline run (pairs of consecutive and second-next images); true ifg phase."""
     rng = np.random.default_rng(seed)
     run.mkdir(parents=True, exist_ok=True)
@@ -87,8 +122,9 @@ def make_sb_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5,
     day = datenum("20200101") + 36.0 * np.arange(n_img)
     bp_img = rng.uniform(-150, 150, n_img)
     bp_img -= bp_img[master]
-    ifgday_ix = np.array(sorted([(i, i + 1) for i in range(n_img - 1)]
-                                + [(i, i + 2) for i in range(n_img - 2)]))
+    ifgday_ix = np.array(
+        sorted([(i, i + 1) for i in range(n_img - 1)] + [(i, i + 2) for i in range(n_img - 2)])
+    )
     t = (day - day[master]) / np.abs(day - day[master]).max()
     k_ps = rng.normal(0, 0.002, n_ps)
     img = 2 * np.pi * cycles * (x / SCENE[0])[:, None] * t[None, :] + k_ps[:, None] * bp_img
@@ -96,21 +132,33 @@ def make_sb_run(run: Path, n_ps: int = 400, n_img: int = 12, master: int = 5,
     phase += rng.normal(0, noise, phase.shape)
     bperp = bp_img[ifgday_ix[:, 1]] - bp_img[ifgday_ix[:, 0]]
     n_ifg = len(ifgday_ix)
-    save_product(run / "ps2.h5", _ps_product(x, y, day, bperp, master, n_ifg, {
-        "ifgday": day[ifgday_ix], "ifgday_ix": ifgday_ix}))
-    save_product(run / "rc2.h5", {"ph_rc": np.exp(1j * (phase - k_ps[:, None] * bperp))
-                                  .astype(np.complex64)})
-    save_product(run / "pm2.h5", {"ph_patch": np.exp(1j * phase).astype(np.complex64),
-                                  "K_ps": k_ps, "C_ps": np.zeros(n_ps),
-                                  "coh_ps": np.full(n_ps, 0.8)})
+    save_product(
+        run / "ps2.h5",
+        _ps_product(
+            x, y, day, bperp, master, n_ifg, {"ifgday": day[ifgday_ix], "ifgday_ix": ifgday_ix}
+        ),
+    )
+    save_product(
+        run / "rc2.h5", {"ph_rc": np.exp(1j * (phase - k_ps[:, None] * bperp)).astype(np.complex64)}
+    )
+    save_product(
+        run / "pm2.h5",
+        {
+            "ph_patch": np.exp(1j * phase).astype(np.complex64),
+            "K_ps": k_ps,
+            "C_ps": np.zeros(n_ps),
+            "coh_ps": np.full(n_ps, 0.8),
+        },
+    )
     save_product(run / "bp2.h5", {"bperp_mat": np.tile(bperp, (n_ps, 1)).astype(np.float32)})
     return phase
 
 
 def parms_for(small_baseline: bool = False, **extra) -> dict:
     p = default_parms(small_baseline=small_baseline)
-    p.update({"lambda": LAMBDA, "heading": -168.0, "unwrap_grid_size": 100.0,
-              "unwrap_gold_n_win": 8})
+    p.update(
+        {"lambda": LAMBDA, "heading": -168.0, "unwrap_grid_size": 100.0, "unwrap_gold_n_win": 8}
+    )
     p.update(extra)
     return p
 
@@ -137,9 +185,12 @@ def test_grid_smaller_than_prefilter_window_is_stamps_error() -> None:
     rng = np.random.default_rng(3)
     xy = np.column_stack([np.arange(50), rng.uniform(0, 1600, 50), rng.uniform(0, 900, 50)])
     ph = np.exp(1j * rng.uniform(-np.pi, np.pi, (50, 3)))
-    with pytest.raises(StampsError, match=r"^Minimum dimension of the resampled grid \(8 pixels\) "
-                                          r"is less than prefilter window size \(32\); lower "
-                                          r"unwrap_grid_size"):
+    with pytest.raises(
+        StampsError,
+        match=r"^Minimum dimension of the resampled grid \(8 pixels\) "
+        r"is less than prefilter window size \(32\); lower "
+        r"unwrap_grid_size",
+    ):
         uw_grid_wrapped(ph, xy, 100.0, 32, True, False, 0.8, progress=False)
 
 
@@ -159,31 +210,42 @@ def test_grid_of_too_many_cells_is_refused_before_allocating() -> None:
         check_grid(xy, 200.0, 32)
 
 
-def test_run_refuses_a_huge_grid_before_any_work(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_refuses_a_huge_grid_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_ps_run(tmp_path)
 
     def no_loading(*args, **kwargs):
         raise AssertionError("rc2 read before the grid check")
 
-    monkeypatch.setattr(ps_unwrap, "load_product", lambda path, *a, **k: (
-        load_product(path, *a, **k) if Path(path).name == "ps2.h5" else no_loading()))
-    with pytest.raises(StampsError, match=r"^parameter unwrap_grid_size: 0.001 m .* grid .* use "
-                                          r"unwrap_grid_size >= \d"):
+    monkeypatch.setattr(
+        ps_unwrap,
+        "load_product",
+        lambda path, *a, **k: (
+            load_product(path, *a, **k) if Path(path).name == "ps2.h5" else no_loading()
+        ),
+    )
+    with pytest.raises(
+        StampsError,
+        match=r"^parameter unwrap_grid_size: 0.001 m .* grid .* use "
+        r"unwrap_grid_size >= \d",
+    ):
         ps_unwrap.run(tmp_path, parms_for(unwrap_grid_size=0.001), progress=False)
     assert not (tmp_path / "uw_grid.h5").exists()
 
 
 def test_grid_sums_phasors_per_cell_in_column_major_node_order() -> None:
-    xy = np.array([[1, 10.0, 10.0], [2, 20.0, 30.0], [3, 150.0, 20.0], [4, 60.0, 160.0],
-                   [5, 290.0, 290.0]])
+    xy = np.array(
+        [[1, 10.0, 10.0], [2, 20.0, 30.0], [3, 150.0, 20.0], [4, 60.0, 160.0], [5, 290.0, 290.0]]
+    )
     ph = np.exp(1j * np.array([[0.1], [0.3], [1.0], [-2.0], [2.5]]))
     ug = uw_grid_wrapped(ph, xy, 100.0, 2, False, False, 0.8, progress=False)
     # cells (row, col): PS1, PS2 -> (0, 0); PS3 -> (0, 1); PS4, PS5 -> (1, 0), (1, 1) after folding
     assert ug["grid_ij"].tolist() == [[0, 0], [0, 0], [0, 1], [1, 0], [1, 1]]
     assert ug["ij"].tolist() == [[0, 0], [1, 0], [0, 1], [1, 1]]  # down each column first
-    np.testing.assert_allclose(ug["ph"][:, 0], [ph[0, 0] + ph[1, 0], ph[3, 0], ph[2, 0], ph[4, 0]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        ug["ph"][:, 0], [ph[0, 0] + ph[1, 0], ph[3, 0], ph[2, 0], ph[4, 0]], rtol=1e-6
+    )
     np.testing.assert_allclose(ug["xy"][:, 1:], [[50, 50], [50, 150], [150, 50], [150, 150]])
 
 
@@ -263,8 +325,9 @@ def test_gradient_filter_returns_plane_wave_gradients() -> None:
 
 def test_annealing_fit_finds_the_cycles_and_is_seeded() -> None:
     n_img = 10
-    ifgday_ix = np.array(sorted([(i, i + 1) for i in range(n_img - 1)]
-                                + [(i, i + 2) for i in range(n_img - 2)]))
+    ifgday_ix = np.array(
+        sorted([(i, i + 1) for i in range(n_img - 1)] + [(i, i + 2) for i in range(n_img - 2)])
+    )
     G = design_matrix(ifgday_ix, n_img)
     x = np.arange(n_img, dtype=float)
     rng = np.random.default_rng(0)
@@ -282,8 +345,12 @@ def test_annealing_fit_finds_the_cycles_and_is_seeded() -> None:
 def test_unwrap_from_grid_adds_ps_departure_and_holds_predefined_values() -> None:
     grid_uw = np.array([[10.0, 20.0], [-3.0, 4.0]])  # 2 nodes x 2 ifgs
     ph_in = np.exp(1j * np.array([[10.2, 19.5], [-3.1, 4.4], [10.0 - 0.3, 20.6]]))
-    ug = {"ph_in": ph_in, "nzix": np.array([[True], [True]]),
-          "grid_ij": np.array([[0, 0], [1, 0], [0, 0]]), "ph_in_predef": None}
+    ug = {
+        "ph_in": ph_in,
+        "nzix": np.array([[True], [True]]),
+        "grid_ij": np.array([[0, 0], [1, 0], [0, 0]]),
+        "ph_in_predef": None,
+    }
     out = uw_unwrap_from_grid(ug, grid_uw)
     np.testing.assert_allclose(out, [[10.2, 19.5], [-3.1, 4.4], [9.7, 20.6]], atol=1e-5)
     predef = np.full((3, 2), np.nan)
@@ -335,8 +402,9 @@ def test_run_without_baseline_spread(tmp_path: Path) -> None:
 
 def test_run_with_spatial_cost_function(tmp_path: Path) -> None:
     truth = make_ps_run(tmp_path, seed=7)
-    uw = load_product(ps_unwrap.run(tmp_path, parms_for(unwrap_spatial_cost_func_flag="y"),
-                                    progress=False))
+    uw = load_product(
+        ps_unwrap.run(tmp_path, parms_for(unwrap_spatial_cost_func_flag="y"), progress=False)
+    )
     assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
     st = load_product(tmp_path / "uw_space_time.h5")
     assert st["ifreq_ij"].shape == st["jfreq_ij"].shape and "shaky_ix" in st
@@ -350,8 +418,10 @@ def test_run_subtracts_and_adds_back_step7_estimates(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     k_uw = rng.normal(0, 0.001, n_ps)
     c_uw = rng.uniform(-1, 1, n_ps)
-    save_product(tmp_path / "scla_smooth2.h5", {"K_ps_uw": k_uw, "C_ps_uw": c_uw,
-                                                "ph_ramp": truth["ramp"].astype(np.float32)})
+    save_product(
+        tmp_path / "scla_smooth2.h5",
+        {"K_ps_uw": k_uw, "C_ps_uw": c_uw, "ph_ramp": truth["ramp"].astype(np.float32)},
+    )
     uw = load_product(ps_unwrap.run(tmp_path, parms_for(scla_deramp="y"), progress=False))
     assert cycle_errors(uw["ph_uw"], truth["phase"]).sum() == 0
     without = load_product(ps_unwrap.run(tmp_path, parms_for(scla_deramp="n"), progress=False))
@@ -388,7 +458,8 @@ def test_run_small_baselines(tmp_path: Path, method: str) -> None:
     assert cycle_errors(uw["ph_uw"], phase).sum() == 0
     if method == "3D":
         assert load_product(tmp_path / "uw_grid.h5", ["ph_lowpass"])["ph_lowpass"].shape == (
-            load_product(tmp_path / "uw_grid.h5", ["ph"])["ph"].shape)
+            load_product(tmp_path / "uw_grid.h5", ["ph"])["ph"].shape
+        )
 
 
 def test_run_without_step5_products(tmp_path: Path) -> None:
@@ -401,7 +472,8 @@ def test_run_without_step5_products(tmp_path: Path) -> None:
 
 
 def test_run_checks_snaphu_first_and_removes_stale_snaphu_folders(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_ps_run(tmp_path)
     stale = tmp_path / ".snaphu_k1ll3d"
     stale.mkdir()
@@ -420,8 +492,15 @@ def test_run_checks_snaphu_first_and_removes_stale_snaphu_folders(
     assert not stale.exists()
     assert (tmp_path / ".snaphu_note").is_file() and (tmp_path / "snaphu_mine").is_dir()
     with pytest.raises(StampsError, match="SNAPHU_BIN"):  # uw_3d itself looks first, too
-        ps_unwrap.uw_3d(np.ones((4, 2), np.complex64), np.zeros((4, 2)), np.arange(2.0),
-                        np.array([[0, 1], [0, 1]]), np.zeros(2), {}, tmp_path)
+        ps_unwrap.uw_3d(
+            np.ones((4, 2), np.complex64),
+            np.zeros((4, 2)),
+            np.arange(2.0),
+            np.array([[0, 1], [0, 1]]),
+            np.zeros(2),
+            {},
+            tmp_path,
+        )
 
 
 def test_run_holds_good_small_baseline_values(tmp_path: Path) -> None:

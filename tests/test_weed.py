@@ -165,7 +165,9 @@ def test_arc_noise_of_linear_motion_is_zero():
     day = 738000.0 + 12.0 * np.arange(20)
     bperp = np.linspace(-100, 120, 20)[np.random.default_rng(0).permutation(20)]
     signal = 0.01 * (day - day[0])
-    edge_std, edge_max = ps_weed.arc_noise(np.exp(1j * signal)[None, :].repeat(3, 0), day, bperp, 730.0)
+    edge_std, edge_max = ps_weed.arc_noise(
+        np.exp(1j * signal)[None, :].repeat(3, 0), day, bperp, 730.0
+    )
     assert np.all(edge_std < 1e-6) and np.all(edge_max < 1e-6)
 
 
@@ -203,10 +205,19 @@ def _make_patch(tmp: Path, noisy: int = 17, n: int = 60, seed: int = 1) -> dict:
     save_product(
         tmp / "ps1.h5",
         {
-            "ij": ij.astype(np.int32), "xy": xy, "lonlat": lonlat, "bperp": bperp, "day": day,
-            "master_day": day[master_ix], "master_ix": master_ix, "n_ifg": n_ifg,
-            "n_image": n_ifg, "n_ps": n, "sort_ix": np.arange(n),
-            "dates": [f"2021{m:04d}" for m in range(101, 101 + n_ifg)], "ll0": np.array([10.0, 45.0]),
+            "ij": ij.astype(np.int32),
+            "xy": xy,
+            "lonlat": lonlat,
+            "bperp": bperp,
+            "day": day,
+            "master_day": day[master_ix],
+            "master_ix": master_ix,
+            "n_ifg": n_ifg,
+            "n_image": n_ifg,
+            "n_ps": n,
+            "sort_ix": np.arange(n),
+            "dates": [f"2021{m:04d}" for m in range(101, 101 + n_ifg)],
+            "ll0": np.array([10.0, 45.0]),
         },
     )
     save_product(tmp / "ph1.h5", {"ph": ph})
@@ -223,8 +234,12 @@ def _make_patch(tmp: Path, noisy: int = 17, n: int = 60, seed: int = 1) -> dict:
     save_product(
         tmp / "select1.h5",
         {
-            "ix": ix, "keep_ix": keep, "K_ps2": k_ps, "C_ps2": rng.normal(0, 0.1, n),
-            "coh_ps2": coh, "ph_res2": rng.normal(0, 0.2, (n, n_ifg - 1)).astype(np.float32),
+            "ix": ix,
+            "keep_ix": keep,
+            "K_ps2": k_ps,
+            "C_ps2": rng.normal(0, 0.1, n),
+            "coh_ps2": coh,
+            "ph_res2": rng.normal(0, 0.2, (n, n_ifg - 1)).astype(np.float32),
             "ph_patch2": ph_patch,
         },
     )
@@ -232,8 +247,12 @@ def _make_patch(tmp: Path, noisy: int = 17, n: int = 60, seed: int = 1) -> dict:
 
 
 PARMS = {
-    "small_baseline_flag": "n", "weed_time_win": 730, "weed_standard_dev": 1.0,
-    "weed_max_noise": "inf", "weed_zero_elevation": "n", "weed_neighbours": "n",
+    "small_baseline_flag": "n",
+    "weed_time_win": 730,
+    "weed_standard_dev": 1.0,
+    "weed_max_noise": "inf",
+    "weed_zero_elevation": "n",
+    "weed_neighbours": "n",
     "drop_ifg_index": [],
 }
 
@@ -345,8 +364,12 @@ def test_delaunay_triangles_cover_the_hull_and_share_the_edges():
     xy = rng.uniform(0, 100, (40, 2))
     tri = delaunay_triangles(xy)
     a, b, c = xy[tri[:, 0]], xy[tri[:, 1]], xy[tri[:, 2]]
-    area = 0.5 * np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1]))
+    area = 0.5 * np.abs(
+        (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    )
     assert area.sum() == pytest.approx(ConvexHull(xy).volume)
-    edges = np.unique(np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]]), axis=1), axis=0)
+    edges = np.unique(
+        np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]]), axis=1), axis=0
+    )
     np.testing.assert_array_equal(edges, delaunay_edges(xy))
     assert delaunay_triangles(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])).shape == (0, 3)

@@ -36,8 +36,17 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 # Every line is read once: a large GDAL block cache only costs memory (MiB; before GDAL starts).
 os.environ.setdefault("GDAL_CACHEMAX", "64")
 
-_VRT_TYPES = {"Byte": "u1", "Int16": "i2", "UInt16": "u2", "Int32": "i4", "UInt32": "u4",
-              "Float32": "f4", "Float64": "f8", "CFloat32": "c8", "CFloat64": "c16"}
+_VRT_TYPES = {
+    "Byte": "u1",
+    "Int16": "i2",
+    "UInt16": "u2",
+    "Int32": "i4",
+    "UInt32": "u4",
+    "Float32": "f4",
+    "Float64": "f8",
+    "CFloat32": "c8",
+    "CFloat64": "c16",
+}
 
 GEOMETRY_NAMES = ("hgt", "lat", "lon", "los", "incLocal", "shadowMask")
 REQUIRED_GEOMETRY = ("hgt", "lat", "lon", "los", "incLocal")
@@ -110,17 +119,26 @@ def raw_bands(vrt: Path) -> list[RawBand] | None:
         name = (src.text or "").strip()
         raw = vrt.parent / name if src.get("relativeToVRT", "0") == "1" else Path(name)
         order = "<" if band.findtext("ByteOrder", "LSB").strip().upper() == "LSB" else ">"
-        bands.append(RawBand(raw=raw, dtype=np.dtype(order + kind),
-                             image_offset=int(band.findtext("ImageOffset", "0")),
-                             pixel_offset=int(band.findtext("PixelOffset", "0")),
-                             line_offset=int(band.findtext("LineOffset", "0"))))
+        bands.append(
+            RawBand(
+                raw=raw,
+                dtype=np.dtype(order + kind),
+                image_offset=int(band.findtext("ImageOffset", "0")),
+                pixel_offset=int(band.findtext("PixelOffset", "0")),
+                line_offset=int(band.findtext("LineOffset", "0")),
+            )
+        )
     return bands or None
 
 
 def _raw_extent(b: RawBand, length: int, width: int) -> int:
     """Bytes a raw band of ``length`` x ``width`` needs in its file (end of its last pixel)."""
-    return (b.image_offset + b.line_offset * (length - 1) + b.pixel_offset * (width - 1)
-            + b.dtype.itemsize)
+    return (
+        b.image_offset
+        + b.line_offset * (length - 1)
+        + b.pixel_offset * (width - 1)
+        + b.dtype.itemsize
+    )
 
 
 def _raw_view(path: Path, band: int, shape: tuple[int, int]) -> tuple[np.ndarray, int] | None:
@@ -141,8 +159,13 @@ def _raw_view(path: Path, band: int, shape: tuple[int, int]) -> tuple[np.ndarray
         os.close(fd)
         return None
     buf = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-    view = np.ndarray(shape, dtype=b.dtype, buffer=buf, offset=b.image_offset,
-                      strides=(b.line_offset, b.pixel_offset))
+    view = np.ndarray(
+        shape,
+        dtype=b.dtype,
+        buffer=buf,
+        offset=b.image_offset,
+        strides=(b.line_offset, b.pixel_offset),
+    )
     return view, fd
 
 
@@ -210,12 +233,23 @@ def open_stack(merged: str | Path) -> IsceStack:
             )
         _check_raw_size(path, length)
         geometry[name] = path
-    return IsceStack(merged=merged, root=merged.parent, dates=dates, slc=slc, length=length,
-                     width=width, geometry=geometry)
+    return IsceStack(
+        merged=merged,
+        root=merged.parent,
+        dates=dates,
+        slc=slc,
+        length=length,
+        width=width,
+        geometry=geometry,
+    )
 
 
-def read_raster(path: Path, band: int = 1, rows: tuple[int, int] | None = None,
-                cols: tuple[int, int] | None = None) -> np.ndarray:
+def read_raster(
+    path: Path,
+    band: int = 1,
+    rows: tuple[int, int] | None = None,
+    cols: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Read ``band`` of a raster, optionally only rows [r0, r1) and columns [c0, c1)."""
     try:
         with rasterio.open(path) as ds:
@@ -247,9 +281,12 @@ class RasterRows:
             raise StampsError(f"{path}: cannot open raster ({exc})") from None
         bands = raw_bands(path)
         self._raw = bands[band - 1] if bands is not None and band <= len(bands) else None
-        if self._raw is not None and _is_plain(self._raw, self.width) and \
-                self._raw.raw.is_file() and \
-                self._raw.raw.stat().st_size >= _raw_extent(self._raw, self.length, self.width):
+        if (
+            self._raw is not None
+            and _is_plain(self._raw, self.width)
+            and self._raw.raw.is_file()
+            and self._raw.raw.stat().st_size >= _raw_extent(self._raw, self.length, self.width)
+        ):
             self._fd = os.open(self._raw.raw, os.O_RDONLY)
         else:
             self._raw = None
@@ -268,7 +305,9 @@ class RasterRows:
             b = self._raw
             if out is None:
                 out = np.empty((r1 - r0, self.width), dtype=self.dtype)
-            got = os.preadv(self._fd, [memoryview(out).cast("B")], b.image_offset + b.line_offset * r0)
+            got = os.preadv(
+                self._fd, [memoryview(out).cast("B")], b.image_offset + b.line_offset * r0
+            )
             if got != out.nbytes:
                 raise StampsError(f"{b.raw}: short read at lines {r0}-{r1}")
             if not b.dtype.isnative:
@@ -289,7 +328,7 @@ class RasterRows:
         breaks = np.flatnonzero(np.diff(lines) != 1) + 1
         for first, run in zip(np.r_[0, breaks], np.split(lines, breaks)):
             if run.size:
-                self.read(int(run[0]), int(run[-1]) + 1, out=out[first:first + run.size])
+                self.read(int(run[0]), int(run[-1]) + 1, out=out[first : first + run.size])
         return out
 
     def prefetch(self, r0: int, r1: int) -> None:
@@ -297,8 +336,7 @@ class RasterRows:
         if self._raw is None or r1 <= r0:
             return
         start = self._raw.image_offset + self._raw.line_offset * r0
-        os.posix_fadvise(self._fd, start, self._raw.line_offset * (r1 - r0),
-                         os.POSIX_FADV_WILLNEED)
+        os.posix_fadvise(self._fd, start, self._raw.line_offset * (r1 - r0), os.POSIX_FADV_WILLNEED)
 
     def close(self) -> None:
         """Release the file (descriptor or GDAL handle)."""
@@ -340,8 +378,9 @@ class BlockStack:
     buffers used in turn, valid until that buffer comes round again.
     """
 
-    def __init__(self, paths: list[Path], max_lines: int, n_buffers: int = 2,
-                 direct: bool = True) -> None:
+    def __init__(
+        self, paths: list[Path], max_lines: int, n_buffers: int = 2, direct: bool = True
+    ) -> None:
         self.readers = [RasterRows(p) for p in paths]
         first = self.readers[0]
         self.length, self.width, self.dtype = first.length, first.width, first.dtype
@@ -350,9 +389,14 @@ class BlockStack:
         self._turn = 0
         bands = [r._raw for r in self.readers]
         offsets = {b.image_offset % DIRECT_ALIGN for b in bands if b is not None}
-        direct = (direct and hasattr(os, "O_DIRECT") and all(b is not None for b in bands)
-                  and len(offsets) == 1 and len({b.line_offset for b in bands}) == 1
-                  and all(b.dtype.isnative and b.dtype == self.dtype for b in bands))
+        direct = (
+            direct
+            and hasattr(os, "O_DIRECT")
+            and all(b is not None for b in bands)
+            and len(offsets) == 1
+            and len({b.line_offset for b in bands}) == 1
+            and all(b.dtype.isnative and b.dtype == self.dtype for b in bands)
+        )
         self.n_buffers = n_buffers
         self._buffers: list[mmap.mmap] = []
         self._fallback: list[np.ndarray] = []
@@ -365,8 +409,7 @@ class BlockStack:
         if self._fds:
             line_bytes = self.width * np.dtype(self.dtype).itemsize
             self._stride = _round_up(max_lines * line_bytes + 2 * DIRECT_ALIGN, DIRECT_ALIGN)
-            self._buffers = [mmap.mmap(-1, self._stride * len(self._fds))
-                             for _ in range(n_buffers)]
+            self._buffers = [mmap.mmap(-1, self._stride * len(self._fds)) for _ in range(n_buffers)]
             self._pool = ThreadPoolExecutor(max_workers=DIRECT_READERS)
         else:
             self._use_buffered()
@@ -388,8 +431,10 @@ class BlockStack:
         """Read through :class:`RasterRows` from now on."""
         self._close_direct()
         self._buffers = []
-        self._fallback = [np.empty((len(self.readers), self.max_lines, self.width), self.dtype)
-                          for _ in range(self.n_buffers)]
+        self._fallback = [
+            np.empty((len(self.readers), self.max_lines, self.width), self.dtype)
+            for _ in range(self.n_buffers)
+        ]
 
     def read(self, r0: int, r1: int) -> np.ndarray:
         """Lines [r0, r1) (at most ``max_lines``) of every raster: (n, r1 - r0, width)."""
@@ -403,7 +448,7 @@ class BlockStack:
             except OSError:
                 # a file system that accepts O_DIRECT opens but not its reads
                 self._use_buffered()
-        out = self._fallback[k][:, :r1 - r0]
+        out = self._fallback[k][:, : r1 - r0]
         for i, reader in enumerate(self.readers):
             reader.read(r0, r1, out=out[i])
         return out
@@ -417,7 +462,7 @@ class BlockStack:
         view = memoryview(self._buffers[k])
 
         def one(i: int) -> None:
-            region = view[i * self._stride: i * self._stride + (a1 - a0)]
+            region = view[i * self._stride : i * self._stride + (a1 - a0)]
             got = os.preadv(self._fds[i], [region], a0)
             if got < stop - a0:
                 raise StampsError(f"{self.readers[i]._raw.raw}: short read at lines {r0}-{r1}")
@@ -427,9 +472,13 @@ class BlockStack:
         wait(futures)
         for future in futures:
             future.result()
-        return np.ndarray((len(self._fds), r1 - r0, self.width), dtype=self.dtype,
-                          buffer=self._buffers[k], offset=start - a0,
-                          strides=(self._stride, b.line_offset, np.dtype(self.dtype).itemsize))
+        return np.ndarray(
+            (len(self._fds), r1 - r0, self.width),
+            dtype=self.dtype,
+            buffer=self._buffers[k],
+            offset=start - a0,
+            strides=(self._stride, b.line_offset, np.dtype(self.dtype).itemsize),
+        )
 
     def close(self) -> None:
         """Release the files, the read threads and the buffers."""
@@ -448,8 +497,14 @@ def _round_up(n: int, step: int) -> int:
     return -(-n // step) * step
 
 
-def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
-                  block_rows: int = 512, mmap: bool = True) -> np.ndarray:
+def sample_raster(
+    path: Path,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    band: int = 1,
+    block_rows: int = 512,
+    mmap: bool = True,
+) -> np.ndarray:
     """Values of ``band`` at pixels (rows, cols), never holding the whole raster.
 
     A raw VRT band is memory-mapped and indexed (``mmap``; fast once the file is in the page
@@ -460,10 +515,13 @@ def sample_raster(path: Path, rows: np.ndarray, cols: np.ndarray, band: int = 1,
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     length, width, _ = raster_shape(path)
-    if rows.size and (rows.min() < 0 or cols.min() < 0 or rows.max() >= length
-                      or cols.max() >= width):
-        raise StampsError(f"{path}: {length}x{width} is smaller than the pixels asked for "
-                          f"(up to line {rows.max()}, sample {cols.max()})")
+    if rows.size and (
+        rows.min() < 0 or cols.min() < 0 or rows.max() >= length or cols.max() >= width
+    ):
+        raise StampsError(
+            f"{path}: {length}x{width} is smaller than the pixels asked for "
+            f"(up to line {rows.max()}, sample {cols.max()})"
+        )
     raw = _raw_view(path, band, (length, width)) if mmap else None
     if raw is not None:
         view, fd = raw
@@ -542,8 +600,9 @@ def baseline_grid_path(stack: IsceStack, date: str) -> Path | None:
     return _gdal_path(stack.merged / "baselines" / date / date)
 
 
-def sample_grids(grids: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: int,
-                 width: int) -> np.ndarray:
+def sample_grids(
+    grids: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: int, width: int
+) -> np.ndarray:
     """Grids (k, ny, nx) interpolated bilinearly at full-resolution pixels: an (n, k) array.
 
     As StaMPS (ps_load_initial_isce) does for topsStack baseline grids, the grid nodes are spread
@@ -560,8 +619,9 @@ def sample_grids(grids: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: 
     return bilinear_stack(grids, rows * (ny - 1) / length, cols * (nx - 1) / width)
 
 
-def sample_baseline_grid(path: Path, rows: np.ndarray, cols: np.ndarray, length: int,
-                         width: int) -> np.ndarray:
+def sample_baseline_grid(
+    path: Path, rows: np.ndarray, cols: np.ndarray, length: int, width: int
+) -> np.ndarray:
     """Bperp (m) of one topsStack gridded baseline file at full-resolution pixels (rows, cols)."""
     return sample_grids(read_raster(path)[None], rows, cols, length, width)[:, 0]
 
@@ -630,7 +690,9 @@ def heading_from_los(stack: IsceStack) -> float | None:
     if az.size == 0:
         return None
     # average as unit vectors so that azimuths on both sides of +-180 deg do not cancel
-    mean = math.degrees(math.atan2(np.mean(np.sin(np.radians(az))), np.mean(np.cos(np.radians(az)))))
+    mean = math.degrees(
+        math.atan2(np.mean(np.sin(np.radians(az))), np.mean(np.cos(np.radians(az))))
+    )
     heading = (90.0 - mean + 180.0) % 360.0 - 180.0
     return heading if heading != -180.0 else 180.0
 
@@ -665,7 +727,11 @@ def bootstrap_metadata(stack: IsceStack, reference: str) -> dict:
     if idx.size >= 2:
         i0, i1 = idx[0], idx[-1]
         dn = math.radians(lat_col[i1] - lat_col[i0]) * 6371000.0
-        de = math.radians(lon_col[i1] - lon_col[i0]) * 6371000.0 * math.cos(math.radians(lat_col[i0]))
+        de = (
+            math.radians(lon_col[i1] - lon_col[i0])
+            * 6371000.0
+            * math.cos(math.radians(lat_col[i0]))
+        )
         azimuth_pixel = math.hypot(dn, de) / (i1 - i0)
     else:
         azimuth_pixel = float("nan")
@@ -694,9 +760,13 @@ def bootstrap_metadata(stack: IsceStack, reference: str) -> dict:
         "incidence_angle": _valid_mean(los_row.astype(np.float64)),
         "look_angle": _valid_mean(inc_row.astype(np.float64)),
         "units": {
-            "wavelength": "m", "heading": "deg clockwise from north",
-            "range_pixel_spacing": "m (slant)", "azimuth_pixel_spacing": "m (ground)",
-            "slant_range_near": "m", "incidence_angle": "deg", "look_angle": "deg",
+            "wavelength": "m",
+            "heading": "deg clockwise from north",
+            "range_pixel_spacing": "m (slant)",
+            "azimuth_pixel_spacing": "m (ground)",
+            "slant_range_near": "m",
+            "incidence_angle": "deg",
+            "look_angle": "deg",
         },
     }
 

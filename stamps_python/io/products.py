@@ -60,7 +60,9 @@ def save_product(
             if isinstance(value, str):
                 f.create_dataset(name, data=value, dtype=h5py.string_dtype())
             elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-                f.create_dataset(name, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
+                f.create_dataset(
+                    name, data=np.array(value, dtype=object), dtype=h5py.string_dtype()
+                )
             else:
                 arr = np.asarray(value)
                 if arr.ndim >= 1 and arr.size > 4096:
@@ -71,8 +73,12 @@ def save_product(
 
 
 def save_product_rows(
-    path: str | Path, name: str, shape: tuple[int, int], dtype: Any,
-    row_blocks: Iterable[tuple[int, np.ndarray]], attrs: Mapping[str, Any] | None = None,
+    path: str | Path,
+    name: str,
+    shape: tuple[int, int],
+    dtype: Any,
+    row_blocks: Iterable[tuple[int, np.ndarray]],
+    attrs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write one large 2-D dataset ``name`` of product ``path`` block of rows by block, atomically.
 
@@ -81,10 +87,14 @@ def save_product_rows(
     path = Path(path)
     with _new_product(path, attrs) as f:
         chunk_rows = max(1, min(shape[0], (1 << 20) // max(1, shape[1] * np.dtype(dtype).itemsize)))
-        ds = f.create_dataset(name, shape=shape, dtype=dtype,
-                              chunks=(chunk_rows, shape[1]) if shape[0] and shape[1] else None)
+        ds = f.create_dataset(
+            name,
+            shape=shape,
+            dtype=dtype,
+            chunks=(chunk_rows, shape[1]) if shape[0] and shape[1] else None,
+        )
         for start, block in row_blocks:
-            ds[start:start + len(block)] = block
+            ds[start : start + len(block)] = block
     return path
 
 
@@ -126,8 +136,9 @@ def product_attrs(path: str | Path) -> dict[str, Any]:
 def check_rows(path: Path, values: np.ndarray, n_ps: int, step: str) -> np.ndarray:
     """``values`` if it has one row per PS, else a StampsError (a product from another PS set)."""
     if np.shape(values)[0] != n_ps:
-        raise StampsError(f"{path}: has {np.shape(values)[0]} PS but ps2.h5 has {n_ps}; "
-                          f"run {step} again")
+        raise StampsError(
+            f"{path}: has {np.shape(values)[0]} PS but ps2.h5 has {n_ps}; run {step} again"
+        )
     return values
 
 
@@ -138,8 +149,9 @@ def ifg_label(ps: Mapping[str, Any], k: int, small_baseline: bool) -> str:
     return f"interferogram {k + 1}"
 
 
-def load_phase_inputs(directory: Path, step: str, ps_keys: list[str] | None = None
-                      ) -> tuple[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]:
+def load_phase_inputs(
+    directory: Path, step: str, ps_keys: list[str] | None = None
+) -> tuple[dict[str, Any], np.ndarray, dict[str, Any], np.ndarray]:
     """ps2 (``ps_keys`` or all), ph2 ``ph``, pm2 (``ph_patch``, ``K_ps``, ``C_ps``) and bp2
     ``bperp_mat`` of ``directory``; a missing one says to run ``step``."""
     for name in ("ps2", "ph2", "pm2", "bp2"):

@@ -13,7 +13,6 @@ from stamps_python.io.isce import sample_grids
 from stamps_python.numerics.geodesy import llh2local, rotate_to_scene_axes
 from stamps_python.utils import StampsError, datenum
 
-
 PSCANDS = "pscands.h5"
 
 
@@ -54,10 +53,20 @@ def step1_layout(cands: Mapping[str, Any]) -> dict[str, Any]:
         "ij": np.column_stack([np.arange(1, n_ps + 1), ij_in[sort_ix]]).astype(np.int32),
         "lonlat": lonlat[sort_ix],
         "xy": np.column_stack([np.arange(1, n_ps + 1, dtype=np.float32), xy]).astype(np.float32),
-        "bperp": bperp, "day": day, "dates": all_sorted, "master_day": master_day,
-        "master_date": master, "master_ix": master_ix, "n_ifg": len(day), "n_image": len(day),
-        "n_ps": n_ps, "sort_ix": sort_ix.astype(np.int64), "ll0": ll0, "calconst": calconst,
-        "day_ix": day_ix.astype(np.int64), "xy_rotation_deg": rotation,
+        "bperp": bperp,
+        "day": day,
+        "dates": all_sorted,
+        "master_day": master_day,
+        "master_date": master,
+        "master_ix": master_ix,
+        "n_ifg": len(day),
+        "n_image": len(day),
+        "n_ps": n_ps,
+        "sort_ix": sort_ix.astype(np.int64),
+        "ll0": ll0,
+        "calconst": calconst,
+        "day_ix": day_ix.astype(np.int64),
+        "xy_rotation_deg": rotation,
     }
     return ps1
 
@@ -76,8 +85,9 @@ def candidate_bperp(cands: Mapping[str, Any], rows: np.ndarray) -> np.ndarray | 
         return None
     ij = np.asarray(cands["ij"], dtype=np.int64).reshape(-1, 2)[rows]
     length, width = (int(v) for v in cands["image_size"])
-    return sample_grids(np.asarray(cands["bperp_grids"]), ij[:, 0], ij[:, 1], length,
-                        width).astype(np.float32)
+    return sample_grids(np.asarray(cands["bperp_grids"]), ij[:, 0], ij[:, 1], length, width).astype(
+        np.float32
+    )
 
 
 def step1_vectors(cands: Mapping[str, Any], ps1: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -29,8 +29,9 @@ def read_sb_list(path: str | Path) -> list[tuple[str, str]]:
             continue
         where = f"{path}, line {number}"
         if len(fields) != 2:
-            raise StampsError(f"{where}: expected two dates 'YYYYMMDD YYYYMMDD', "
-                              f"got {line.strip()!r}")
+            raise StampsError(
+                f"{where}: expected two dates 'YYYYMMDD YYYYMMDD', got {line.strip()!r}"
+            )
         first, second = (parse_yyyymmdd(f, where) for f in fields)
         if first >= second:
             raise StampsError(f"{where}: {fields[0]} is not earlier than {fields[1]}")

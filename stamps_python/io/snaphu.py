@@ -44,8 +44,10 @@ def find_snaphu() -> Path:
     if env:
         path = Path(env)
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise StampsError(f"snaphu not found: {SNAPHU_ENV}={env} is not an executable file; "
-                              f"point {SNAPHU_ENV} at the snaphu program or unset it")
+            raise StampsError(
+                f"snaphu not found: {SNAPHU_ENV}={env} is not an executable file; "
+                f"point {SNAPHU_ENV} at the snaphu program or unset it"
+            )
         return path
     spec = importlib.util.find_spec("snaphu")
     if spec is not None and spec.origin:
@@ -55,14 +57,18 @@ def find_snaphu() -> Path:
     which = shutil.which("snaphu")
     if which:
         return Path(which)
-    raise StampsError(f"snaphu not found: install the PyPI 'snaphu' package or set {SNAPHU_ENV} "
-                      f"to the snaphu program")
+    raise StampsError(
+        f"snaphu not found: install the PyPI 'snaphu' package or set {SNAPHU_ENV} "
+        f"to the snaphu program"
+    )
 
 
 def conf_text() -> str:
     """The snaphu.conf StaMPS writes: complex input, float output, costs from COSTINFILE, DEFO."""
-    return (f"INFILE  {IN_NAME}\nOUTFILE {OUT_NAME}\nCOSTINFILE {COST_NAME}\n"
-            "STATCOSTMODE  DEFO\nINFILEFORMAT  COMPLEX_DATA\nOUTFILEFORMAT FLOAT_DATA\n")
+    return (
+        f"INFILE  {IN_NAME}\nOUTFILE {OUT_NAME}\nCOSTINFILE {COST_NAME}\n"
+        "STATCOSTMODE  DEFO\nINFILEFORMAT  COMPLEX_DATA\nOUTFILEFORMAT FLOAT_DATA\n"
+    )
 
 
 def write_cost_file(path: str | Path, rowcost: np.ndarray, colcost: np.ndarray) -> None:
@@ -88,8 +94,10 @@ def read_cost_file(path: str | Path, nrow: int, ncol: int) -> tuple[np.ndarray, 
     n_row_arcs = (nrow - 1) * ncol * 4
     if data.size != n_row_arcs + nrow * (ncol - 1) * 4:
         raise StampsError(f"{path}: {data.size} values, not a cost file for a {nrow} x {ncol} grid")
-    return (data[:n_row_arcs].reshape(nrow - 1, ncol, 4),
-            data[n_row_arcs:].reshape(nrow, ncol - 1, 4))
+    return (
+        data[:n_row_arcs].reshape(nrow - 1, ncol, 4),
+        data[n_row_arcs:].reshape(nrow, ncol - 1, 4),
+    )
 
 
 def _log_tail(path: Path, n_lines: int = 6) -> str:
@@ -109,8 +117,9 @@ class Snaphu:
         self.executable = Path(executable) if executable is not None else find_snaphu()
         (self.work_dir / CONF_NAME).write_text(conf_text())
 
-    def unwrap(self, ifg: np.ndarray, rowcost: np.ndarray, colcost: np.ndarray,
-               label: str = "grid") -> np.ndarray:
+    def unwrap(
+        self, ifg: np.ndarray, rowcost: np.ndarray, colcost: np.ndarray, label: str = "grid"
+    ) -> np.ndarray:
         """Unwrapped phase (nrow, ncol) float32 radians of complex ``ifg`` with the given costs.
 
         A failing run (non-zero exit, no or short output) is a :class:`StampsError` quoting the
@@ -127,15 +136,19 @@ class Snaphu:
         cmd = [str(self.executable), "-d", "-f", CONF_NAME, str(ncol)]
         try:
             with open(log_path, "wb") as log:
-                proc = subprocess.run(cmd, cwd=self.work_dir, stdout=log, stderr=subprocess.STDOUT,
-                                      check=False)
+                proc = subprocess.run(
+                    cmd, cwd=self.work_dir, stdout=log, stderr=subprocess.STDOUT, check=False
+                )
         except OSError as exc:
             raise StampsError(f"snaphu could not be started ({self.executable}): {exc}") from None
         expected = nrow * ncol * 4
         size = out_path.stat().st_size if out_path.exists() else 0
         if proc.returncode != 0 or size != expected:
-            what = (f"exit code {proc.returncode}" if proc.returncode != 0
-                    else f"output has {size} bytes, expected {expected}")
+            what = (
+                f"exit code {proc.returncode}"
+                if proc.returncode != 0
+                else f"output has {size} bytes, expected {expected}"
+            )
             raise StampsError(f"snaphu failed on {label} ({what}); log ends: {_log_tail(log_path)}")
         return np.fromfile(out_path, dtype="<f4").reshape(nrow, ncol)
 
@@ -189,8 +202,9 @@ def uw_stat_costs(
 def remove_stale_snaphu_dirs(work_dir: str | Path) -> list[Path]:
     """Remove the ``.snaphu_*`` folders a killed earlier Step 6 left in ``work_dir``; returns
     them. Only directories of that name directly inside ``work_dir`` are touched."""
-    stale = sorted(p for p in Path(work_dir).glob(SNAPHU_TMP_PREFIX + "*")
-                   if p.is_dir() and not p.is_symlink())
+    stale = sorted(
+        p for p in Path(work_dir).glob(SNAPHU_TMP_PREFIX + "*") if p.is_dir() and not p.is_symlink()
+    )
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return stale

@@ -18,8 +18,9 @@ SELPSC_ZERO_AMPLITUDE = 0.00005
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _accumulate(block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
-                ) -> tuple[float, int]:
+def _accumulate(
+    block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
+) -> tuple[float, int]:
     """Add weighted amplitudes of one image block to s1/s2; return (sum, count) for calamp."""
     rows, cols = block.shape
     total = 0.0
@@ -37,8 +38,9 @@ def _accumulate(block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
     return total, count
 
 
-def accumulate_amplitudes(block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
-                          ) -> tuple[float, int]:
+def accumulate_amplitudes(
+    block: np.ndarray, weight: float, s1: np.ndarray, s2: np.ndarray
+) -> tuple[float, int]:
     """Accumulate ``weight * |block|`` and its square into ``s1``/``s2`` (float64, in place).
 
     Returns the calamp partial sums of this block: (sum of amplitudes > 0.001, their count).
@@ -94,9 +96,21 @@ def flat_view(block: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
-def _block_pass(flat: np.ndarray, s_image: int, s_line: int, n: int, rows: int, cols: int,
-                weights: np.ndarray, maybe: float, sure: float, floor: float, state: np.ndarray,
-                row_sums: np.ndarray, row_counts: np.ndarray) -> None:
+def _block_pass(
+    flat: np.ndarray,
+    s_image: int,
+    s_line: int,
+    n: int,
+    rows: int,
+    cols: int,
+    weights: np.ndarray,
+    maybe: float,
+    sure: float,
+    floor: float,
+    state: np.ndarray,
+    row_sums: np.ndarray,
+    row_counts: np.ndarray,
+) -> None:
     for r in numba.prange(rows):
         s1 = np.zeros(cols)
         s2 = np.zeros(cols)
@@ -104,7 +118,9 @@ def _block_pass(flat: np.ndarray, s_image: int, s_line: int, n: int, rows: int, 
         a = np.empty(cols)
         for i in range(n):
             base = i * s_image + r * s_line
-            row_sums[r, i], row_counts[r, i] = _weighted_row(flat[base:base + cols], weights[i], a)
+            row_sums[r, i], row_counts[r, i] = _weighted_row(
+                flat[base : base + cols], weights[i], a
+            )
             for c in range(cols):
                 s1[c] += a[c]
                 s2[c] += a[c] * a[c]
@@ -121,8 +137,9 @@ def _block_pass(flat: np.ndarray, s_image: int, s_line: int, n: int, rows: int, 
                     state[r, c] = MAYBE
 
 
-def block_pass(block: np.ndarray, weights: np.ndarray, maybe: float, sure: float = 0.0
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def block_pass(
+    block: np.ndarray, weights: np.ndarray, maybe: float, sure: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One block of lines of every image (n, rows, cols) complex64, in one sweep over memory.
 
     With amplitudes weighted by ``weights``, a pixel's dispersion below ``sure`` (and every
@@ -135,15 +152,28 @@ def block_pass(block: np.ndarray, weights: np.ndarray, maybe: float, sure: float
     row_sums = np.empty((rows, n))
     row_counts = np.empty((rows, n), dtype=np.int64)
     flat, s_image, s_line = flat_view(block)
-    _block_pass(flat, s_image, s_line, n, rows, cols, np.asarray(weights, dtype=np.float64),
-                float(maybe), float(sure), SURE_ZERO_FACTOR * SELPSC_ZERO_AMPLITUDE, state,
-                row_sums, row_counts)
+    _block_pass(
+        flat,
+        s_image,
+        s_line,
+        n,
+        rows,
+        cols,
+        np.asarray(weights, dtype=np.float64),
+        float(maybe),
+        float(sure),
+        SURE_ZERO_FACTOR * SELPSC_ZERO_AMPLITUDE,
+        state,
+        row_sums,
+        row_counts,
+    )
     return state, row_sums.sum(axis=0), row_counts.sum(axis=0)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _gather(flat: np.ndarray, s_image: int, s_line: int, rows: np.ndarray, cols: np.ndarray,
-            out: np.ndarray) -> None:
+def _gather(
+    flat: np.ndarray, s_image: int, s_line: int, rows: np.ndarray, cols: np.ndarray, out: np.ndarray
+) -> None:
     for i in numba.prange(out.shape[0]):
         base = i * s_image
         for p in range(rows.size):
@@ -156,14 +186,21 @@ def gather_pixels(block: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.n
     out = np.empty((block.shape[0], len(rows)), dtype=block.dtype)
     if out.size:
         flat, s_image, s_line = flat_view(block)
-        _gather(flat, s_image, s_line, np.asarray(rows, dtype=np.int64),
-                np.asarray(cols, dtype=np.int64), out)
+        _gather(
+            flat,
+            s_image,
+            s_line,
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(cols, dtype=np.int64),
+            out,
+        )
     return out
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _exact_dispersion(values: np.ndarray, inv_cal: np.ndarray, d_a: np.ndarray,
-                      has_zero: np.ndarray) -> None:
+def _exact_dispersion(
+    values: np.ndarray, inv_cal: np.ndarray, d_a: np.ndarray, has_zero: np.ndarray
+) -> None:
     n, m = values.shape
     for p in numba.prange(m):
         s1 = 0.0
@@ -239,11 +276,13 @@ def subset_threshold(d_thresh: float, max_weight_error: float) -> float:
 
 
 def weight_error(provisional_calconst: np.ndarray, exact_calconst: np.ndarray) -> float:
-    """Largest relative error of the weights 1/c from provisional constants, up to a common factor."""
+    """Largest relative error of the weights 1/c from provisional constants (up to a factor)."""
     ratio = np.asarray(provisional_calconst, dtype=np.float64) / np.asarray(
-        exact_calconst, dtype=np.float64)
+        exact_calconst, dtype=np.float64
+    )
     g = 0.5 * (ratio.max() + ratio.min())
     return float(np.max(np.abs(ratio / g - 1.0)))
+
 
 # Relative slack on the SB superset test, so that rounding can never drop a pixel the exact test
 # keeps.
@@ -251,9 +290,18 @@ SB_SLACK = 1e-9
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _sb_block_pass(block: np.ndarray, weights: np.ndarray, first: np.ndarray,
-                   second: np.ndarray, used: np.ndarray, threshold: float, margin: float,
-                   keep: np.ndarray, row_sums: np.ndarray, row_counts: np.ndarray) -> None:
+def _sb_block_pass(
+    block: np.ndarray,
+    weights: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    used: np.ndarray,
+    threshold: float,
+    margin: float,
+    keep: np.ndarray,
+    row_sums: np.ndarray,
+    row_counts: np.ndarray,
+) -> None:
     n, rows, cols = block.shape
     n_pairs = first.size
     for r in numba.prange(rows):
@@ -275,13 +323,16 @@ def _sb_block_pass(block: np.ndarray, weights: np.ndarray, first: np.ndarray,
                 s1 += a1 + a2
                 s2 += (a1 + a2) * (a1 + a2)
             lower = np.sqrt(d2 / n_pairs) - margin * np.sqrt(s2 / n_pairs)
-            keep[r, c] = (not zero and s1 > 0
-                          and lower < threshold * (1.0 + margin) * (1.0 + SB_SLACK)
-                          * s1 / (2 * n_pairs))
+            keep[r, c] = (
+                not zero
+                and s1 > 0
+                and lower < threshold * (1.0 + margin) * (1.0 + SB_SLACK) * s1 / (2 * n_pairs)
+            )
 
 
-def sb_block_pass(block: np.ndarray, weights: np.ndarray, pairs: np.ndarray, threshold: float,
-                  margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sb_block_pass(
+    block: np.ndarray, weights: np.ndarray, pairs: np.ndarray, threshold: float, margin: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SB counterpart of ``block_pass``: calamp sums and a superset of the selsbc candidates.
 
     ``block`` (n_images, rows, cols) complex64, ``weights`` provisional 1/calconst per image,
@@ -297,15 +348,31 @@ def sb_block_pass(block: np.ndarray, weights: np.ndarray, pairs: np.ndarray, thr
     keep = np.empty((rows, cols), dtype=np.bool_)
     row_sums = np.empty((rows, n))
     row_counts = np.empty((rows, n), dtype=np.int64)
-    _sb_block_pass(block, np.asarray(weights, dtype=np.float64), np.ascontiguousarray(pairs[:, 0]),
-                   np.ascontiguousarray(pairs[:, 1]), np.unique(pairs), float(threshold),
-                   float(margin), keep, row_sums, row_counts)
+    _sb_block_pass(
+        block,
+        np.asarray(weights, dtype=np.float64),
+        np.ascontiguousarray(pairs[:, 0]),
+        np.ascontiguousarray(pairs[:, 1]),
+        np.unique(pairs),
+        float(threshold),
+        float(margin),
+        keep,
+        row_sums,
+        row_counts,
+    )
     return keep, row_sums.sum(axis=0), row_counts.sum(axis=0)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _sb_exact(values: np.ndarray, inv_cal: np.ndarray, first: np.ndarray, second: np.ndarray,
-              used: np.ndarray, d_a: np.ndarray, has_zero: np.ndarray) -> None:
+def _sb_exact(
+    values: np.ndarray,
+    inv_cal: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    used: np.ndarray,
+    d_a: np.ndarray,
+    has_zero: np.ndarray,
+) -> None:
     n, m = values.shape
     n_pairs = first.size
     for k in numba.prange(m):
@@ -331,8 +398,9 @@ def _sb_exact(values: np.ndarray, inv_cal: np.ndarray, first: np.ndarray, second
             d_a[k] = np.nan
 
 
-def sb_dispersion(values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def sb_dispersion(
+    values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """selsbc amplitude-difference dispersion of pixels ``values`` (n_images, n_px), complex SLC
     values or their amplitudes.
 
@@ -345,9 +413,15 @@ def sb_dispersion(values: np.ndarray, calconst: np.ndarray, pairs: np.ndarray
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     d_a = np.empty(values.shape[1])
     has_zero = np.empty(values.shape[1], dtype=np.bool_)
-    _sb_exact(values, 1.0 / np.asarray(calconst, dtype=np.float64),
-              np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]),
-              np.unique(pairs), d_a, has_zero)
+    _sb_exact(
+        values,
+        1.0 / np.asarray(calconst, dtype=np.float64),
+        np.ascontiguousarray(pairs[:, 0]),
+        np.ascontiguousarray(pairs[:, 1]),
+        np.unique(pairs),
+        d_a,
+        has_zero,
+    )
     return d_a, has_zero
 
 

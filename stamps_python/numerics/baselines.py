@@ -26,10 +26,12 @@ def bperp_with_master(bperp_mat: np.ndarray, master_ix: int) -> np.ndarray:
     return np.insert(bp, master_ix, np.zeros(bp.shape[0], dtype=np.float32), axis=1)
 
 
-def sm_bperp_from_sb(bperp_sb: np.ndarray, G: np.ndarray, cols: np.ndarray,
-                     n_image: int) -> np.ndarray:
+def sm_bperp_from_sb(
+    bperp_sb: np.ndarray, G: np.ndarray, cols: np.ndarray, n_image: int
+) -> np.ndarray:
     """Single-master baselines (n_ps, n_image) from SB ones: least squares on columns ``cols``."""
     out = np.zeros((bperp_sb.shape[0], n_image), dtype=np.float32)
-    out[:, cols] = rows_matmul(np.asarray(bperp_sb), np.arange(bperp_sb.shape[1]),
-                               np.linalg.pinv(G[:, cols]).T)
+    out[:, cols] = rows_matmul(
+        np.asarray(bperp_sb), np.arange(bperp_sb.shape[1]), np.linalg.pinv(G[:, cols]).T
+    )
     return out

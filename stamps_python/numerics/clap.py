@@ -28,22 +28,26 @@ def gausswin(n: int, alpha: float = 2.5) -> np.ndarray:
     return np.exp(-0.5 * (alpha * k / ((n - 1) / 2.0)) ** 2)
 
 
-def clap_low_pass(n_win: int, grid_size: float, low_pass_wavelength: float, order: int = 5) -> np.ndarray:
+def clap_low_pass(
+    n_win: int, grid_size: float, low_pass_wavelength: float, order: int = 5
+) -> np.ndarray:
     """Low-pass mask (n_win, n_win), fftshifted, as ``ps_est_gamma_quick`` builds it.
 
     The 1-D response is the Butterworth magnitude 1 / (1 + (f / f0)^(2 order)) with
     f0 = 1 / ``low_pass_wavelength`` (1/m) sampled at the FFT frequencies of an ``n_win``-cell
-    window of ``grid_size`` m cells; the 2-D mask is the outer product, with zero frequency at [0, 0].
+    window of ``grid_size`` m cells; the 2-D mask is the outer product, zero frequency at [0, 0].
     """
     n_win = int(n_win)
     freq0 = 1.0 / float(low_pass_wavelength)
-    freq_i = np.arange(-n_win // 2, n_win - n_win // 2, dtype=np.float64) / (float(grid_size) * n_win)
+    freq_i = np.arange(-n_win // 2, n_win - n_win // 2, dtype=np.float64) / (
+        float(grid_size) * n_win
+    )
     butter_i = 1.0 / (1.0 + (freq_i / freq0) ** (2 * order))
     return np.fft.fftshift(np.outer(butter_i, butter_i))
 
 
 def _smooth_spectrum(h: np.ndarray) -> np.ndarray:
-    """Smooth magnitude spectra (..., n, m) with the 7x7 Gaussian, centred (MATLAB filter2 'same')."""
+    """Smooth magnitude spectra (..., n, m) with the 7x7 Gaussian, centred (filter2 'same')."""
     kernel = gausswin(7)
     shifted = np.fft.fftshift(h, axes=(-2, -1))
     shifted = correlate1d(shifted, kernel, axis=-1, mode="constant", cval=0.0)
@@ -51,7 +55,9 @@ def _smooth_spectrum(h: np.ndarray) -> np.ndarray:
     return np.fft.ifftshift(shifted, axes=(-2, -1))
 
 
-def _clap_response(ph_fft: np.ndarray, alpha: float, beta: float, low_pass: np.ndarray) -> np.ndarray:
+def _clap_response(
+    ph_fft: np.ndarray, alpha: float, beta: float, low_pass: np.ndarray
+) -> np.ndarray:
     """Filter response G (..., n, m) of spectra ``ph_fft`` (adaptive part plus low-pass mask)."""
     h = _smooth_spectrum(np.abs(ph_fft))
     flat = h.reshape(h.shape[:-2] + (-1,))
@@ -128,7 +134,9 @@ def clap_filt(
         low_pass = np.zeros((n_ex, n_ex))
     low_pass = np.asarray(low_pass, dtype=np.float64)
     if low_pass.shape != (n_ex, n_ex):
-        raise StampsError(f"clap filter: low_pass mask is {low_pass.shape}, expected ({n_ex}, {n_ex})")
+        raise StampsError(
+            f"clap filter: low_pass mask is {low_pass.shape}, expected ({n_ex}, {n_ex})"
+        )
 
     ph = np.array(ph, dtype=np.complex128)
     if ph.ndim < 2:

@@ -33,8 +33,7 @@ def model_design(day: np.ndarray, ref_day: float, model: str = "linear") -> np.n
     """(m, p) design of the per-point model at dates ``day`` (days): 1, t (years since
     ``ref_day``), and for 'seasonal' sin(2 pi t), cos(2 pi t)."""
     if model not in DEFO_MODELS:
-        raise StampsError(f"parameter defo_model: '{model}' is not one of "
-                          f"{', '.join(DEFO_MODELS)}")
+        raise StampsError(f"parameter defo_model: '{model}' is not one of {', '.join(DEFO_MODELS)}")
     t = (np.asarray(day, dtype=np.float64).ravel() - float(ref_day)) / DAYS_PER_YEAR
     cols = [np.ones_like(t), t]
     if model == "seasonal":
@@ -50,9 +49,11 @@ def model_projector(G: np.ndarray, weights: np.ndarray | None = None) -> np.ndar
     """
     G = np.asarray(G, dtype=np.float64)
     if G.shape[0] <= G.shape[1]:
-        raise StampsError(f"the deformation model has {G.shape[1]} parameters but only "
-                          f"{G.shape[0]} dates are used; choose defo_model 'linear' or use "
-                          f"more interferograms")
+        raise StampsError(
+            f"the deformation model has {G.shape[1]} parameters but only "
+            f"{G.shape[0]} dates are used; choose defo_model 'linear' or use "
+            f"more interferograms"
+        )
     V = None if weights is None else np.diag(1.0 / np.asarray(weights, dtype=np.float64))
     return (G @ lscov_operator(G, V)).T
 
@@ -66,9 +67,13 @@ def fit_rows(ph: np.ndarray, P: np.ndarray) -> np.ndarray:
     return out
 
 
-def residual_deramp(ph: np.ndarray, xy_m: np.ndarray, G: np.ndarray,
-                    weights: np.ndarray | None = None, degree: float = 1
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def residual_deramp(
+    ph: np.ndarray,
+    xy_m: np.ndarray,
+    G: np.ndarray,
+    weights: np.ndarray | None = None,
+    degree: float = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """Remove from each column of ``ph`` (n_pts, m) the surface fitted to its model residual.
 
     ``G`` (m, p) is the model design of the m columns (:func:`model_design`), ``xy_m``
@@ -82,16 +87,18 @@ def residual_deramp(ph: np.ndarray, xy_m: np.ndarray, G: np.ndarray,
     A = deramp_design(np.asarray(xy_m, dtype=np.float64), degree)
     ok = np.isfinite(ph).all(axis=1)
     if np.count_nonzero(ok) <= max(_MIN_POINTS, A.shape[1]):
-        raise StampsError(f"deramp_method 'model': only {int(np.count_nonzero(ok))} points have "
-                          f"phase in every interferogram; too few to fit the ramps")
+        raise StampsError(
+            f"deramp_method 'model': only {int(np.count_nonzero(ok))} points have "
+            f"phase in every interferogram; too few to fit the ramps"
+        )
     P = model_projector(G, weights)
     resid_op = np.eye(P.shape[0]) - P
     Q, R = np.linalg.qr(A[ok])
     qtd = np.zeros((A.shape[1], ph.shape[1]))
     good = np.flatnonzero(ok)
     for r0 in range(0, good.size, _ROW_CHUNK):
-        rows = good[r0:r0 + _ROW_CHUNK]
-        qtd += Q[r0:r0 + _ROW_CHUNK].T @ np.asarray(ph[rows], dtype=np.float64)
+        rows = good[r0 : r0 + _ROW_CHUNK]
+        qtd += Q[r0 : r0 + _ROW_CHUNK].T @ np.asarray(ph[rows], dtype=np.float64)
     coeff = np.linalg.solve(R, qtd @ resid_op)
     ramp = A @ coeff
     return np.asarray(ph, dtype=np.float64) - ramp, ramp

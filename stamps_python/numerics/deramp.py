@@ -56,8 +56,9 @@ def deramp_design(xy_m: np.ndarray, degree: float = 1) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def ps_deramp(ps: Mapping[str, Any], ph_all: np.ndarray,
-              degree: float = 1) -> tuple[np.ndarray, np.ndarray]:
+def ps_deramp(
+    ps: Mapping[str, Any], ph_all: np.ndarray, degree: float = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Remove a fitted surface from each column of ``ph_all`` (n_ps, n_ifg), radians.
 
     ``ps`` needs ``xy`` (n_ps, 3: id, x m, y m). Returns ``(ph_all - ph_ramp, ph_ramp)``: the
@@ -85,8 +86,9 @@ def ps_deramp(ps: Mapping[str, Any], ph_all: np.ndarray,
             coeff = np.linalg.lstsq(A[ok], ph2[ok, k].astype(np.float64), rcond=None)[0]
             ramp[:, k] = A @ coeff
         else:
-            get_logger().info("ifg %d is not deramped (only %d valid PS)", k + 1,
-                              int(np.count_nonzero(ok)))
+            get_logger().info(
+                "ifg %d is not deramped (only %d valid PS)", k + 1, int(np.count_nonzero(ok))
+            )
     done = ~np.isnan(ramp).all(axis=0)
     deramped = ph2.astype(out_dtype, copy=True)
     if done.all():

@@ -11,8 +11,9 @@ def with_master_column(values: np.ndarray, master_ix: int, fill: float | complex
     return np.insert(values, master_ix, np.full(values.shape[0], fill, dtype=values.dtype), axis=1)
 
 
-def correct_phase(ph: np.ndarray, K_ps: np.ndarray, C_ps: np.ndarray, bperp_mat: np.ndarray,
-                  master_ix: int | None) -> np.ndarray:
+def correct_phase(
+    ph: np.ndarray, K_ps: np.ndarray, C_ps: np.ndarray, bperp_mat: np.ndarray, master_ix: int | None
+) -> np.ndarray:
     """Phase corrected for look-angle error K_ps (rad/m) and, for PS, master noise C_ps (rad).
 
     ``bperp_mat`` is (n_ps, n_ifg-1) for PS (the master column, 0 m, is inserted at

@@ -63,7 +63,9 @@ def random_phase_coherence(
             ifgday_ix = np.asarray(ifgday_ix)
             rand_image = 2 * np.pi * rng.random((e - s, int(n_image)))
             rand_ifg = rand_image[:, ifgday_ix[:, 1]] - rand_image[:, ifgday_ix[:, 0]]
-        _, _, coh[s:e], _ = ps_topofit(np.exp(1j * rand_ifg), bperp, n_trial_wraps, chunk_size=e - s)
+        _, _, coh[s:e], _ = ps_topofit(
+            np.exp(1j * rand_ifg), bperp, n_trial_wraps, chunk_size=e - s
+        )
     return coh
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 ROW_CHUNK = 131072
 
 
@@ -24,7 +23,7 @@ def nanmean_rows(a: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
     total = np.zeros(a.shape[1])
     count = np.zeros(a.shape[1])
     for r0 in range(0, sub.shape[0], ROW_CHUNK):
-        block = np.asarray(sub[r0:r0 + ROW_CHUNK], dtype=np.float64)
+        block = np.asarray(sub[r0 : r0 + ROW_CHUNK], dtype=np.float64)
         ok = ~np.isnan(block)
         total += np.where(ok, block, 0.0).sum(axis=0)
         count += ok.sum(axis=0)

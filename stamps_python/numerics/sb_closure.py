@@ -32,14 +32,15 @@ def _triangles(pairs: dict[tuple[int, int], int]) -> list[list[int]]:
     for i in sorted(later):
         partners = sorted(later[i])
         for x, j in enumerate(partners):
-            for k in partners[x + 1:]:
+            for k in partners[x + 1 :]:
                 if (j, k) in pairs:
                     loops.append([pairs[(i, j)] + 1, pairs[(j, k)] + 1, -(pairs[(i, k)] + 1)])
     return loops
 
 
-def closure_loops(ifgday_ix: np.ndarray, day: np.ndarray, bperp_image: np.ndarray,
-                  drop_ifg: Sequence[int] = ()) -> np.ndarray:
+def closure_loops(
+    ifgday_ix: np.ndarray, day: np.ndarray, bperp_image: np.ndarray, drop_ifg: Sequence[int] = ()
+) -> np.ndarray:
     """Loop matrix (n_loops, n_ifg) int8 of the network, as ``sb_make_closure_loops``.
 
     ``ifgday_ix`` (n_ifg, 2) 0-based image pairs (earlier first), ``day`` (n_image,) days,
@@ -61,10 +62,14 @@ def closure_loops(ifgday_ix: np.ndarray, day: np.ndarray, bperp_image: np.ndarra
     for a, b in pairs:
         degree[a] += 1
         degree[b] += 1
-    missing = [k for k in used if k not in in_triangle
-               and degree[ifgday_ix[k, 0]] != 1 and degree[ifgday_ix[k, 1]] != 1]
-    coords = np.column_stack([np.asarray(day, dtype=np.float64),
-                              np.asarray(bperp_image, dtype=np.float64)])
+    missing = [
+        k
+        for k in used
+        if k not in in_triangle and degree[ifgday_ix[k, 0]] != 1 and degree[ifgday_ix[k, 1]] != 1
+    ]
+    coords = np.column_stack(
+        [np.asarray(day, dtype=np.float64), np.asarray(bperp_image, dtype=np.float64)]
+    )
     higher: dict[tuple[int, ...], list[int]] = {}  # by the set of pairs: the first loop found
     for k in missing:
         others = [m for m in used if m != k]
@@ -95,9 +100,10 @@ def closure_loops(ifgday_ix: np.ndarray, day: np.ndarray, bperp_image: np.ndarra
     return out
 
 
-def identify_good_pixels(ph_uw: np.ndarray, loops: np.ndarray,
-                         tolerance: float = CLOSURE_TOLERANCE) -> np.ndarray:
-    """(n_ps, n_ifg) bool: pairs of a pixel that close at least one loop (``sb_identify_good_pixels``).
+def identify_good_pixels(
+    ph_uw: np.ndarray, loops: np.ndarray, tolerance: float = CLOSURE_TOLERANCE
+) -> np.ndarray:
+    """(n_ps, n_ifg) bool: pairs of a pixel closing at least one loop (sb_identify_good_pixels).
 
     Per loop, the signed sum of the unwrapped phases ``ph_uw`` (n_ps, n_ifg, rad) minus the
     multiple of 2 pi nearest its mean over the pixels (NaN skipped) is the residual; where it is
@@ -111,8 +117,11 @@ def identify_good_pixels(ph_uw: np.ndarray, loops: np.ndarray,
             continue
         total = ph[:, members] @ loop[members].astype(np.float64)
         with np.errstate(invalid="ignore"):
-            offset = 2 * np.pi * np.round(np.nanmean(total) / (2 * np.pi)) \
-                if np.isfinite(total).any() else 0.0
+            offset = (
+                2 * np.pi * np.round(np.nanmean(total) / (2 * np.pi))
+                if np.isfinite(total).any()
+                else 0.0
+            )
         ok = np.abs(total - offset) <= tolerance
         good[np.ix_(ok, members)] = True
     return good

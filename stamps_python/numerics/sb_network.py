@@ -62,8 +62,9 @@ def _join(names: Sequence[str]) -> str:
     return f"{', '.join(names[:_MAX_NAMED])} and {len(names) - _MAX_NAMED} more"
 
 
-def coherence_model(days: np.ndarray, bperp: np.ndarray, ddiff_max: float = DDIFF_MAX,
-                    bdiff_max: float = BDIFF_MAX) -> np.ndarray:
+def coherence_model(
+    days: np.ndarray, bperp: np.ndarray, ddiff_max: float = DDIFF_MAX, bdiff_max: float = BDIFF_MAX
+) -> np.ndarray:
     """(n, n) modelled coherence of every image pair, as ``sb_find``.
 
     rho = (1 - |dB| / bdiff_max) (1 - |dt| / ddiff_max), 0 where |dB| > bdiff_max (m) or
@@ -79,11 +80,18 @@ def coherence_model(days: np.ndarray, bperp: np.ndarray, ddiff_max: float = DDIF
     return rho
 
 
-def sb_find_pairs(days: Sequence[float] | np.ndarray, bperp: Sequence[float] | np.ndarray,
-                  max_temporal: float, max_perpendicular: float, rho_min: float = RHO_MIN,
-                  ddiff_max: float = DDIFF_MAX, bdiff_max: float = BDIFF_MAX,
-                  min_connections: int = 1, *, dates: Sequence[str] | None = None
-                  ) -> np.ndarray:
+def sb_find_pairs(
+    days: Sequence[float] | np.ndarray,
+    bperp: Sequence[float] | np.ndarray,
+    max_temporal: float,
+    max_perpendicular: float,
+    rho_min: float = RHO_MIN,
+    ddiff_max: float = DDIFF_MAX,
+    bdiff_max: float = BDIFF_MAX,
+    min_connections: int = 1,
+    *,
+    dates: Sequence[str] | None = None,
+) -> np.ndarray:
     """Small-baseline pairs (n_pairs, 2) of 0-based image indices, earlier image first, sorted.
 
     ``days`` per image (days), ``bperp`` per image (m). A pair is eligible when
@@ -147,9 +155,12 @@ def sb_find_pairs(days: Sequence[float] | np.ndarray, bperp: Sequence[float] | n
             names = names or _names(days, dates)
             short.append(f"{names[i]} ({degree})")
     if short:
-        get_logger().warning("fewer than %d eligible partners (pairs made): %s; widen "
-                             "--max-temporal/--max-perpendicular for more", min_connections,
-                             _join(short))
+        get_logger().warning(
+            "fewer than %d eligible partners (pairs made): %s; widen "
+            "--max-temporal/--max-perpendicular for more",
+            min_connections,
+            _join(short),
+        )
 
     i_ix, j_ix = np.nonzero(np.triu(selected, 1))
     first = np.where(days[i_ix] < days[j_ix], i_ix, j_ix)
@@ -167,15 +178,18 @@ def network_components(n_image: int, pairs: np.ndarray) -> list[np.ndarray]:
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     if pairs.size and (pairs.min() < 0 or pairs.max() >= n_image):
         raise StampsError(f"pair indices must be 0..{n_image - 1}")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])),
-                       shape=(n_image, n_image))
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n_image, n_image))
     _, labels = connected_components(graph, directed=False)
     comps = [np.flatnonzero(labels == lab) for lab in np.unique(labels)]
     return sorted(comps, key=lambda c: int(c[0]))
 
 
-def check_connected(dates: Sequence[str], pairs: np.ndarray, reference_index: int | None = None,
-                    hint: str = "increase --max-temporal or --max-perpendicular") -> None:
+def check_connected(
+    dates: Sequence[str],
+    pairs: np.ndarray,
+    reference_index: int | None = None,
+    hint: str = "increase --max-temporal or --max-perpendicular",
+) -> None:
     """Raise a StampsError naming the dates not connected to the rest of the network.
 
     The main network is the component holding ``reference_index`` (0-based), or the largest one
@@ -195,8 +209,10 @@ def check_connected(dates: Sequence[str], pairs: np.ndarray, reference_index: in
         anchor = f"the other {len(main)} dates ({dates[main[0]]}..{dates[main[-1]]})"
     isolated = [str(dates[i]) for i in range(n) if i not in set(main.tolist())]
     verb = "is" if len(isolated) == 1 else "are"
-    raise StampsError(f"small baseline network is disconnected: {_join(isolated)} {verb} not "
-                      f"connected to {anchor} ({hint})")
+    raise StampsError(
+        f"small baseline network is disconnected: {_join(isolated)} {verb} not "
+        f"connected to {anchor} ({hint})"
+    )
 
 
 def sb_design_matrix(ifgday_ix: np.ndarray, n_image: int, master_ix: int) -> np.ndarray:
@@ -218,5 +234,3 @@ def sb_design_matrix(ifgday_ix: np.ndarray, n_image: int, master_ix: int) -> np.
     G[rows, ix[:, 1]] = 1.0
     G[:, int(master_ix)] = 0.0
     return G
-
-

@@ -14,8 +14,7 @@ _PAIR_BUDGET = 4_000_000  # PS pairs held at once by the spatial filter
 _ROW_CHUNK = 131072
 
 
-def time_lowpass_weights(day: np.ndarray, time_win: float,
-                         master_col: int | None) -> np.ndarray:
+def time_lowpass_weights(day: np.ndarray, time_win: float, master_col: int | None) -> np.ndarray:
     """(n, n) row-normalised Gaussian weights in time (std ``time_win`` days) of dates ``day``.
 
     Row i holds the weights that image i gives every image; the master column gets weight 0.
@@ -27,8 +26,9 @@ def time_lowpass_weights(day: np.ndarray, time_win: float,
     return w / w.sum(axis=1, keepdims=True)
 
 
-def time_highpass(ph: np.ndarray, day: np.ndarray, time_win: float,
-                  master_col: int | None) -> np.ndarray:
+def time_highpass(
+    ph: np.ndarray, day: np.ndarray, time_win: float, master_col: int | None
+) -> np.ndarray:
     """``ph`` (n_ps, n) minus its Gaussian moving average in time, per PS row (float32 out).
 
     Computed in float64 over row chunks.
@@ -49,8 +49,9 @@ def plane_fit(xy_m: np.ndarray, data: np.ndarray) -> np.ndarray:
     return G @ coeff
 
 
-def spatial_lowpass(xy_m: np.ndarray, values: np.ndarray, wavelength: float,
-                    show_progress: bool = True) -> np.ndarray:
+def spatial_lowpass(
+    xy_m: np.ndarray, values: np.ndarray, wavelength: float, show_progress: bool = True
+) -> np.ndarray:
     """Gaussian-weighted mean (std ``wavelength`` m) over PS closer than 4 x ``wavelength``.
 
     ``xy_m`` (n, 2) metres, ``values`` (n, k). The weights of each PS are normalised to sum 1
@@ -67,8 +68,12 @@ def spatial_lowpass(xy_m: np.ndarray, values: np.ndarray, wavelength: float,
     density = float(np.mean(tree.query_ball_point(sample, radius, return_length=True)))
     chunk = int(max(1, min(n, _PAIR_BUDGET // max(density, 1.0))))
     starts = range(0, n, chunk)
-    for r0 in tqdm(starts, desc="low-pass filtering in space", unit="chunk",
-                   disable=not show_progress or len(starts) < 2):
+    for r0 in tqdm(
+        starts,
+        desc="low-pass filtering in space",
+        unit="chunk",
+        disable=not show_progress or len(starts) < 2,
+    ):
         rows = np.arange(r0, min(n, r0 + chunk))
         pairs = cKDTree(xy[rows]).sparse_distance_matrix(tree, radius, output_type="ndarray")
         keep = pairs["v"] < radius  # the query includes pairs at exactly the radius

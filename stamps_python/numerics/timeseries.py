@@ -93,15 +93,22 @@ def parse_correction(text: str) -> Correction:
     value = str(text).strip().lower()
     match = _CORRECTION_RE.match(value)
     if not match:
-        raise StampsError(f"correction '{text}': expected 'v' or 'u' optionally followed by '-' "
-                          f"and letters, like v-do or v-dso")
+        raise StampsError(
+            f"correction '{text}': expected 'v' or 'u' optionally followed by '-' "
+            f"and letters, like v-do or v-dso"
+        )
     kind, letters = match.group(1), match.group(2) or ""
     bad = sorted(set(letters) - set(_ALLOWED[kind]))
     if bad:
-        extra = (" ('m' is always removed from the exported time series)"
-                 if kind == "v" and bad == ["m"] else "")
-        raise StampsError(f"correction '{text}': unknown letter(s) {', '.join(bad)}; '{kind}-' "
-                          f"takes {', '.join(_ALLOWED[kind])}{extra}")
+        extra = (
+            " ('m' is always removed from the exported time series)"
+            if kind == "v" and bad == ["m"]
+            else ""
+        )
+        raise StampsError(
+            f"correction '{text}': unknown letter(s) {', '.join(bad)}; '{kind}-' "
+            f"takes {', '.join(_ALLOWED[kind])}{extra}"
+        )
     if len(set(letters)) != len(letters):
         raise StampsError(f"correction '{text}': a letter is repeated")
     return Correction(value, kind, frozenset(letters), single_master)
@@ -175,8 +182,12 @@ def reference_ps(
     if ref_radius == -math.inf:
         return None
     lonlat = np.asarray(lonlat, dtype=np.float64)
-    ix = np.flatnonzero((lonlat[:, 0] > ref_lon[0]) & (lonlat[:, 0] < ref_lon[1])
-                        & (lonlat[:, 1] > ref_lat[0]) & (lonlat[:, 1] < ref_lat[1]))
+    ix = np.flatnonzero(
+        (lonlat[:, 0] > ref_lon[0])
+        & (lonlat[:, 0] < ref_lon[1])
+        & (lonlat[:, 1] > ref_lat[0])
+        & (lonlat[:, 1] < ref_lat[1])
+    )
     if ref_radius < math.inf and ix.size:
         centre = llh2local(np.asarray(ref_centre_lonlat, dtype=np.float64), ll0)[0]
         pts = llh2local(lonlat[ix], ll0)
@@ -185,20 +196,25 @@ def reference_ps(
     return ix
 
 
-def reference_ps_from_parms(lonlat: np.ndarray, ll0: Sequence[float] | None,
-                            parms: Mapping[str, Any]) -> np.ndarray | None:
+def reference_ps_from_parms(
+    lonlat: np.ndarray, ll0: Sequence[float] | None, parms: Mapping[str, Any]
+) -> np.ndarray | None:
     """:func:`reference_ps` with the parameters ref_lon, ref_lat, ref_centre_lonlat and
     ref_radius (as the steps call ``ps_setref``); an empty reference area is a StampsError."""
     inf = [-math.inf, math.inf]
     ix = reference_ps(
-        lonlat, ll0,
+        lonlat,
+        ll0,
         np.asarray(parms.get("ref_lon", inf), dtype=np.float64).ravel(),
         np.asarray(parms.get("ref_lat", inf), dtype=np.float64).ravel(),
         np.asarray(parms.get("ref_centre_lonlat", [0.0, 0.0]), dtype=np.float64).ravel(),
-        float(parms.get("ref_radius", math.inf)))
+        float(parms.get("ref_radius", math.inf)),
+    )
     if ix is not None and ix.size == 0:
-        raise StampsError("no PS inside the reference area (ref_lon/ref_lat/ref_radius); widen it "
-                          "or set ref_radius to -inf for no reference")
+        raise StampsError(
+            "no PS inside the reference area (ref_lon/ref_lat/ref_radius); widen it "
+            "or set ref_radius to -inf for no reference"
+        )
     return ix
 
 
@@ -240,8 +256,9 @@ def ifg_weights(ifg_std_deg: np.ndarray | None, n_ifg: int) -> np.ndarray:
     return 1.0 / std_rad**2
 
 
-def fit_velocity(disp_mm: np.ndarray, t_years: np.ndarray, weights: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def fit_velocity(
+    disp_mm: np.ndarray, t_years: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least-squares line ``disp = c + v t`` for every PS (as ``lscov`` with a diagonal
     covariance); ``disp_mm`` (n_ps, N) in mm, ``t_years`` (N,) in years, ``weights`` (N,).
 
@@ -259,8 +276,9 @@ def fit_velocity(disp_mm: np.ndarray, t_years: np.ndarray, weights: np.ndarray
     return disp @ c_slope, disp @ c_icpt
 
 
-def fit_velocity_cov(disp_mm: np.ndarray, t_years: np.ndarray, cov: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_velocity_cov(
+    disp_mm: np.ndarray, t_years: np.ndarray, cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Line ``disp = c + v t`` for every PS weighted by a full covariance ``cov`` (N, N) of the
     N samples, as ``lscov(G, disp', cov)``; ``disp_mm`` (n_ps, N) mm, ``t_years`` (N,).
 
@@ -304,8 +322,10 @@ def sb_velocity(
     """
     use_ix = np.asarray(use_ix, dtype=np.int64)
     if use_ix.size < 2:
-        raise StampsError(f"only {use_ix.size} small-baseline interferogram(s) are used; a "
-                          f"velocity needs at least 2")
+        raise StampsError(
+            f"only {use_ix.size} small-baseline interferogram(s) are used; a "
+            f"velocity needs at least 2"
+        )
     pairs = np.asarray(ifgday_ix, dtype=np.int64)[use_ix]
     day = np.asarray(day, dtype=np.float64)
     dt_years = (day[pairs[:, 1]] - day[pairs[:, 0]]) / DAYS_PER_YEAR
@@ -362,8 +382,8 @@ def bootstrap_velocity_std(
     disp = np.asarray(disp_mm, dtype=np.float64)
     out = np.empty(disp.shape[0])
     for start in range(0, disp.shape[0], chunk):
-        slopes = disp[start:start + chunk] @ coef.T
-        out[start:start + chunk] = slopes.std(axis=1, ddof=1)
+        slopes = disp[start : start + chunk] @ coef.T
+        out[start : start + chunk] = slopes.std(axis=1, ddof=1)
     return out
 
 
@@ -422,8 +442,10 @@ def los_time_series(
     """
     use_ix = np.asarray(use_ix, dtype=np.int64)
     if use_ix.size < 2:
-        raise StampsError(f"only {use_ix.size} interferogram(s) besides the reference date are "
-                          f"used; a velocity needs at least 2")
+        raise StampsError(
+            f"only {use_ix.size} interferogram(s) besides the reference date are "
+            f"used; a velocity needs at least 2"
+        )
     day = np.asarray(day, dtype=np.float64)
     x = np.asarray(ph, dtype=np.float64)[:, use_ix]
     if c_ps_uw is not None:

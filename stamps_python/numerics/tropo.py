@@ -39,16 +39,23 @@ _tca(("a_MI", "a_modis-ni"), ("ph_tropo_modis_no_interp",))
 _tca(("a_lman", "a_linear-man"), ("strat_corr",))
 _tca(("a_RM", "a_recalmodis"), ("ph_tropo_modis_recal",))
 _tca(("a_RMI", "a_recalmodis-ni"), ("ph_tropo_modis_no_interp_recal",))
-for _hyd_short, _hyd_long, _hyd in (("a_eh", "a_erai-h", "ph_tropo_era_hydro"),
-                                    ("a_wh", "a_wrf-h", "ph_tropo_wrf_hydro")):
+for _hyd_short, _hyd_long, _hyd in (
+    ("a_eh", "a_erai-h", "ph_tropo_era_hydro"),
+    ("a_wh", "a_wrf-h", "ph_tropo_wrf_hydro"),
+):
     _tca((f"a_m+{_hyd_short}", f"a_meris+{_hyd_long}"), ("ph_tropo_meris", _hyd), "ph_tropo_meris")
     _tca((f"a_mi+{_hyd_short}", f"a_meris-ni+{_hyd_long}"), ("ph_tropo_meris_no_interp", _hyd))
     _tca((f"a_M+{_hyd_short}", f"a_modis+{_hyd_long}"), ("ph_tropo_modis", _hyd), "ph_tropo_modis")
     _tca((f"a_MI+{_hyd_short}", f"a_modis-ni+{_hyd_long}"), ("ph_tropo_modis_no_interp", _hyd))
-    _tca((f"a_RM+{_hyd_short}", f"a_recalmodis+{_hyd_long}"), ("ph_tropo_modis_recal", _hyd),
-         "ph_tropo_modis")
-    _tca((f"a_RMI+{_hyd_short}", f"a_recalmodis-ni+{_hyd_long}"),
-         ("ph_tropo_modis_no_interp_recal", _hyd))
+    _tca(
+        (f"a_RM+{_hyd_short}", f"a_recalmodis+{_hyd_long}"),
+        ("ph_tropo_modis_recal", _hyd),
+        "ph_tropo_modis",
+    )
+    _tca(
+        (f"a_RMI+{_hyd_short}", f"a_recalmodis-ni+{_hyd_long}"),
+        ("ph_tropo_modis_no_interp_recal", _hyd),
+    )
 for _model in ("merra", "merra2", "narr"):
     _tca((f"a_{_model}",), (f"ph_tropo_{_model}",))
     _tca((f"a_{_model}-h",), (f"ph_tropo_{_model}_hydro",))
@@ -66,8 +73,10 @@ def tropo_correction(tca: Mapping[str, np.ndarray], method: str) -> np.ndarray:
     fields, mask = _TCA_METHODS[method]
     missing = [f for f in fields + ((mask,) if mask else ()) if f not in tca]
     if missing:
-        raise StampsError(f"tropo_method '{method}' needs {', '.join(missing)} in the TRAIN "
-                          f"correction product, which lacks it; run TRAIN for it first")
+        raise StampsError(
+            f"tropo_method '{method}' needs {', '.join(missing)} in the TRAIN "
+            f"correction product, which lacks it; run TRAIN for it first"
+        )
     corr = np.sum([np.asarray(tca[f], dtype=np.float64) for f in fields], axis=0)
     if mask is not None:
         corr[:, np.asarray(tca[mask]).sum(axis=0) == 0] = 0.0
@@ -97,14 +106,17 @@ def sb_invert_tropo(ps: Mapping[str, Any], corr_sb: np.ndarray, drop0: np.ndarra
     G3 = G[uii]
     nzc = np.any(G3 != 0, axis=0)
     if np.linalg.matrix_rank(G3[:, nzc]) < nzc.sum():
-        raise StampsError("the SB interferograms with a tropospheric estimate form isolated "
-                          "subsets (cannot be inverted w.r.t. master)")
+        raise StampsError(
+            "the SB interferograms with a tropospheric estimate form isolated "
+            "subsets (cannot be inverted w.r.t. master)"
+        )
     ifgday = np.asarray(ps["ifgday"], dtype=np.float64)[uii]
     has = np.asarray(corr_sb)[:, uii].sum(axis=0) != 0
     days = np.unique(ifgday[has].ravel())
     if np.count_nonzero(days == float(ps["master_day"])) != 1:
-        raise StampsError("the master image has no tropospheric estimate; cannot invert to "
-                          "single master")
+        raise StampsError(
+            "the master image has no tropospheric estimate; cannot invert to single master"
+        )
     out = np.zeros((corr_sb.shape[0], int(ps["n_image"])), dtype=np.float32)
-    out[:, nzc] = (np.asarray(corr_sb, dtype=np.float64)[:, uii] @ np.linalg.pinv(G3[:, nzc]).T)
+    out[:, nzc] = np.asarray(corr_sb, dtype=np.float64)[:, uii] @ np.linalg.pinv(G3[:, nzc]).T
     return out

@@ -12,8 +12,9 @@ over 100, times the number of grid arcs sharing the edge), ``dzmax`` 32000 and `
 (rounded half away from zero, NaN to 0, saturating at -32768 / 32767).
 
 The grid is filled with the phase of each cell's nearest node, unwrapped by snaphu
-(:func:`stamps_python.io.snaphu.uw_stat_costs` runs it), and read back at the nodes; ``uw_unwrap_from_grid`` then gives every PS the unwrapped phase of its cell plus its
-own wrapped departure from it (radians).
+(:func:`stamps_python.io.snaphu.uw_stat_costs` runs it), and read back at the nodes;
+``uw_unwrap_from_grid`` then gives every PS the unwrapped phase of its cell plus its own wrapped
+departure from it (radians).
 """
 
 from __future__ import annotations
@@ -45,8 +46,13 @@ def _neg_int16(a: np.ndarray) -> np.ndarray:
     return np.clip(-a.astype(np.int32), -32768, 32767).astype(np.int16)
 
 
-def cost_setup(unwrap_method: str, uw_grid: dict[str, Any], uw_interp: dict[str, Any],
-               uw_space_time: dict[str, Any], variance: np.ndarray | None = None) -> dict[str, Any]:
+def cost_setup(
+    unwrap_method: str,
+    uw_grid: dict[str, Any],
+    uw_interp: dict[str, Any],
+    uw_space_time: dict[str, Any],
+    variance: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Interferogram-independent part of the snaphu costs (StaMPS ``uw_stat_costs`` set-up).
 
     Returns the per-edge ``sigsq`` (int16), the number of grid arcs per edge ``n_edges``, the
@@ -92,9 +98,16 @@ def cost_setup(unwrap_method: str, uw_grid: dict[str, Any], uw_interp: dict[str,
     sigsq = to_int16(sigsq_noise * NSHORTCYCLE**2 / COSTSCALE * n_edges)
     sigsq[sigsq < 1] = 1
     return {
-        "nrow": nrow, "ncol": ncol, "sigsq": sigsq, "n_edges": n_edges, "rowix": rowix,
-        "colix": colix, "dph_smooth": dph_smooth, "dph_space_uw": dph_space_uw,
-        "spread": np.asarray(uw_space_time["spread"]), "predef_ix": uw_space_time.get("predef_ix"),
+        "nrow": nrow,
+        "ncol": ncol,
+        "sigsq": sigsq,
+        "n_edges": n_edges,
+        "rowix": rowix,
+        "colix": colix,
+        "dph_smooth": dph_smooth,
+        "dph_space_uw": dph_space_uw,
+        "spread": np.asarray(uw_space_time["spread"]),
+        "predef_ix": uw_space_time.get("predef_ix"),
     }
 
 
@@ -180,4 +193,3 @@ def uw_unwrap_from_grid(uw_grid: dict[str, Any], ph_uw_grid: np.ndarray) -> np.n
         shifted = predef + meandiff[None, :]
         ph_uw[predef_ix] = shifted[predef_ix]
     return ph_uw
-

@@ -92,8 +92,9 @@ def wrap_filt(
     if n_pad is None:
         n_pad = matlab_round(n_win * 0.25)
     if min(n_i, n_j) < n_win:
-        raise StampsError(f"Goldstein filter: grid {n_i} x {n_j} is smaller than the window "
-                          f"({n_win})")
+        raise StampsError(
+            f"Goldstein filter: grid {n_i} x {n_j} is smaller than the window ({n_win})"
+        )
     n_ex = n_win + int(n_pad)
     n_inc = n_win // 2
     start_i, shift_i = _starts(n_i, n_win, n_inc, -(-n_i // n_inc) - 1)
@@ -167,7 +168,8 @@ def check_cell_count(width: float, height: float, pix_size: float) -> None:
     raise StampsError(
         f"parameter unwrap_grid_size: {pix_size:g} m cells over the {width:.0f} x {height:.0f} m "
         f"PS area make a {n_i:,.0f} x {n_j:,.0f} grid ({n_i * n_j:.2g} cells, more than "
-        f"{MAX_GRID_CELLS:,}); use unwrap_grid_size >= {suggest:g} m (StaMPS default 200)")
+        f"{MAX_GRID_CELLS:,}); use unwrap_grid_size >= {suggest:g} m (StaMPS default 200)"
+    )
 
 
 def check_grid(xy: np.ndarray, pix_size: float, prefilt_win: int) -> None:
@@ -227,7 +229,8 @@ def uw_grid_wrapped(
         col = ph_in[:, i1]
         col = col.astype(np.complex128) if is_complex else np.exp(1j * col.astype(np.float64))
         acc = np.bincount(flat_cell, weights=col.real, minlength=n_i * n_j) + 1j * np.bincount(
-            flat_cell, weights=col.imag, minlength=n_i * n_j)
+            flat_cell, weights=col.imag, minlength=n_i * n_j
+        )
         return acc.reshape(n_i, n_j)
 
     first = grid_of(0)
@@ -238,8 +241,9 @@ def uw_grid_wrapped(
     ph_lowpass = np.zeros((n_nodes, n_ifg), dtype=np.complex64) if lowfilt_flag else None
     predef = ph_in_predef is not None
     ph_uw_predef = np.zeros((n_nodes, n_ifg), dtype=np.float32) if predef else None
-    for i1 in tqdm(range(n_ifg), desc="grid + filter", unit="ifg", disable=not progress,
-                   leave=False):
+    for i1 in tqdm(
+        range(n_ifg), desc="grid + filter", unit="ifg", disable=not progress, leave=False
+    ):
         ph_grid = first if i1 == 0 else grid_of(i1)
         if goldfilt_flag or lowfilt_flag:
             gold, low = wrap_filt(ph_grid, prefilt_win, gold_alpha, None, lowfilt_flag)
@@ -260,11 +264,24 @@ def uw_grid_wrapped(
             col = mean_uw.copy()
             col[known] = mean_uw[known] + diff
             ph_uw_predef[:, i1] = col
-    xy = np.column_stack([np.arange(1, n_nodes + 1), (nz_j + 0.5) * pix_size,
-                          (nz_i + 0.5) * pix_size])
+    xy = np.column_stack(
+        [np.arange(1, n_nodes + 1), (nz_j + 0.5) * pix_size, (nz_i + 0.5) * pix_size]
+    )
     return {
-        "ph": ph, "ph_in": ph_in, "ph_lowpass": ph_lowpass, "ph_uw_predef": ph_uw_predef,
-        "ph_in_predef": ph_in_predef, "xy": xy, "ij": np.column_stack([nz_i, nz_j]),
-        "nzix": nzix, "grid_x_min": grid_x_min, "grid_y_min": grid_y_min, "n_i": n_i, "n_j": n_j,
-        "n_ifg": n_ifg, "n_ps": n_nodes, "grid_ij": grid_ij, "pix_size": float(pix_size),
+        "ph": ph,
+        "ph_in": ph_in,
+        "ph_lowpass": ph_lowpass,
+        "ph_uw_predef": ph_uw_predef,
+        "ph_in_predef": ph_in_predef,
+        "xy": xy,
+        "ij": np.column_stack([nz_i, nz_j]),
+        "nzix": nzix,
+        "grid_x_min": grid_x_min,
+        "grid_y_min": grid_y_min,
+        "n_i": n_i,
+        "n_j": n_j,
+        "n_ifg": n_ifg,
+        "n_ps": n_nodes,
+        "grid_ij": grid_ij,
+        "pix_size": float(pix_size),
     }

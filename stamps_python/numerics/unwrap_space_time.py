@@ -54,8 +54,9 @@ def design_matrix(ifgday_ix: np.ndarray, n_image: int) -> np.ndarray:
     return G
 
 
-def estimate_arc_gradient(dph_sub: np.ndarray, x_sub: np.ndarray, x_range: float,
-                          n_trial_wraps: float) -> tuple[np.ndarray, np.ndarray]:
+def estimate_arc_gradient(
+    dph_sub: np.ndarray, x_sub: np.ndarray, x_range: float, n_trial_wraps: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-row phase gradient K against ``x_sub`` (e.g. bperp, m) of complex ``dph_sub`` (n, m).
 
     A periodogram over trial gradients ``pi/4/x_range * k`` (k up to ``8 n_trial_wraps``) gives
@@ -69,12 +70,14 @@ def estimate_arc_gradient(dph_sub: np.ndarray, x_sub: np.ndarray, x_range: float
     step = max(1, _CHUNK_BYTES // (16 * 8 * max(dph_sub.shape[1], 1)))
     for r0 in range(0, n_edge, step):
         K[r0 : r0 + step], coh[r0 : r0 + step] = _arc_gradient_rows(
-            dph_sub[r0 : r0 + step], x_sub, x_range, n_trial_wraps)
+            dph_sub[r0 : r0 + step], x_sub, x_range, n_trial_wraps
+        )
     return K, coh
 
 
-def _arc_gradient_rows(dph_sub: np.ndarray, x_sub: np.ndarray, x_range: float,
-                       n_trial_wraps: float) -> tuple[np.ndarray, np.ndarray]:
+def _arc_gradient_rows(
+    dph_sub: np.ndarray, x_sub: np.ndarray, x_range: float, n_trial_wraps: float
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`estimate_arc_gradient` on one block of rows."""
     n_edge = dph_sub.shape[0]
     K = np.zeros(n_edge)
@@ -115,9 +118,14 @@ def _arc_gradient_rows(dph_sub: np.ndarray, x_sub: np.ndarray, x_range: float,
     return K, coh
 
 
-def _look_angle_subset(dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarray,
-                       day: np.ndarray, bperp: np.ndarray, n_trial_wraps: float
-                       ) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _look_angle_subset(
+    dph_space: np.ndarray,
+    G: np.ndarray,
+    ifgday_ix: np.ndarray,
+    day: np.ndarray,
+    bperp: np.ndarray,
+    n_trial_wraps: float,
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Interferograms used to estimate K: a daisy chain when available, else all.
 
     Returns (dph_sub, bperp_sub, bperp_range_sub, n_trial_wraps scaled to the subset).
@@ -164,8 +172,13 @@ def _look_angle_subset(dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarr
 
 
 @numba.njit(parallel=True, cache=True)
-def _smooth_integrated(dph_space: np.ndarray, cols: np.ndarray, flip: np.ndarray,
-                       weights: np.ndarray, trend0: np.ndarray) -> np.ndarray:
+def _smooth_integrated(
+    dph_space: np.ndarray,
+    cols: np.ndarray,
+    flip: np.ndarray,
+    weights: np.ndarray,
+    trend0: np.ndarray,
+) -> np.ndarray:
     """3D_FULL smoothing kernel: integrated smooth phase (n_edge, n_sub) float32, radians.
 
     For every edge, the interferograms ``cols`` (date order; ``flip`` conjugates those whose
@@ -214,8 +227,9 @@ def _smooth_integrated(dph_space: np.ndarray, cols: np.ndarray, flip: np.ndarray
     return out
 
 
-def _smooth_full(dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarray, day: np.ndarray,
-                 time_win: float) -> np.ndarray:
+def _smooth_full(
+    dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarray, day: np.ndarray, time_win: float
+) -> np.ndarray:
     """3D_FULL time smoothing: unwrapped smooth edge phase (n_edge, n_ifg) float32, NaN where no
     image qualified as a common end of the interferogram."""
     n_edge, n_ifg = dph_space.shape
@@ -239,8 +253,9 @@ def _smooth_full(dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarray, da
                 GG = np.column_stack([np.ones(n_sub), day_sub[i1] - day_sub])
                 wgg = GG * weights[i1][:, None]
                 trend0[i1] = np.linalg.solve(GG.T @ wgg, wgg.T)[0]
-        smooth_sub = _smooth_integrated(dph_space, ifg_ix[order].astype(np.int64),
-                                        sign_ix[order] == -1, weights, trend0)
+        smooth_sub = _smooth_integrated(
+            dph_space, ifg_ix[order].astype(np.int64), sign_ix[order] == -1, weights, trend0
+        )
         later = np.flatnonzero(slave_ix[order] - i > 0)
         if later.size == 0:
             close = [n_sub - 1]
@@ -258,10 +273,10 @@ def _smooth_full(dph_space: np.ndarray, G: np.ndarray, ifgday_ix: np.ndarray, da
         keep = np.ones(n_sub, dtype=bool)
         if already.any():
             cols = ifg_ix[already]
-            std1 = np.std(residual_angle(dph_space[:, cols], dph_smooth_ifg[:, cols]), axis=0,
-                          ddof=1)
-            std2 = np.std(residual_angle(dph_space[:, cols], unsorted[:, already]), axis=0,
-                          ddof=1)
+            std1 = np.std(
+                residual_angle(dph_space[:, cols], dph_smooth_ifg[:, cols]), axis=0, ddof=1
+            )
+            std2 = np.std(residual_angle(dph_space[:, cols], unsorted[:, already]), axis=0, ddof=1)
             keep[np.flatnonzero(already)[std1 < std2]] = False
         dph_smooth_ifg[:, ifg_ix[keep]] = unsorted[:, keep]
     return dph_smooth_ifg
@@ -300,8 +315,12 @@ def _gaussian_smoother(day: np.ndarray, time_win: float) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
-def _series_from_network(dph_angle: np.ndarray, G: np.ndarray, predef_ix: np.ndarray | None,
-                         predef_values: np.ndarray | None) -> np.ndarray:
+def _series_from_network(
+    dph_angle: np.ndarray,
+    G: np.ndarray,
+    predef_ix: np.ndarray | None,
+    predef_values: np.ndarray | None,
+) -> np.ndarray:
     """Phase series per image (n_image, n_edge), first image 0, from edge phases (n_edge, n_ifg).
 
     Without predefined values, the least-squares solution of G[:, 1:]; with them, each edge is
@@ -338,12 +357,21 @@ def _ifg_from_series(G: np.ndarray, series: np.ndarray) -> np.ndarray:
 def _model_steps(models: np.ndarray, x1: np.ndarray, n: int) -> np.ndarray:
     """Smooth phase series (..., n) of annealing models (..., 5) at times ``x1`` (n,)."""
     m = [models[..., k, None] for k in range(5)]
-    return (m[0] * x1 + m[1] * n / 2 * np.sin(2 * np.pi / n * x1 - m[2])
-            + m[3] * n / 2 * np.sin(4 * np.pi / n * x1 - m[4]))
+    return (
+        m[0] * x1
+        + m[1] * n / 2 * np.sin(2 * np.pi / n * x1 - m[2])
+        + m[3] * n / 2 * np.sin(4 * np.pi / n * x1 - m[4])
+    )
 
 
-def _anneal_cost(models: np.ndarray, dph: np.ndarray, G: np.ndarray, W: np.ndarray,
-                 x1: np.ndarray, abs_first: bool) -> np.ndarray:
+def _anneal_cost(
+    models: np.ndarray,
+    dph: np.ndarray,
+    G: np.ndarray,
+    W: np.ndarray,
+    x1: np.ndarray,
+    abs_first: bool,
+) -> np.ndarray:
     """Annealing cost of models (B, c, 5) for edge phases ``dph`` (B, n_ifg): weighted distance of
     the phase residual to the nearest whole cycle plus a roughness penalty.
 
@@ -374,9 +402,16 @@ def _boltzmann(cost: np.ndarray, valid: np.ndarray, temp: np.ndarray) -> np.ndar
     return pdf / pdf.sum(axis=1, keepdims=True)
 
 
-def smooth_unwrap_anneal(dph: np.ndarray, G: np.ndarray, W: np.ndarray, x1: np.ndarray,
-                         rng: np.random.Generator, runs: int = 15, scale: int = 1,
-                         grid: int = 4) -> np.ndarray:
+def smooth_unwrap_anneal(
+    dph: np.ndarray,
+    G: np.ndarray,
+    W: np.ndarray,
+    x1: np.ndarray,
+    rng: np.random.Generator,
+    runs: int = 15,
+    scale: int = 1,
+    grid: int = 4,
+) -> np.ndarray:
     """StaMPS ``uw_sb_smooth_unwrap`` for a batch of edges at once.
 
     Fits, by simulated annealing, a smooth phase series of time (linear rate plus two sinusoids)
@@ -386,8 +421,9 @@ def smooth_unwrap_anneal(dph: np.ndarray, G: np.ndarray, W: np.ndarray, x1: np.n
     """
     B = dph.shape[0]
     n = G.shape[1]
-    bounds = np.column_stack([-np.pi * np.array([0.5, 0.25, 1, 0.25, 1]),
-                              np.pi * np.array([0.5, 0.25, 1, 0.25, 1])])
+    bounds = np.column_stack(
+        [-np.pi * np.array([0.5, 0.25, 1, 0.25, 1]), np.pi * np.array([0.5, 0.25, 1, 0.25, 1])]
+    )
     p = bounds.shape[0]
     lo, hi = bounds[:, 0], bounds[:, 1]
     vals = 2.0 ** -np.arange(1, grid + 1)
@@ -428,8 +464,9 @@ def smooth_unwrap_anneal(dph: np.ndarray, G: np.ndarray, W: np.ndarray, x1: np.n
     return _model_steps(best_model, x1, n).T
 
 
-def gradient_filt(ph: np.ndarray, n_win: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def gradient_filt(
+    ph: np.ndarray, n_win: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Dominant local phase gradient of a complex grid (StaMPS ``gradient_filt``).
 
     Windows of ``n_win`` cells every ``n_win/4`` cells; the FFT peak of each gives the gradient
@@ -486,8 +523,9 @@ def _linear_interp(points: np.ndarray, values: np.ndarray, targets: np.ndarray) 
         return np.full(len(targets), np.nan)
 
 
-def _gradient_prediction(uw_grid: dict[str, Any], edges: np.ndarray, prefilt_win: int,
-                         progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _gradient_prediction(
+    uw_grid: dict[str, Any], edges: np.ndarray, prefilt_win: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Edge phase predicted from local phase gradients, its spread, and the node gradients."""
     from tqdm import tqdm
 
@@ -499,8 +537,9 @@ def _gradient_prediction(uw_grid: dict[str, Any], edges: np.ndarray, prefilt_win
     ifreq_ij = np.full((n_nodes, n_ifg), np.nan)
     jfreq_ij = np.full((n_nodes, n_ifg), np.nan)
     ifgw = np.zeros(nzix.shape, dtype=np.complex128)
-    for i in tqdm(range(n_ifg), desc="phase gradients", unit="ifg", disable=not progress,
-                  leave=False):
+    for i in tqdm(
+        range(n_ifg), desc="phase gradients", unit="ifg", disable=not progress, leave=False
+    ):
         ifgw[nz_i, nz_j] = ph[:, i]
         ifreq, jfreq, grad_ij, hmag = gradient_filt(ifgw, prefilt_win)
         with np.errstate(invalid="ignore"):
@@ -548,8 +587,9 @@ def uw_sb_unwrap_space_time(
     method = unwrap_method.upper()
     known = ("2D", "3D_NO_DEF", "3D_FULL", "3D", "3D_NEW", "3D_QUICK", "3D_SMALL_DEF")
     if method not in known:
-        raise StampsError(f"parameter unwrap_method: '{unwrap_method}' is not one of "
-                          f"{', '.join(known)}")
+        raise StampsError(
+            f"parameter unwrap_method: '{unwrap_method}' is not one of {', '.join(known)}"
+        )
     day = np.asarray(day, dtype=np.float64).ravel()
     ifgday_ix = np.asarray(ifgday_ix, dtype=np.int64).copy()
     bperp = np.asarray(bperp, dtype=np.float64).ravel()
@@ -578,14 +618,16 @@ def uw_sb_unwrap_space_time(
         log.warning("   perpendicular baselines do not vary: look angle error not estimated")
     elif la_flag:
         log.info("   Estimating look angle error")
-        dph_sub, bperp_sub, range_sub, ntw = _look_angle_subset(dph_space, G, ifgday_ix, day,
-                                                                bperp, n_trial_wraps)
+        dph_sub, bperp_sub, range_sub, ntw = _look_angle_subset(
+            dph_space, G, ifgday_ix, day, bperp, n_trial_wraps
+        )
         if range_sub > 0 and np.isfinite(ntw):
             K, coh = estimate_arc_gradient(dph_sub, bperp_sub, range_sub, ntw)
             K[coh < 0.31] = 0
         else:
-            log.warning("   baselines of the daisy chain do not vary: look angle error not "
-                        "estimated")
+            log.warning(
+                "   baselines of the daisy chain do not vary: look angle error not estimated"
+            )
         del dph_sub
         for j in range(dph_space.shape[1]):
             dph_space[:, j] *= np.exp(-1j * K * bperp[j]).astype(np.complex64)
@@ -602,9 +644,14 @@ def uw_sb_unwrap_space_time(
     out: dict[str, Any] = {"G": G, "K": K.astype(np.float32), "predef_ix": predef_ix}
     if method in ("2D", "3D_NO_DEF"):
         dph_noise = np.angle(dph_space).astype(np.float32)
-        out.update(dph_space_uw=add_k(dph_noise.copy()), spread=spread,
-                   dph_noise=None if method == "2D" else dph_noise,
-                   shaky_ix=None, ifreq_ij=None, jfreq_ij=None)
+        out.update(
+            dph_space_uw=add_k(dph_noise.copy()),
+            spread=spread,
+            dph_noise=None if method == "2D" else dph_noise,
+            shaky_ix=None,
+            ifreq_ij=None,
+            jfreq_ij=None,
+        )
         return out
 
     log.info("   Smoothing in time")
@@ -651,35 +698,52 @@ def uw_sb_unwrap_space_time(
     ifreq_ij = jfreq_ij = None
     if scf_flag:
         log.info("   Calculating local phase gradients")
-        smooth2, spread2, ifreq_ij, jfreq_ij = _gradient_prediction(uw_grid, edges, prefilt_win,
-                                                                    progress)
+        smooth2, spread2, ifreq_ij, jfreq_ij = _gradient_prediction(
+            uw_grid, edges, prefilt_win, progress
+        )
         with np.errstate(invalid="ignore"):
             std_noise = np.std(dph_noise, axis=1, ddof=1)
             dph_noise2 = wrap(dph_space_uw - smooth2)
             std_noise2 = np.std(dph_noise2, axis=1, ddof=1)
             dph_noise2[std_noise2 > 1.3] = np.nan
             shaky_ix = np.isnan(std_noise) | (std_noise > std_noise2)
-        log.info("   %d arcs smoothed in time, %d in space", int((~shaky_ix).sum()),
-                 int(shaky_ix.sum()))
+        log.info(
+            "   %d arcs smoothed in time, %d in space", int((~shaky_ix).sum()), int(shaky_ix.sum())
+        )
         dph_noise[shaky_ix] = dph_noise2[shaky_ix]
         dph_space_uw[shaky_ix] = smooth2[shaky_ix] + dph_noise2[shaky_ix]
         spread[shaky_ix] = spread2[shaky_ix]
-    out.update(dph_space_uw=dph_space_uw.astype(np.float32, copy=False),
-               dph_noise=dph_noise.astype(np.float32, copy=False), spread=spread, shaky_ix=shaky_ix,
-               ifreq_ij=None if ifreq_ij is None else ifreq_ij.astype(np.float32),
-               jfreq_ij=None if jfreq_ij is None else jfreq_ij.astype(np.float32))
+    out.update(
+        dph_space_uw=dph_space_uw.astype(np.float32, copy=False),
+        dph_noise=dph_noise.astype(np.float32, copy=False),
+        spread=spread,
+        shaky_ix=shaky_ix,
+        ifreq_ij=None if ifreq_ij is None else ifreq_ij.astype(np.float32),
+        jfreq_ij=None if jfreq_ij is None else jfreq_ij.astype(np.float32),
+    )
     return out
 
 
-def _anneal_edges(dph_space: np.ndarray, edges_ix: np.ndarray, G: np.ndarray, W: np.ndarray,
-                  x: np.ndarray, rng: np.random.Generator, progress: bool
-                  ) -> Iterator[tuple[int, np.ndarray]]:
+def _anneal_edges(
+    dph_space: np.ndarray,
+    edges_ix: np.ndarray,
+    G: np.ndarray,
+    W: np.ndarray,
+    x: np.ndarray,
+    rng: np.random.Generator,
+    progress: bool,
+) -> Iterator[tuple[int, np.ndarray]]:
     """Annealing fits (n_image, batch) of edges ``edges_ix``, batch by batch (start, fit)."""
     from tqdm import tqdm
 
     per_edge = 9 * (G.shape[0] + G.shape[1]) * 8 * 4
     batch = max(1, min(2048, _CHUNK_BYTES // per_edge))
-    for s0 in tqdm(range(0, len(edges_ix), batch), desc="annealing", unit="batch",
-                   disable=not progress or len(edges_ix) <= batch, leave=False):
+    for s0 in tqdm(
+        range(0, len(edges_ix), batch),
+        desc="annealing",
+        unit="batch",
+        disable=not progress or len(edges_ix) <= batch,
+        leave=False,
+    ):
         sel = edges_ix[s0 : s0 + batch]
         yield s0, smooth_unwrap_anneal(np.angle(dph_space[sel]).astype(np.float64), G, W, x, rng)

@@ -15,13 +15,19 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_phase_inputs, product_path, save_product
-from stamps_python.parms import flag
 from stamps_python.numerics.phase import correct_phase, with_master_column
+from stamps_python.parms import flag
 from stamps_python.utils import datestr, get_logger
 
 
-def ifg_std(ph: np.ndarray, ph_patch: np.ndarray, K_ps: np.ndarray, C_ps: np.ndarray,
-            bperp_mat: np.ndarray, master_ix: int | None) -> np.ndarray:
+def ifg_std(
+    ph: np.ndarray,
+    ph_patch: np.ndarray,
+    K_ps: np.ndarray,
+    C_ps: np.ndarray,
+    bperp_mat: np.ndarray,
+    master_ix: int | None,
+) -> np.ndarray:
     """RMS over PS of the residual phase per interferogram, degrees (see module docstring)."""
     if master_ix is not None:
         ph_patch = with_master_column(np.asarray(ph_patch, dtype=np.complex64), master_ix, 1.0)
@@ -44,8 +50,13 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         labels = [f"{datestr(a)}_{datestr(b)}" for a, b in np.asarray(ps["ifgday"])]
     else:
         labels = [datestr(d) for d in np.asarray(ps["day"])]
-    log.info("ifg noise std (deg): %s", ", ".join(f"{i + 1}:{lab}={s:.1f}"
-                                                  for i, (lab, s) in enumerate(zip(labels, std))))
-    log.info("Step 5 merged: read ps2/ph2/pm2/bp2 (%d PS); wrote ifgstd2.h5 in %.1f s",
-             len(ph), time.perf_counter() - start)
+    log.info(
+        "ifg noise std (deg): %s",
+        ", ".join(f"{i + 1}:{lab}={s:.1f}" for i, (lab, s) in enumerate(zip(labels, std))),
+    )
+    log.info(
+        "Step 5 merged: read ps2/ph2/pm2/bp2 (%d PS); wrote ifgstd2.h5 in %.1f s",
+        len(ph),
+        time.perf_counter() - start,
+    )
     return path

@@ -86,8 +86,14 @@ def l1_fit(G: np.ndarray, D: np.ndarray, m0: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------ inputs
 
 
-def _model_deramp(ps: Mapping[str, Any], ph_uw: np.ndarray, uii: np.ndarray, master_ix: int,
-                  model: str, use_sb: bool) -> tuple[np.ndarray, np.ndarray]:
+def _model_deramp(
+    ps: Mapping[str, Any],
+    ph_uw: np.ndarray,
+    uii: np.ndarray,
+    master_ix: int,
+    model: str,
+    use_sb: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """deramp_method 'model': planes fitted to the residual of the per-PS ``model`` over the
     interferograms ``uii`` (master excluded); other columns keep ramp 0. Returns the deramped
     phase (float32) and the ramps (n_ps, n_col)."""
@@ -119,8 +125,13 @@ def _backup_old(path: Path) -> None:
 # ------------------------------------------------------------------------------ step
 
 
-def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: bool = False,
-        coest_mean_vel: bool = True) -> Path:
+def run(
+    run_dir: str | Path,
+    parms: Mapping[str, Any],
+    *,
+    use_small_baselines: bool = False,
+    coest_mean_vel: bool = True,
+) -> Path:
     """ps_calc_scla(use_small_baselines, coest_mean_vel) in ``run_dir``: writes scla(_sb)2.h5."""
     log = get_logger()
     t_start = time.perf_counter()
@@ -129,10 +140,14 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     sb_flag = flag(p, "small_baseline_flag")
     use_sb = bool(use_small_baselines)
     if use_sb and not sb_flag:
-        raise StampsError("ps_calc_scla: small baselines requested but small_baseline_flag is "
-                          "'n' (there are no small-baseline interferograms)")
-    log.info("Estimating spatially-correlated look angle error%s ...",
-             " (small baseline interferograms)" if use_sb else "")
+        raise StampsError(
+            "ps_calc_scla: small baselines requested but small_baseline_flag is "
+            "'n' (there are no small-baseline interferograms)"
+        )
+    log.info(
+        "Estimating spatially-correlated look angle error%s ...",
+        " (small baseline interferograms)" if use_sb else "",
+    )
 
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
     phuw_path = require(product_path(run_dir, "phuw_sb" if use_sb else "phuw", 2), "Step 6")
@@ -151,8 +166,10 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
 
     bp_path = product_path(run_dir, "bp2")
     if bp_path.is_file():
-        bperp_in = np.asarray(check_rows(bp_path, load_product(bp_path, ["bperp_mat"])
-                                         ["bperp_mat"], n_ps, "Step 5"), np.float32)
+        bperp_in = np.asarray(
+            check_rows(bp_path, load_product(bp_path, ["bperp_mat"])["bperp_mat"], n_ps, "Step 5"),
+            np.float32,
+        )
     else:
         bperp = np.asarray(ps["bperp"], dtype=np.float32).ravel()
         if not sb_flag:
@@ -169,8 +186,12 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     if flag(p, "subtr_tropo"):
         method = str(p.get("tropo_method", "a_l"))
         tca_name = "tca_sb" if (use_sb or sb_flag) else "tca"
-        tca = load_product(require(product_path(run_dir, tca_name, 2), "TRAIN (tropospheric "
-                                   "correction; or set subtr_tropo to 'n')"))
+        tca = load_product(
+            require(
+                product_path(run_dir, tca_name, 2),
+                "TRAIN (tropospheric correction; or set subtr_tropo to 'n')",
+            )
+        )
         corr = tropo_correction(tca, method)
         if sb_flag and not use_sb:
             corr = sb_invert_tropo(ps, corr, drop0)
@@ -195,8 +216,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     aps_path = product_path(run_dir, "aps_sb" if use_sb else "aps", 2)
     if aps_path.is_file():
         if flag(p, "subtr_tropo"):
-            log.warning("atmosphere removed twice: %s is subtracted and subtr_tropo is 'y'",
-                        aps_path.name)
+            log.warning(
+                "atmosphere removed twice: %s is subtracted and subtr_tropo is 'y'", aps_path.name
+            )
         ph_uw -= np.asarray(load_product(aps_path, ["ph_aps_slave"])["ph_aps_slave"], np.float32)
         log.info("subtracted ph_aps_slave of %s", aps_path.name)
 
@@ -228,8 +250,10 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     bprint = np.mean(bperp_mat[:, uii], axis=0, dtype=np.float64) @ op
     n_used = op.shape[1]
     if n_used == 0:
-        raise StampsError("ps_calc_scla: no interferograms left for the estimate "
-                          "(check drop_ifg_index / scla_drop_index)")
+        raise StampsError(
+            "ps_calc_scla: no interferograms left for the estimate "
+            "(check drop_ifg_index / scla_drop_index)"
+        )
 
     log.info("%d ifgs used in estimation:", n_used)
     for i in range(n_used):
@@ -237,8 +261,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
             d0, d1 = ifgday[uii[i], 0], ifgday[uii[i], 1]
         else:
             d0, d1 = day_all[uii[i]], day_all[uii[i + 1]]
-        log.info("   %s to %s %5d days %5d m", datestr(d0), datestr(d1), round(day[i]),
-                 round(bprint[i]))
+        log.info(
+            "   %s to %s %5d days %5d m", datestr(d0), datestr(d1), round(day[i]), round(bprint[i])
+        )
 
     with_vel = coest_mean_vel and uii.size >= 4
     seasonal = []
@@ -248,8 +273,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
             G_img = model_design(day_all, float(ps["master_day"]), model)[:, 2:]
             seasonal = list((sb_design(ps)[uii] @ G_img).T)
         else:
-            seasonal = list((op.T @ model_design(day_all[uii], float(ps["master_day"]),
-                                                 model)[:, 2:]).T)
+            seasonal = list(
+                (op.T @ model_design(day_all[uii], float(ps["master_day"]), model)[:, 2:]).T
+            )
         log.info("annual deformation terms fitted beside the rate (defo_model seasonal)")
     G = np.column_stack([np.ones(n_used), bprint] + ([day] if with_vel else []) + seasonal)
 
@@ -284,13 +310,15 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
     if not use_sb:
         uic = np.setdiff1d(uii, [master_ix])
         if not coest_mean_vel:
-            C_ps_uw = (rows_matmul(ph_uw, uic, np.full(uic.size, 1.0 / uic.size))
-                       - K_ps_uw * rows_matmul(bperp_mat, uic, np.full(uic.size, 1.0 / uic.size)))
+            C_ps_uw = rows_matmul(
+                ph_uw, uic, np.full(uic.size, 1.0 / uic.size)
+            ) - K_ps_uw * rows_matmul(bperp_mat, uic, np.full(uic.size, 1.0 / uic.size))
         else:
             G2 = np.column_stack([np.ones(uic.size), day_all[uic] - day_all[master_ix]])
             if seasonal:
-                G2 = np.column_stack([G2, model_design(day_all[uic], float(ps["master_day"]),
-                                                       model)[:, 2:]])
+                G2 = np.column_stack(
+                    [G2, model_design(day_all[uic], float(ps["master_day"]), model)[:, 2:]]
+                )
             M2 = lscov_operator(G2, ifg_vcm[np.ix_(uic, uic)])
             C_ps_uw = rows_matmul(ph_uw, uic, M2[0]) - K_ps_uw * rows_matmul(bperp_mat, uic, M2[0])
     else:
@@ -302,10 +330,22 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: b
         if mv.is_file():
             mv.unlink()
     _backup_old(out_path)
-    save_product(out_path, {"ph_scla": ph_scla, "K_ps_uw": K_ps_uw, "C_ps_uw": C_ps_uw,
-                            "ph_ramp": ph_ramp, "ifg_vcm": ifg_vcm})
-    log.info("K_ps_uw: median %.3g, 5-95%% range %.3g..%.3g rad/m; C_ps_uw std %.3f rad",
-             *np.nanpercentile(K_ps_uw, [50, 5, 95]), float(np.nanstd(C_ps_uw)))
-    log.info("Step 7 ps_calc_scla: wrote %s in %.1f s", out_path.name,
-             time.perf_counter() - t_start)
+    save_product(
+        out_path,
+        {
+            "ph_scla": ph_scla,
+            "K_ps_uw": K_ps_uw,
+            "C_ps_uw": C_ps_uw,
+            "ph_ramp": ph_ramp,
+            "ifg_vcm": ifg_vcm,
+        },
+    )
+    log.info(
+        "K_ps_uw: median %.3g, 5-95%% range %.3g..%.3g rad/m; C_ps_uw std %.3f rad",
+        *np.nanpercentile(K_ps_uw, [50, 5, 95]),
+        float(np.nanstd(C_ps_uw)),
+    )
+    log.info(
+        "Step 7 ps_calc_scla: wrote %s in %.1f s", out_path.name, time.perf_counter() - t_start
+    )
     return out_path

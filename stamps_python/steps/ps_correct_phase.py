@@ -36,6 +36,10 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any]) -> Path:
             "ph_reref": with_master_column(np.asarray(pm["ph_patch"], dtype=np.complex64), mi, 1.0),
         }
     path = save_product(product_path(patch_dir, "rc2"), out)
-    log.info("Step 5 %s: read ps2/ph2/pm2/bp2 (%d PS); wrote rc2.h5 in %.1f s", patch_dir.name,
-             int(ps["n_ps"]), time.perf_counter() - start)
+    log.info(
+        "Step 5 %s: read ps2/ph2/pm2/bp2 (%d PS); wrote rc2.h5 in %.1f s",
+        patch_dir.name,
+        int(ps["n_ps"]),
+        time.perf_counter() - start,
+    )
     return path

@@ -8,7 +8,8 @@ their probability of not being random (``P-square``) or by their signal-to-noise
 change of the rms coherence change drops below ``gamma_change_convergence`` or
 ``gamma_max_iterations`` is reached.
 
-Reads ``ps1``, ``ph1``, ``bp1``, ``da1`` and ``inc1`` (else ``la1``) of the patch; writes ``pm1.h5``.
+Reads ``ps1``, ``ph1``, ``bp1``, ``da1`` and ``inc1`` (else ``la1``) of the patch; writes
+``pm1.h5``.
 Index datasets of ``pm1`` are 0-based: ``grid_ij`` (cell row, column into ``ph_grid``) and
 ``Nr_max_nz_ix`` (bin into ``Nr``).
 """
@@ -66,7 +67,7 @@ def prand_weighting(
 
 
 def snr_weighting(amp: np.ndarray, ph_res: np.ndarray) -> np.ndarray:
-    """Signal-to-noise weights g / sigma_n from amplitudes and residual phases (rad), per candidate."""
+    """Signal-to-noise weights g / sigma_n from amplitudes and residual phases (rad), per PS."""
     amp = amp.astype(np.float64)
     g = np.mean(amp * np.cos(ph_res), axis=1)
     sigma_n = np.sqrt(0.5 * (np.mean(amp**2, axis=1) - g**2))
@@ -109,7 +110,7 @@ def grid_phase(ph_weight: np.ndarray, grid_ij: np.ndarray, n_i: int, n_j: int) -
 
 
 def _mean_incidence(patch_dir: Path) -> float:
-    """Mean incidence angle (rad) from inc1.h5, else mean look angle of la1.h5 + 0.052, else 21 deg."""
+    """Mean incidence (rad) from inc1.h5, else mean look angle of la1.h5 + 0.052, else 21 deg."""
     log = get_logger()
     inc_path = product_path(patch_dir, "inc", PSVER)
     la_path = product_path(patch_dir, "la", PSVER)
@@ -158,7 +159,8 @@ def _load_inputs(patch_dir: Path, small_baseline: bool) -> dict[str, Any]:
         bperp = bperp[keep]
     if ph.shape[0] != n_ps or bperp_mat.shape != ph.shape or len(bperp) != ph.shape[1]:
         raise StampsError(
-            f"{patch_dir}: inconsistent Step-1 products: ph {ph.shape}, bperp_mat {bperp_mat.shape}, "
+            f"{patch_dir}: inconsistent Step-1 products: ph {ph.shape}, "
+            f"bperp_mat {bperp_mat.shape}, "
             f"bperp {bperp.shape}, n_ps {n_ps}"
         )
     amp = np.abs(ph).astype(np.float32)
@@ -188,7 +190,9 @@ def _topofit_all(
         idx = np.flatnonzero(ok) + s
         bad = np.flatnonzero(~ok) + s
         if len(idx):
-            k, c, coh, res = ps_topofit(psdph[ok], bperp_mat[idx], n_trial_wraps, chunk_size=TOPOFIT_CHUNK)
+            k, c, coh, res = ps_topofit(
+                psdph[ok], bperp_mat[idx], n_trial_wraps, chunk_size=TOPOFIT_CHUNK
+            )
             state["K_ps"][idx] = k
             state["C_ps"][idx] = c
             state["coh_ps"][idx] = coh

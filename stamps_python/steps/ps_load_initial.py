@@ -56,8 +56,12 @@ def build_step1(cands: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """
     ps1 = step1_layout(cands)
     n = ps1["n_ps"]
-    return {"ps1": ps1, "ph1": {"ph": _ph_rows(np.asarray(cands["ph"]), ps1, 0, n)},
-            "bp1": {"bperp_mat": _bp_rows(cands, ps1, 0, n)}, **step1_vectors(cands, ps1)}
+    return {
+        "ps1": ps1,
+        "ph1": {"ph": _ph_rows(np.asarray(cands["ph"]), ps1, 0, n)},
+        "bp1": {"bperp_mat": _bp_rows(cands, ps1, 0, n)},
+        **step1_vectors(cands, ps1),
+    }
 
 
 def write_step1(patch_dir: str | Path, cands: Mapping[str, Any], chunk: int = 65536) -> dict:
@@ -71,10 +75,20 @@ def write_step1(patch_dir: str | Path, cands: Mapping[str, Any], chunk: int = 65
     n, n_ifg = ps1["n_ps"], ps1["n_ifg"]
     ph = np.asarray(cands["ph"])
     starts = range(0, n, chunk)
-    save_product_rows(product_path(patch_dir, "ph1"), "ph", (n, n_ifg), np.complex64,
-                      ((i, _ph_rows(ph, ps1, i, min(i + chunk, n))) for i in starts))
-    save_product_rows(product_path(patch_dir, "bp1"), "bperp_mat", (n, n_ifg - 1), np.float32,
-                      ((i, _bp_rows(cands, ps1, i, min(i + chunk, n))) for i in starts))
+    save_product_rows(
+        product_path(patch_dir, "ph1"),
+        "ph",
+        (n, n_ifg),
+        np.complex64,
+        ((i, _ph_rows(ph, ps1, i, min(i + chunk, n))) for i in starts),
+    )
+    save_product_rows(
+        product_path(patch_dir, "bp1"),
+        "bperp_mat",
+        (n, n_ifg - 1),
+        np.float32,
+        ((i, _bp_rows(cands, ps1, i, min(i + chunk, n))) for i in starts),
+    )
     for name, data in step1_vectors(cands, ps1).items():
         save_product(product_path(patch_dir, name), data)
     save_product(product_path(patch_dir, "ps1"), ps1)
@@ -92,7 +106,12 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
     names = ["ps1", "ph1", "bp1", "la1", "da1", "hgt1"] + (["inc1"] if "inc" in cands else [])
     log.info(
         "Step 1 %s: read %s (%d candidates, %d images, reference %s); wrote %s in %.1f s",
-        patch_dir.name, src.name, ps1["n_ps"], ps1["n_ifg"], ps1["master_date"],
-        ", ".join(f"{n}.h5" for n in names), time.perf_counter() - start,
+        patch_dir.name,
+        src.name,
+        ps1["n_ps"],
+        ps1["n_ifg"],
+        ps1["master_date"],
+        ", ".join(f"{n}.h5" for n in names),
+        time.perf_counter() - start,
     )
     return product_path(patch_dir, "ps1")

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
-from stamps_python.parms import flag
 from stamps_python.numerics.geodesy import llh2local, rotate_to_scene_axes
+from stamps_python.parms import flag
 from stamps_python.utils import StampsError, get_logger
 
 PHASE_ACCURACY = np.radians(10.0)  # best phase accuracy credited to one PS when weighting
@@ -46,7 +46,12 @@ def _core_mask(ij: np.ndarray, patch_dir: Path) -> np.ndarray:
         rg1, rg2, az1, az2 = (int(v) for v in path.read_text().split()[:4])
     except (OSError, ValueError):
         raise StampsError(f"{path}: missing or not four integers") from None
-    return (ij[:, 1] >= az1 - 1) & (ij[:, 1] <= az2 - 1) & (ij[:, 2] >= rg1 - 1) & (ij[:, 2] <= rg2 - 1)
+    return (
+        (ij[:, 1] >= az1 - 1)
+        & (ij[:, 1] <= az2 - 1)
+        & (ij[:, 2] >= rg1 - 1)
+        & (ij[:, 2] <= rg2 - 1)
+    )
 
 
 def _max_coherence() -> float:
@@ -79,8 +84,13 @@ def resample_cells(xy: np.ndarray, grid_size: float) -> np.ndarray:
     return gi * (gj.max() + 1) + gj
 
 
-def _resample_patch(data: dict[str, np.ndarray], ix: np.ndarray, grid_size: float,
-                    min_weight: float, small_baseline: bool) -> dict[str, np.ndarray] | None:
+def _resample_patch(
+    data: dict[str, np.ndarray],
+    ix: np.ndarray,
+    grid_size: float,
+    min_weight: float,
+    small_baseline: bool,
+) -> dict[str, np.ndarray] | None:
     """Weighted resampling of a patch's core PS ``ix`` onto a ``grid_size`` (m) grid."""
     cell = resample_cells(data["xy"][ix], grid_size)
     order = np.argsort(cell, kind="stable")
@@ -117,9 +127,12 @@ def _resample_patch(data: dict[str, np.ndarray], ix: np.ndarray, grid_size: floa
     out = {
         "ij": np.round(wmean(data["ij"][:, 1:].astype(np.float64))).astype(np.int64),
         "lonlat": wmean(data["lonlat"]),
-        "ph": snr_sum(data["ph"]), "ph_rc": snr_sum(data["ph_rc"]),
-        "ph_patch": snr_sum(data["ph_patch"]), "ph_res": snr_sum(data["ph_res"]),
-        "K_ps": wmean(data["K_ps"]), "C_ps": wmean(data["C_ps"]),
+        "ph": snr_sum(data["ph"]),
+        "ph_rc": snr_sum(data["ph_rc"]),
+        "ph_patch": snr_sum(data["ph_patch"]),
+        "ph_res": snr_sum(data["ph_res"]),
+        "K_ps": wmean(data["K_ps"]),
+        "C_ps": wmean(data["C_ps"]),
         "coh_ps": np.sqrt(1.0 / (1.0 + 1.0 / np.sqrt(_group_sum(snr**2, starts)))),
         "bperp_mat": _group_sum(data["bperp_mat"][ix] * bp_weight[:, None], starts)
         / _group_sum(bp_weight, starts)[:, None],
@@ -136,8 +149,12 @@ def _load_patch(patch_dir: Path) -> dict[str, np.ndarray]:
     for name in ("ps2", "ph2", "rc2", "pm2", "bp2"):
         require(product_path(patch_dir, name), f"Steps 4-5 on {patch_dir.name}")
     ps = load_product(product_path(patch_dir, "ps2"))
-    data: dict[str, Any] = {"ps": ps, "ij": np.asarray(ps["ij"]), "xy": np.asarray(ps["xy"]),
-                            "lonlat": np.asarray(ps["lonlat"])}
+    data: dict[str, Any] = {
+        "ps": ps,
+        "ij": np.asarray(ps["ij"]),
+        "xy": np.asarray(ps["xy"]),
+        "lonlat": np.asarray(ps["lonlat"]),
+    }
     data["ph"] = load_product(product_path(patch_dir, "ph2"), ["ph"])["ph"]
     data.update(load_product(product_path(patch_dir, "rc2")))
     pm = load_product(product_path(patch_dir, "pm2"))
@@ -151,12 +168,25 @@ def _load_patch(patch_dir: Path) -> dict[str, np.ndarray]:
     return data
 
 
-PER_PS = ("ph", "ph_rc", "ph_reref", "ph_patch", "ph_res", "K_ps", "C_ps", "coh_ps",
-          "bperp_mat", "la", "inc", "hgt")
+PER_PS = (
+    "ph",
+    "ph_rc",
+    "ph_reref",
+    "ph_patch",
+    "ph_res",
+    "K_ps",
+    "C_ps",
+    "coh_ps",
+    "bperp_mat",
+    "la",
+    "inc",
+    "hgt",
+)
 
 
-def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
-                  patch_dirs: list[Path] | None = None) -> dict[str, Any]:
+def merge_patches(
+    run_dir: str | Path, parms: Mapping[str, Any], patch_dirs: list[Path] | None = None
+) -> dict[str, Any]:
     """Merge the patches of ``run_dir`` (default: all of patch.list); returns merged arrays."""
     log = get_logger()
     run_dir = Path(run_dir)
@@ -184,7 +214,11 @@ def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
             chunk.update({k: data[k][ix] for k in PER_PS if k in data})
         else:
             ix = np.flatnonzero(core)
-            chunk = _resample_patch(data, ix, grid_size, min_weight, small_baseline) if ix.size else None
+            chunk = (
+                _resample_patch(data, ix, grid_size, min_weight, small_baseline)
+                if ix.size
+                else None
+            )
             if chunk is None:
                 log.warning("%s: no PS left after resampling to %g m", patch_dir.name, grid_size)
                 continue
@@ -230,7 +264,9 @@ def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
     lonlat = lonlat[kept_ix]
     ll0 = (lonlat.max(axis=0) + lonlat.min(axis=0)) / 2.0
     heading = float(parms.get("heading", 0.0))
-    xy, rotation = rotate_to_scene_axes(llh2local(lonlat, ll0), heading if np.isfinite(heading) else 0.0)
+    xy, rotation = rotate_to_scene_axes(
+        llh2local(lonlat, ll0), heading if np.isfinite(heading) else 0.0
+    )
     xy = xy.astype(np.float32)
     order = np.lexsort((xy[:, 0], xy[:, 1]))
     xy = np.round(xy[order] * np.float32(1000)) / np.float32(1000)
@@ -243,20 +279,30 @@ def merge_patches(run_dir: str | Path, parms: Mapping[str, Any],
     ph_rc = out["ph_rc"]
     nz = ph_rc != 0
     ph_rc[nz] = ph_rc[nz] / np.abs(ph_rc[nz])
-    ps_new = {k: v for k, v in last_ps.items() if k not in ("ij", "xy", "lonlat", "n_ps", "ll0",
-                                                             "sort_ix")}
-    ps_new.update({
-        "n_ps": n_ps, "ll0": ll0, "xy_rotation_deg": rotation,
-        "ij": np.column_stack([np.arange(1, n_ps + 1), out["ij"]]).astype(np.int32),
-        "xy": np.column_stack([np.arange(1, n_ps + 1, dtype=np.float32), xy]).astype(np.float32),
-        "lonlat": out["lonlat"],
-    })
+    ps_new = {
+        k: v
+        for k, v in last_ps.items()
+        if k not in ("ij", "xy", "lonlat", "n_ps", "ll0", "sort_ix")
+    }
+    ps_new.update(
+        {
+            "n_ps": n_ps,
+            "ll0": ll0,
+            "xy_rotation_deg": rotation,
+            "ij": np.column_stack([np.arange(1, n_ps + 1), out["ij"]]).astype(np.int32),
+            "xy": np.column_stack([np.arange(1, n_ps + 1, dtype=np.float32), xy]).astype(
+                np.float32
+            ),
+            "lonlat": out["lonlat"],
+        }
+    )
     out["ps"] = ps_new
     return out
 
 
-def run(run_dir: str | Path, parms: Mapping[str, Any], patch_dirs: list[Path] | None = None
-        ) -> Path:
+def run(
+    run_dir: str | Path, parms: Mapping[str, Any], patch_dirs: list[Path] | None = None
+) -> Path:
     """ps_merge_patches: write the merged ps2/ph2/rc2/pm2/bp2/la2/inc2/hgt2 in ``run_dir``."""
     log = get_logger()
     start = time.perf_counter()
@@ -270,14 +316,20 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], patch_dirs: list[Path] | 
         rc["ph_reref"] = np.asarray(m.pop("ph_reref"), np.complex64)
     save_product(product_path(run_dir, "rc2"), rc)
     del rc
-    save_product(product_path(run_dir, "pm2"), {k: m.pop(k) for k in ("ph_patch", "ph_res",
-                                                                       "K_ps", "C_ps", "coh_ps")})
-    save_product(product_path(run_dir, "bp2"),
-                 {"bperp_mat": np.asarray(m.pop("bperp_mat"), np.float32)})
+    save_product(
+        product_path(run_dir, "pm2"),
+        {k: m.pop(k) for k in ("ph_patch", "ph_res", "K_ps", "C_ps", "coh_ps")},
+    )
+    save_product(
+        product_path(run_dir, "bp2"), {"bperp_mat": np.asarray(m.pop("bperp_mat"), np.float32)}
+    )
     for name in ("la", "inc", "hgt"):
         if name in m:
             save_product(product_path(run_dir, f"{name}2"), {name: m[name]})
     path = save_product(product_path(run_dir, "ps2"), m["ps"])
-    log.info("Step 5 merge: wrote ps2/ph2/rc2/pm2/bp2/la2/hgt2 with %d PS in %.1f s",
-             m["ps"]["n_ps"], time.perf_counter() - start)
+    log.info(
+        "Step 5 merge: wrote ps2/ph2/rc2/pm2/bp2/la2/hgt2 with %d PS in %.1f s",
+        m["ps"]["n_ps"],
+        time.perf_counter() - start,
+    )
     return path

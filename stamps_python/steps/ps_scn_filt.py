@@ -52,8 +52,9 @@ def auto_time_win(day: np.ndarray, time_win: float) -> float:
     return float(min(time_win, max(np.ptp(d) / 8.0, 2.0 * spacing)))
 
 
-def _model_fit(ph: np.ndarray, day: np.ndarray, ref_day: float, model: str,
-               fit_cols: np.ndarray) -> np.ndarray:
+def _model_fit(
+    ph: np.ndarray, day: np.ndarray, ref_day: float, model: str, fit_cols: np.ndarray
+) -> np.ndarray:
     """Each row's least-squares ``model`` fit (rad, float32, at all columns of ``ph``) to the
     columns ``fit_cols``."""
     G = model_design(day[fit_cols], ref_day, model)
@@ -69,8 +70,10 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     run_dir = Path(run_dir)
     p = with_defaults(parms)
     if flag(p, "scn_kriging_flag"):
-        raise StampsError("scn_kriging_flag = 'y' (ps_scn_filt_krig) is not available in "
-                          "stamps_python; set scn_kriging_flag to 'n'")
+        raise StampsError(
+            "scn_kriging_flag = 'y' (ps_scn_filt_krig) is not available in "
+            "stamps_python; set scn_kriging_flag to 'n'"
+        )
     log.info("Estimating other spatially-correlated noise ...")
     time_win = float(p["scn_time_win"])
     wavelength = float(p["scn_wavelength"])
@@ -80,16 +83,18 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     phuw_path = require(product_path(run_dir, "phuw", 2), "Step 6")
     ps = load_product(ps_path)
     n_ps, n_ifg = int(ps["n_ps"]), int(ps["n_ifg"])
-    ph_uw = check_rows(phuw_path, np.asarray(load_product(phuw_path, ["ph_uw"])["ph_uw"]), n_ps,
-                       "Step 6")
+    ph_uw = check_rows(
+        phuw_path, np.asarray(load_product(phuw_path, ["ph_uw"])["ph_uw"]), n_ps, "Step 6"
+    )
     n_col = ph_uw.shape[1]
     n_image = int(ps.get("n_image", n_ifg))
     day_all = np.asarray(ps["day"], dtype=np.float64)
     if sb_flag:
         uii = np.arange(n_image)
     else:
-        uii = np.setdiff1d(np.arange(n_ifg),
-                           ifg_index0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index"))
+        uii = np.setdiff1d(
+            np.arange(n_ifg), ifg_index0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index")
+        )
     day = day_all[uii]
     master_ix = int(np.sum(float(ps["master_day"]) > day_all))  # 0-based, in the full list
     hits = np.flatnonzero(uii == master_ix)
@@ -112,11 +117,16 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         ramp7 = np.asarray(scla["ph_ramp"])
         if ramp7.size:
             ph_all -= ramp7.astype(np.float32)[:, uii]
-        log.info("subtracted ph_scla, C_ps_uw%s of %s", " and ph_ramp" if ramp7.size else "",
-                 scla_path.name)
+        log.info(
+            "subtracted ph_scla, C_ps_uw%s of %s",
+            " and ph_ramp" if ramp7.size else "",
+            scla_path.name,
+        )
     else:
-        log.warning("%s not found: SCN estimated without removing the SCLA (run Step 7 first "
-                    "to remove it)", scla_path.name)
+        log.warning(
+            "%s not found: SCN estimated without removing the SCLA (run Step 7 first to remove it)",
+            scla_path.name,
+        )
     ph_all[np.isnan(ph_all)] = 0.0
 
     fit_cols = np.flatnonzero(np.arange(n_use) != (-1 if master_col is None else master_col))
@@ -125,8 +135,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         ph_all -= _model_fit(ph_all, day, float(ps["master_day"]), model, fit_cols)
         log.info("removed each PS's %s deformation model before filtering (detrend_scn)", model)
 
-    deramp_ifg = ifg_index0(p.get("scn_deramp_ifg", []), n_col, "scn_deramp_ifg",
-                             allow_all=True)
+    deramp_ifg = ifg_index0(p.get("scn_deramp_ifg", []), n_col, "scn_deramp_ifg", allow_all=True)
     deramp_ix = np.flatnonzero(np.isin(uii, deramp_ifg))
     xy = np.asarray(ps["xy"], dtype=np.float64)[:, 1:3]
     ph_ramp = np.zeros((n_ps, deramp_ix.size), dtype=np.float32)
@@ -144,8 +153,11 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
 
     if flag(p, "auto_scn_time_win"):
         time_win = auto_time_win(day_all, time_win)
-        log.info("auto_scn_time_win: time window %.1f days for a %.0f-day stack", time_win,
-                 float(np.ptp(day_all)))
+        log.info(
+            "auto_scn_time_win: time window %.1f days for a %.0f-day stack",
+            time_win,
+            float(np.ptp(day_all)),
+        )
     log.info("high-pass filtering in time (scn_time_win %g days) ...", time_win)
     ph_hpt = time_highpass(ph_all, day, time_win, master_col)
     del ph_all
@@ -160,8 +172,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     ph_scn_slave[:, uii] = ph_scn
     ph_noise_res = np.zeros((n_ps, n_col), dtype=np.float32)
     ph_noise_res[:, uii] = ph_hpt - ph_scn
-    std_ph_noise = (np.std(ph_noise_res[:, uii], axis=1, ddof=1) if n_use > 1
-                    else np.full(n_ps, np.nan))
+    std_ph_noise = (
+        np.std(ph_noise_res[:, uii], axis=1, ddof=1) if n_use > 1 else np.full(n_ps, np.nan)
+    )
     if master_col is not None:
         ph_scn_master = -ph_scn[:, master_col]
     else:
@@ -170,12 +183,28 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         ph_scn_slave[:, master_ix] = 0.0
 
     out_path = product_path(run_dir, "scn", 2)
-    save_product(out_path, {"ph_scn_slave": ph_scn_slave, "ph_hpt": ph_hpt, "ph_ramp": ph_ramp,
-                            "ph_noise_res": ph_noise_res, "std_ph_noise": std_ph_noise,
-                            "ph_scn_master": ph_scn_master})
-    log.info("SCN rms %.3f rad, residual noise rms %.3f rad over %d ifgs",
-             float(np.sqrt(np.mean(ph_scn_slave[:, uii] ** 2))),
-             float(np.sqrt(np.mean(ph_noise_res[:, uii] ** 2))), n_use)
-    log.info("Step 8 ps_scn_filt: read %s, %s; wrote %s in %.1f s", ps_path.name,
-             phuw_path.name, out_path.name, time.perf_counter() - t_start)
+    save_product(
+        out_path,
+        {
+            "ph_scn_slave": ph_scn_slave,
+            "ph_hpt": ph_hpt,
+            "ph_ramp": ph_ramp,
+            "ph_noise_res": ph_noise_res,
+            "std_ph_noise": std_ph_noise,
+            "ph_scn_master": ph_scn_master,
+        },
+    )
+    log.info(
+        "SCN rms %.3f rad, residual noise rms %.3f rad over %d ifgs",
+        float(np.sqrt(np.mean(ph_scn_slave[:, uii] ** 2))),
+        float(np.sqrt(np.mean(ph_noise_res[:, uii] ** 2))),
+        n_use,
+    )
+    log.info(
+        "Step 8 ps_scn_filt: read %s, %s; wrote %s in %.1f s",
+        ps_path.name,
+        phuw_path.name,
+        out_path.name,
+        time.perf_counter() - t_start,
+    )
     return out_path

@@ -219,8 +219,9 @@ def reestimate_patch_phase(
     out = np.zeros((cells.shape[0], n_ifg), dtype=np.complex128)
     step = max(1, _REEST_BYTES // (n_ifg * n_win * n_win * 16))
     chunks = range(0, cells.shape[0], step)
-    bar = tqdm(chunks, desc="gamma re-estimation", unit="chunk", disable=len(chunks) < 10,
-               leave=False)
+    bar = tqdm(
+        chunks, desc="gamma re-estimation", unit="chunk", disable=len(chunks) < 10, leave=False
+    )
     for s in bar:
         o = origins[s : s + step]
         rows = o[:, 0, None, None] + offsets[None, :, None]
@@ -352,14 +353,21 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any], *, reest_flag: int | No
             max_percent_rand = max_density_rand * patch_area / n_bins
             log.info(
                 "patch area %.3f km^2, %.3f random-phase pixels allowed per D_A bin",
-                patch_area, max_percent_rand,
+                patch_area,
+                max_percent_rand,
             )
         coh_bins = np.asarray(pm["coh_bins"], dtype=np.float64).ravel()
         nr_dist = np.asarray(pm["Nr"], dtype=np.float64).ravel()
 
         def thresholds(coh: np.ndarray, d_a_eval: np.ndarray) -> tuple[Any, np.ndarray]:
             min_coh, d_a_mean = bin_thresholds(
-                coh, d_a, d_a_max, nr_dist, coh_bins, max_percent_rand, select_method,
+                coh,
+                d_a,
+                d_a_max,
+                nr_dist,
+                coh_bins,
+                max_percent_rand,
+                select_method,
                 low_coh_thresh,
             )
             log.debug(
@@ -374,7 +382,10 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any], *, reest_flag: int | No
             coh_thresh, coh_thresh_coeffs = thresholds(coh_ps, d_a)
         log.info(
             "Initial gamma threshold: %.3f at D_A=%.2f to %.3f at D_A=%.2f",
-            np.min(coh_thresh), d_a.min(), np.max(coh_thresh), d_a.max(),
+            np.min(coh_thresh),
+            d_a.min(),
+            np.max(coh_thresh),
+            d_a.max(),
         )
         ix = np.nonzero(coh_ps > coh_thresh)[0]
         log.info("%d PS selected initially", ix.size)
@@ -400,7 +411,12 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any], *, reest_flag: int | No
                     ph[ix],
                     np.asarray(bperp_mat[ix], dtype=np.float64),
                     np.asarray(pm["grid_ij"])[ix],
-                    pm, n_win, clap_alpha, clap_beta, ifg_index, slc_osf,
+                    pm,
+                    n_win,
+                    clap_alpha,
+                    clap_beta,
+                    ifg_index,
+                    slc_osf,
                 )
                 log.info("%d coherences re-estimated", ix.size)
             else:
@@ -415,7 +431,10 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any], *, reest_flag: int | No
             coh_thresh, coh_thresh_coeffs = thresholds(coh_ps, d_a[ix])
             log.info(
                 "Reestimation gamma threshold: %.3f at D_A=%.2f to %.3f at D_A=%.2f",
-                np.min(coh_thresh), d_a.min(), np.max(coh_thresh), d_a.max(),
+                np.min(coh_thresh),
+                d_a.min(),
+                np.max(coh_thresh),
+                d_a.max(),
             )
             bperp_range = bperp.max() - bperp.min()
             with np.errstate(invalid="ignore"):

@@ -66,8 +66,9 @@ def clip_to_neighbours(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-def run(run_dir: str | Path, parms: Mapping[str, Any], *,
-        use_small_baselines: bool = False) -> Path:
+def run(
+    run_dir: str | Path, parms: Mapping[str, Any], *, use_small_baselines: bool = False
+) -> Path:
     """ps_smooth_scla(use_small_baselines) in ``run_dir``: writes scla_smooth(_sb)2.h5."""
     log = get_logger()
     t_start = time.perf_counter()
@@ -76,8 +77,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *,
     sb_flag = flag(p, "small_baseline_flag")
     use_sb = bool(use_small_baselines)
     if use_sb and not sb_flag:
-        raise StampsError("ps_smooth_scla: small baselines requested but small_baseline_flag "
-                          "is 'n'")
+        raise StampsError(
+            "ps_smooth_scla: small baselines requested but small_baseline_flag is 'n'"
+        )
     log.info("Smoothing spatially-correlated look angle error ...")
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
     scla_name = "scla_sb" if use_sb else "scla"
@@ -112,8 +114,20 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], *,
     ph_scla = (K_ps_uw[:, None].astype(np.float32) * bperp_mat).astype(np.float32)
 
     out_path = product_path(run_dir, "scla_smooth_sb" if use_sb else "scla_smooth", 2)
-    save_product(out_path, {"K_ps_uw": K_ps_uw, "C_ps_uw": C_ps_uw, "ph_scla": ph_scla,
-                            "ph_ramp": np.asarray(scla["ph_ramp"])})
-    log.info("Step 7 ps_smooth_scla: read %s, %s; wrote %s in %.1f s", ps_path.name,
-             scla_path.name, out_path.name, time.perf_counter() - t_start)
+    save_product(
+        out_path,
+        {
+            "K_ps_uw": K_ps_uw,
+            "C_ps_uw": C_ps_uw,
+            "ph_scla": ph_scla,
+            "ph_ramp": np.asarray(scla["ph_ramp"]),
+        },
+    )
+    log.info(
+        "Step 7 ps_smooth_scla: read %s, %s; wrote %s in %.1f s",
+        ps_path.name,
+        scla_path.name,
+        out_path.name,
+        time.perf_counter() - t_start,
+    )
     return out_path

@@ -31,16 +31,17 @@ import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.io.snaphu import find_snaphu, remove_stale_snaphu_dirs, uw_stat_costs
+from stamps_python.numerics.tropo import tropo_correction
 from stamps_python.numerics.unwrap_costs import uw_unwrap_from_grid
 from stamps_python.numerics.unwrap_grid import check_grid, uw_grid_wrapped
 from stamps_python.numerics.unwrap_interp import uw_interp
-from stamps_python.numerics.tropo import tropo_correction
 from stamps_python.numerics.unwrap_space_time import ANNEAL_SEED, uw_sb_unwrap_space_time
 from stamps_python.parms import drop_ifg_index0, flag, number
 from stamps_python.steps import sb_identify_good_pixels
 from stamps_python.utils import StampsError, get_logger
 
 RHO = 830000.0  # mean slant range (m) StaMPS assumes for the look-angle-error search range
+
 
 def uw_3d(
     ph: np.ndarray,
@@ -67,9 +68,22 @@ def uw_3d(
     up before any gridding. Returns (ph_uw (n_ps, n_ifg) float32 radians, msd (n_ifg,) rad^2).
     """
     log = get_logger()
-    valid = {"la_flag", "scf_flag", "master_day", "grid_size", "prefilt_win", "time_win",
-             "unwrap_method", "goldfilt_flag", "lowfilt_flag", "gold_alpha", "n_trial_wraps",
-             "variance", "ph_uw_predef", "seed"}
+    valid = {
+        "la_flag",
+        "scf_flag",
+        "master_day",
+        "grid_size",
+        "prefilt_win",
+        "time_win",
+        "unwrap_method",
+        "goldfilt_flag",
+        "lowfilt_flag",
+        "gold_alpha",
+        "n_trial_wraps",
+        "variance",
+        "ph_uw_predef",
+        "seed",
+    }
     invalid = sorted(set(options) - valid)
     if invalid:
         raise StampsError(f'uw_3d: "{invalid[0]}" is an invalid option')
@@ -92,10 +106,20 @@ def uw_3d(
     predef = options.get("ph_uw_predef")
 
     log.info("Resampling phase to grid (%g m)", grid_size)
-    ug = uw_grid_wrapped(ph, xy, grid_size, prefilt_win, flag(options, "goldfilt_flag", "n"), lowfilt,
-                         float(options.get("gold_alpha", 0.8)), predef, progress=progress)
-    log.info("   %d interferograms, %d points, %d resampled points", ph.shape[1], ph.shape[0],
-             ug["n_ps"])
+    ug = uw_grid_wrapped(
+        ph,
+        xy,
+        grid_size,
+        prefilt_win,
+        flag(options, "goldfilt_flag", "n"),
+        lowfilt,
+        float(options.get("gold_alpha", 0.8)),
+        predef,
+        progress=progress,
+    )
+    log.info(
+        "   %d interferograms, %d points, %d resampled points", ph.shape[1], ph.shape[0], ug["n_ps"]
+    )
     save_product(work_dir / "uw_grid.h5", ug)
     log.info("Interpolating grid")
     ui = uw_interp(ug["nzix"])
@@ -103,13 +127,32 @@ def uw_3d(
     save_product(work_dir / "uw_interp.h5", ui)
     log.info("Unwrapping in time-space (%s)", method)
     ut = uw_sb_unwrap_space_time(
-        day, ifgday_ix, method, float(options.get("time_win", 365)), flag(options, "la_flag", "y"),
-        bperp, float(options.get("n_trial_wraps", 6)), prefilt_win, flag(options, "scf_flag", "y"),
-        ug, ui, seed=int(options.get("seed", ANNEAL_SEED)), progress=progress)
+        day,
+        ifgday_ix,
+        method,
+        float(options.get("time_win", 365)),
+        flag(options, "la_flag", "y"),
+        bperp,
+        float(options.get("n_trial_wraps", 6)),
+        prefilt_win,
+        flag(options, "scf_flag", "y"),
+        ug,
+        ui,
+        seed=int(options.get("seed", ANNEAL_SEED)),
+        progress=progress,
+    )
     save_product(work_dir / "uw_space_time.h5", ut)
     log.info("Unwrapping in space (snaphu)")
-    pu = uw_stat_costs(method, ug, ui, ut, work_dir, options.get("variance"),
-                       snaphu_exe=snaphu_exe, progress=progress)
+    pu = uw_stat_costs(
+        method,
+        ug,
+        ui,
+        ut,
+        work_dir,
+        options.get("variance"),
+        snaphu_exe=snaphu_exe,
+        progress=progress,
+    )
     save_product(work_dir / "uw_phaseuw.h5", pu)
     log.info("Unwrapping from grid")
     return uw_unwrap_from_grid(ug, pu["ph_uw"]), pu["msd"]
@@ -121,8 +164,9 @@ def _rotate(ph: np.ndarray, phase_of: Callable[[int], np.ndarray]) -> None:
         ph[:, j] *= np.exp(1j * phase_of(j)).astype(ph.dtype)
 
 
-def _patch_phase(pm_path: Path, master_ix: int, small_baseline: bool, master_value: float
-                 ) -> np.ndarray:
+def _patch_phase(
+    pm_path: Path, master_ix: int, small_baseline: bool, master_value: float
+) -> np.ndarray:
     """Unit patch phase (n_ps, n_ifg) complex64; for PS with ``master_value`` as master column."""
     ph = np.asarray(load_product(pm_path, ["ph_patch"])["ph_patch"], dtype=np.complex64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -150,8 +194,9 @@ def _load_scla(run_dir: Path, name: str, n_ps: int) -> dict[str, Any] | None:
     return scla
 
 
-def _good_pixel_predef(run_dir: Path, parms: Mapping[str, Any], phuw_name: str, n_ps: int,
-                       n_ifg: int) -> np.ndarray:
+def _good_pixel_predef(
+    run_dir: Path, parms: Mapping[str, Any], phuw_name: str, n_ps: int, n_ifg: int
+) -> np.ndarray:
     """Previously unwrapped values that close their loops (``unwrap_hold_good_values``, the
     closure test of ``sb_identify_good_pixels``), NaN elsewhere."""
     uw = np.asarray(load_product(run_dir / phuw_name, ["ph_uw"])["ph_uw"])
@@ -204,8 +249,9 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     if patch_phase:
         ph_w = _patch_phase(pm_path, master_ix, small_baseline, master_value=1.0)
     else:
-        ph_w = np.array(load_product(product_path(run_dir, "rc2"), ["ph_rc"])["ph_rc"],
-                        dtype=np.complex64)
+        ph_w = np.array(
+            load_product(product_path(run_dir, "rc2"), ["ph_rc"])["ph_rc"], dtype=np.complex64
+        )
         if pm_path.is_file():
             pm = load_product(pm_path)
             k_ps = np.asarray(pm.get("K_ps", np.zeros(0)), dtype=np.float64).ravel()
@@ -288,10 +334,17 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     }
     if unwrap_ix.size == 0:
         raise StampsError("no interferogram left to unwrap (check drop_ifg_index)")
-    ph_uw_some, msd_some = uw_3d(ph_w[:, unwrap_ix],
-                                 np.asarray(ps["xy"], dtype=np.float64),
-                                 rel_day, ifgday_ix[unwrap_ix], bperp[unwrap_ix], options,
-                                 run_dir, progress=progress, snaphu_exe=snaphu_exe)
+    ph_uw_some, msd_some = uw_3d(
+        ph_w[:, unwrap_ix],
+        np.asarray(ps["xy"], dtype=np.float64),
+        rel_day,
+        ifgday_ix[unwrap_ix],
+        bperp[unwrap_ix],
+        options,
+        run_dir,
+        progress=progress,
+        snaphu_exe=snaphu_exe,
+    )
 
     ph_uw = np.zeros((n_ps, n_ifg), dtype=np.float32)
     msd = np.zeros(n_ifg, dtype=np.float32)
@@ -317,6 +370,12 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
     not_unwrapped = np.setdiff1d(np.arange(n_ifg), unwrap_ix)
     ph_uw[:, not_unwrapped] = 0
     path = save_product(run_dir / phuw_name, {"ph_uw": ph_uw, "msd": msd})
-    log.info("Step 6 (ps_unwrap): %d PS, %d of %d interferograms unwrapped; wrote %s in %.1f s",
-             n_ps, unwrap_ix.size, n_ifg, path.name, time.perf_counter() - start)
+    log.info(
+        "Step 6 (ps_unwrap): %d PS, %d of %d interferograms unwrapped; wrote %s in %.1f s",
+        n_ps,
+        unwrap_ix.size,
+        n_ifg,
+        path.name,
+        time.perf_counter() - start,
+    )
     return path

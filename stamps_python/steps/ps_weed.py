@@ -209,7 +209,9 @@ def arc_noise(
         smooth_phase = mu + (m[:, :, 0] + offset2).T
         smooth_loo = d @ weight_loo.T
         # a zero smoothed phasor gives zero noise, as angle(x * 0) does in StaMPS
-        noise[start : start + _EDGE_CHUNK] = np.where(dph_mean != 0, wrap_rint(phi - smooth_phase), 0.0)
+        noise[start : start + _EDGE_CHUNK] = np.where(
+            dph_mean != 0, wrap_rint(phi - smooth_phase), 0.0
+        )
         noise_loo[start : start + _EDGE_CHUNK] = np.angle(d * np.conj(smooth_loo))
     variance = np.var(noise_loo, axis=0, ddof=1) if n_edge > 1 else np.zeros(n_use)
     del noise_loo
@@ -331,8 +333,11 @@ def run(
             dph_space = np.empty((len(edges), len(ifg_index)), dtype=np.complex128)
             for start in range(0, len(edges), _EDGE_CHUNK):
                 arcs = edges[start : start + _EDGE_CHUNK]
-                np.multiply(ph_use[arcs[:, 1]], np.conj(ph_use[arcs[:, 0]]),
-                            out=dph_space[start : start + _EDGE_CHUNK])
+                np.multiply(
+                    ph_use[arcs[:, 1]],
+                    np.conj(ph_use[arcs[:, 0]]),
+                    out=dph_space[start : start + _EDGE_CHUNK],
+                )
             del ph_use
             log.info("Estimating noise for all arcs...")
             edge_std, edge_max = arc_noise(
@@ -389,4 +394,3 @@ def run(
                 log.info("deleted stale %s", stale.name)
         log.info("%d PS kept; wrote %s in %s", n_kept, ", ".join(written), patch_dir)
     return weed_path
-

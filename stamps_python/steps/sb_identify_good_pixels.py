@@ -31,8 +31,9 @@ def image_bperp(ps: Mapping[str, Any]) -> np.ndarray:
     G = sb_design_matrix(ix, n_image, master)
     cols = np.flatnonzero(np.abs(G).sum(axis=0) > 0)
     out = np.zeros(n_image)
-    out[cols] = np.linalg.lstsq(G[:, cols], np.asarray(ps["bperp"], dtype=np.float64).ravel(),
-                                rcond=None)[0]
+    out[cols] = np.linalg.lstsq(
+        G[:, cols], np.asarray(ps["bperp"], dtype=np.float64).ravel(), rcond=None
+    )[0]
     return out
 
 
@@ -42,24 +43,33 @@ def identify(run_dir: Path, parms: Mapping[str, Any], ph_uw: np.ndarray) -> np.n
     log = get_logger()
     start = time.perf_counter()
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
-    ps = load_product(ps_path, ["ifgday_ix", "day", "bperp", "n_image", "n_ifg", "n_ps",
-                                "master_ix"])
+    ps = load_product(
+        ps_path, ["ifgday_ix", "day", "bperp", "n_image", "n_ifg", "n_ps", "master_ix"]
+    )
     n_ps, n_ifg = int(ps["n_ps"]), int(ps["n_ifg"])
     if ph_uw.shape != (n_ps, n_ifg):
-        raise StampsError(f"{product_path(run_dir, 'phuw_sb2')}: ph_uw has shape {ph_uw.shape}, "
-                          f"ps2 has {n_ps} PS and {n_ifg} interferograms; run Step 6 again with "
-                          f"unwrap_hold_good_values 'n'")
+        raise StampsError(
+            f"{product_path(run_dir, 'phuw_sb2')}: ph_uw has shape {ph_uw.shape}, "
+            f"ps2 has {n_ps} PS and {n_ifg} interferograms; run Step 6 again with "
+            f"unwrap_hold_good_values 'n'"
+        )
     drop = drop_ifg_index0(parms, n_ifg)
-    loops = closure_loops(ps["ifgday_ix"], np.asarray(ps["day"], dtype=np.float64).ravel(),
-                          image_bperp(ps), drop)
+    loops = closure_loops(
+        ps["ifgday_ix"], np.asarray(ps["day"], dtype=np.float64).ravel(), image_bperp(ps), drop
+    )
     good = identify_good_pixels(ph_uw, loops)
     save_product(product_path(run_dir, "phuw_loops2"), {"intfg_loops": loops})
     save_product(product_path(run_dir, "phuw_good2"), {"good_pixels": good})
     in_loop = np.abs(loops).sum(axis=0) > 0
-    log.info("   closure loops: %d (%d of %d interferograms in a loop); good values: %.1f %% of "
-             "PS x interferograms; wrote phuw_loops2.h5, phuw_good2.h5 in %.1f s", len(loops),
-             int(in_loop.sum()), n_ifg, 100.0 * good.mean() if good.size else 0.0,
-             time.perf_counter() - start)
+    log.info(
+        "   closure loops: %d (%d of %d interferograms in a loop); good values: %.1f %% of "
+        "PS x interferograms; wrote phuw_loops2.h5, phuw_good2.h5 in %.1f s",
+        len(loops),
+        int(in_loop.sum()),
+        n_ifg,
+        100.0 * good.mean() if good.size else 0.0,
+        time.perf_counter() - start,
+    )
     return good
 
 

@@ -77,8 +77,10 @@ def noise_covariance(ph_rc: np.ndarray, ph_patch: np.ndarray) -> tuple[np.ndarra
     count = 0
     for r0 in range(0, n_ps, _ROW_CHUNK):
         rows = slice(r0, r0 + _ROW_CHUNK)
-        noise = np.angle(np.asarray(ph_rc[rows], dtype=np.complex64)
-                         * np.conj(np.asarray(ph_patch[rows], dtype=np.complex64)))
+        noise = np.angle(
+            np.asarray(ph_rc[rows], dtype=np.complex64)
+            * np.conj(np.asarray(ph_patch[rows], dtype=np.complex64))
+        )
         noise = noise.astype(np.float64)
         # MATLAB's cov turns all of sb_cov NaN for one non-finite PS; such PS are skipped
         noise = noise[np.isfinite(noise).all(axis=1)]
@@ -114,13 +116,17 @@ def regularise(C: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _isolated_subsets(ifgday_ix: np.ndarray, n_image: int, master_ix: int) -> list[np.ndarray]:
     """Groups of 2+ images linked by ``ifgday_ix`` but not to the master (0-based)."""
-    return [c for c in network_components(n_image, ifgday_ix)
-            if master_ix not in c and c.size > 1]
+    return [c for c in network_components(n_image, ifgday_ix) if master_ix not in c and c.size > 1]
 
 
-def invert_sb(ph_uw_sb: np.ndarray, ifgday_ix: np.ndarray, n_image: int, master_ix: int,
-              C: np.ndarray, names: list[str] | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def invert_sb(
+    ph_uw_sb: np.ndarray,
+    ifgday_ix: np.ndarray,
+    n_image: int,
+    master_ix: int,
+    C: np.ndarray,
+    names: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Single-master phase from referenced SB phase of the kept interferograms.
 
     ``ph_uw_sb`` (n_ps, k) rad, ``ifgday_ix`` (k, 2) 0-based, ``C`` (k, k) rad^2 (already
@@ -133,8 +139,10 @@ def invert_sb(ph_uw_sb: np.ndarray, ifgday_ix: np.ndarray, n_image: int, master_
     # StaMPS tests the master against all interferograms, dropped ones included, and then fails
     # with its isolated-subsets error; testing the kept ones gives the clearer message.
     if not np.any(ifgday_ix == master_ix):
-        raise StampsError(f"none of the unwrapped interferograms include the reference image "
-                          f"{names[master_ix]}; drop fewer interferograms (drop_ifg_index)")
+        raise StampsError(
+            f"none of the unwrapped interferograms include the reference image "
+            f"{names[master_ix]}; drop fewer interferograms (drop_ifg_index)"
+        )
     G = sb_design_matrix(ifgday_ix, n_image, master_ix)
     solved = np.any(G != 0, axis=0)
     G2 = G[:, solved]
@@ -142,9 +150,11 @@ def invert_sb(ph_uw_sb: np.ndarray, ifgday_ix: np.ndarray, n_image: int, master_
         groups = _isolated_subsets(ifgday_ix, n_image, master_ix)
         text = " | ".join(", ".join(names[i] for i in g) for g in groups) or "some"
         what = "a subset" if len(groups) <= 1 else f"{len(groups)} subsets"
-        raise StampsError(f"SB network is rank deficient: dates {text} form {what} not connected "
-                          f"to the reference {names[master_ix]}; drop fewer interferograms "
-                          f"(drop_ifg_index) or add pairs")
+        raise StampsError(
+            f"SB network is rank deficient: dates {text} form {what} not connected "
+            f"to the reference {names[master_ix]}; drop fewer interferograms "
+            f"(drop_ifg_index) or add pairs"
+        )
     M = lscov_operator(G2, C)
     ph_uw = np.zeros((ph_uw_sb.shape[0], n_image), dtype=np.float32)
     for r0 in range(0, ph_uw_sb.shape[0], _ROW_CHUNK):
@@ -168,14 +178,17 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     ps = load_product(ps_path)
     missing = [k for k in _PS_KEYS if k not in ps]
     if missing:
-        raise StampsError(f"{ps_path}: has no {', '.join(missing)}; is this a small-baseline run "
-                          f"(small_baseline_flag 'y' from Step 1 on)?")
+        raise StampsError(
+            f"{ps_path}: has no {', '.join(missing)}; is this a small-baseline run "
+            f"(small_baseline_flag 'y' from Step 1 on)?"
+        )
     n_ps, n_ifg, n_image = int(ps["n_ps"]), int(ps["n_ifg"]), int(ps["n_image"])
     master_ix = int(ps["master_ix"])
     ifgday_ix = np.asarray(ps["ifgday_ix"], dtype=np.int64).reshape(-1, 2)
     if ifgday_ix.shape[0] != n_ifg:
-        raise StampsError(f"{ps_path}: ifgday_ix has {ifgday_ix.shape[0]} rows but n_ifg is "
-                          f"{n_ifg}")
+        raise StampsError(
+            f"{ps_path}: ifgday_ix has {ifgday_ix.shape[0]} rows but n_ifg is {n_ifg}"
+        )
     names = image_names(ps, n_image)
     drop0 = drop_ifg_index0(p, n_ifg)
     uii = np.setdiff1d(np.arange(n_ifg), drop0)
@@ -199,9 +212,11 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
                         raise StampsError(f"{rc_path}: dataset 'ph_rc' missing")
                     for path, ds in ((rc_path, frc["ph_rc"]), (pm_path, fpm["ph_patch"])):
                         if ds.shape != (n_ps, n_ifg):
-                            raise StampsError(f"{path}: shape {ds.shape} differs from (n_ps, "
-                                              f"n_ifg) = ({n_ps}, {n_ifg}) of ps2.h5; run Step 5 "
-                                              f"again")
+                            raise StampsError(
+                                f"{path}: shape {ds.shape} differs from (n_ps, "
+                                f"n_ifg) = ({n_ps}, {n_ifg}) of ps2.h5; run Step 5 "
+                                f"again"
+                            )
                     cov, n_used = noise_covariance(frc["ph_rc"], fpm["ph_patch"])
             except OSError as exc:
                 raise StampsError(f"{rc_path}: not a readable HDF5 product ({exc})") from None
@@ -211,18 +226,29 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
                 sb_cov = cov
                 cov_source = f"{rc_path.name} x conj({pm_path.name}) over {n_used} PS"
                 if n_used < n_ps:
-                    log.warning("%d PS with a non-finite noise phase left out of sb_cov",
-                                n_ps - n_used)
+                    log.warning(
+                        "%d PS with a non-finite noise phase left out of sb_cov", n_ps - n_used
+                    )
     log.info("interferogram covariance sb_cov from %s", cov_source)
 
-    ph_uw_sb = np.asarray(check_rows(sb_path, load_product(sb_path, ["ph_uw"])["ph_uw"], n_ps,
-                                     "Step 6 (ps_unwrap)"))
+    ph_uw_sb = np.asarray(
+        check_rows(sb_path, load_product(sb_path, ["ph_uw"])["ph_uw"], n_ps, "Step 6 (ps_unwrap)")
+    )
     if ph_uw_sb.ndim != 2 or ph_uw_sb.shape[1] != n_ifg:
-        raise StampsError(f"{sb_path}: ph_uw has shape {ph_uw_sb.shape}, expected ({n_ps}, "
-                          f"{n_ifg}); run Step 6 again")
+        raise StampsError(
+            f"{sb_path}: ph_uw has shape {ph_uw_sb.shape}, expected ({n_ps}, "
+            f"{n_ifg}); run Step 6 again"
+        )
     ph_uw_sb = np.array(ph_uw_sb[:, uii], dtype=np.float32)
-    log.info("read %s, %s: %d PS, %d images, %d of %d interferograms kept", ps_path.name,
-             sb_path.name, n_ps, n_image, uii.size, n_ifg)
+    log.info(
+        "read %s, %s: %d PS, %d images, %d of %d interferograms kept",
+        ps_path.name,
+        sb_path.name,
+        n_ps,
+        n_image,
+        uii.size,
+        n_ifg,
+    )
 
     # StaMPS indexes with ps_setref's 0 when ref_radius is -inf and fails; here no reference
     # means the phase is not re-referenced.
@@ -250,11 +276,20 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     solved[master_ix] = True
     unwrap_ifg_index_sm = np.flatnonzero(solved).astype(np.int64)
 
-    phuw_path = save_product(product_path(run_dir, "phuw", 2),
-                             {"ph_uw": ph_uw, "unwrap_ifg_index_sm": unwrap_ifg_index_sm})
-    res_path = save_product(product_path(run_dir, "phuw_sb_res", 2),
-                            {"ph_res": ph_res, "sb_cov": sb_cov, "sm_cov": sm_cov})
-    log.info("Step 6 sb_invert_uw: %d of %d images solved for; wrote %s, %s in %.1f s",
-             unwrap_ifg_index_sm.size, n_image, phuw_path.name, res_path.name,
-             time.perf_counter() - t_start)
+    phuw_path = save_product(
+        product_path(run_dir, "phuw", 2),
+        {"ph_uw": ph_uw, "unwrap_ifg_index_sm": unwrap_ifg_index_sm},
+    )
+    res_path = save_product(
+        product_path(run_dir, "phuw_sb_res", 2),
+        {"ph_res": ph_res, "sb_cov": sb_cov, "sm_cov": sm_cov},
+    )
+    log.info(
+        "Step 6 sb_invert_uw: %d of %d images solved for; wrote %s, %s in %.1f s",
+        unwrap_ifg_index_sm.size,
+        n_image,
+        phuw_path.name,
+        res_path.name,
+        time.perf_counter() - t_start,
+    )
     return phuw_path

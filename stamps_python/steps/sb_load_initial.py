@@ -44,8 +44,7 @@ WRITE_CHUNK = 65536
 _MAX_NAMED = 8  # pairs named in one error message
 
 
-def _pair_columns(dates: Sequence[str], pairs: Sequence[tuple[str, str]], what: str
-                  ) -> np.ndarray:
+def _pair_columns(dates: Sequence[str], pairs: Sequence[tuple[str, str]], what: str) -> np.ndarray:
     """(n_pairs, 2) 0-based positions of each pair's dates in ``dates``; a missing date errs."""
     pos = {str(d): i for i, d in enumerate(dates)}
     out = np.empty((len(pairs), 2), dtype=np.int64)
@@ -57,8 +56,9 @@ def _pair_columns(dates: Sequence[str], pairs: Sequence[tuple[str, str]], what: 
     return out
 
 
-def _sb_layout(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
-               ) -> tuple[dict[str, Any], np.ndarray]:
+def _sb_layout(
+    cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
+) -> tuple[dict[str, Any], np.ndarray]:
     """ps1 of a SB patch, and the pairs' columns in ``cands['dates']`` order.
 
     ps1 is the PS layout (ascending days, sort order, xy, ...) with the SB meanings of n_ifg,
@@ -70,18 +70,21 @@ def _sb_layout(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]]
     ps1 = step1_layout(cands)
     ifgday_ix = _pair_columns(ps1["dates"], pairs, "the stack")
     bperp_image = np.asarray(ps1["bperp"], dtype=np.float64)
-    ps1.update({
-        "bperp": bperp_image[ifgday_ix[:, 1]] - bperp_image[ifgday_ix[:, 0]],
-        "ifgday": np.asarray(ps1["day"], dtype=np.float64)[ifgday_ix],
-        "ifgday_ix": ifgday_ix,
-        "ifg_dates": [f"{a}_{b}" for a, b in pairs],
-        "n_ifg": len(pairs),
-    })
+    ps1.update(
+        {
+            "bperp": bperp_image[ifgday_ix[:, 1]] - bperp_image[ifgday_ix[:, 0]],
+            "ifgday": np.asarray(ps1["day"], dtype=np.float64)[ifgday_ix],
+            "ifgday_ix": ifgday_ix,
+            "ifg_dates": [f"{a}_{b}" for a, b in pairs],
+            "n_ifg": len(pairs),
+        }
+    )
     return ps1, _pair_columns([str(d) for d in cands["dates"]], pairs, "the candidates")
 
 
-def _ph_rows(slc: np.ndarray, ps1: Mapping[str, Any], cols: np.ndarray, start: int, stop: int
-             ) -> np.ndarray:
+def _ph_rows(
+    slc: np.ndarray, ps1: Mapping[str, Any], cols: np.ndarray, start: int, stop: int
+) -> np.ndarray:
     """Rows [start, stop) of ph1: SLC(first) x conj(SLC(second)) scaled to unit amplitude."""
     v = np.asarray(slc[ps1["sort_ix"][start:stop]])
     ph = v[:, cols[:, 0]].astype(np.complex128) * np.conj(v[:, cols[:, 1]].astype(np.complex128))
@@ -90,13 +93,13 @@ def _ph_rows(slc: np.ndarray, ps1: Mapping[str, Any], cols: np.ndarray, start: i
     return ph.astype(np.complex64)
 
 
-def _bp_rows(cands: Mapping[str, Any], ps1: Mapping[str, Any], cols: np.ndarray, start: int,
-             stop: int) -> np.ndarray:
+def _bp_rows(
+    cands: Mapping[str, Any], ps1: Mapping[str, Any], cols: np.ndarray, start: int, stop: int
+) -> np.ndarray:
     """Rows [start, stop) of bperp_mat (m): grid Bperp of the second minus the first image."""
     grid = candidate_bperp(cands, ps1["sort_ix"][start:stop])
     if grid is None:
-        return np.repeat(np.asarray(ps1["bperp"], dtype=np.float32)[None, :], stop - start,
-                         axis=0)
+        return np.repeat(np.asarray(ps1["bperp"], dtype=np.float32)[None, :], stop - start, axis=0)
     dates = [str(d) for d in cands["dates"]]
     full = np.insert(grid, dates.index(str(cands["master_date"])), np.float32(0.0), axis=1)
     return full[:, cols[:, 1]] - full[:, cols[:, 0]]
@@ -106,13 +109,15 @@ def _check_values(cands: Mapping[str, Any], values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
     shape = (len(np.asarray(cands["ij"]).reshape(-1, 2)), len(cands["dates"]))
     if values.shape != shape:
-        raise StampsError(f"SLC values have shape {values.shape}; expected {shape} "
-                          f"(candidates x dates)")
+        raise StampsError(
+            f"SLC values have shape {values.shape}; expected {shape} (candidates x dates)"
+        )
     return values
 
 
-def build_sb_step1(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
-                   phase_by_date: np.ndarray) -> dict[str, dict[str, Any]]:
+def build_sb_step1(
+    cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]], phase_by_date: np.ndarray
+) -> dict[str, dict[str, Any]]:
     """Build the SB Step-1 workspaces of one patch in memory (see :func:`write_sb_step1`).
 
     ``cands``: the patch's pscands.h5 content (``ij`` (n, 2) 0-based line/sample, ``lonlat``,
@@ -125,13 +130,21 @@ def build_sb_step1(cands: Mapping[str, Any], pairs: Sequence[tuple[str, str]],
     values = _check_values(cands, phase_by_date)
     ps1, cols = _sb_layout(cands, pairs)
     n = ps1["n_ps"]
-    return {"ps1": ps1, "ph1": {"ph": _ph_rows(values, ps1, cols, 0, n)},
-            "bp1": {"bperp_mat": _bp_rows(cands, ps1, cols, 0, n)}, **step1_vectors(cands, ps1)}
+    return {
+        "ps1": ps1,
+        "ph1": {"ph": _ph_rows(values, ps1, cols, 0, n)},
+        "bp1": {"bperp_mat": _bp_rows(cands, ps1, cols, 0, n)},
+        **step1_vectors(cands, ps1),
+    }
 
 
-def write_sb_step1(patch_dir: str | Path, cands: Mapping[str, Any],
-                   pairs: Sequence[tuple[str, str]], slc_values: np.ndarray,
-                   chunk: int = WRITE_CHUNK) -> dict[str, Any]:
+def write_sb_step1(
+    patch_dir: str | Path,
+    cands: Mapping[str, Any],
+    pairs: Sequence[tuple[str, str]],
+    slc_values: np.ndarray,
+    chunk: int = WRITE_CHUNK,
+) -> dict[str, Any]:
     """Write the SB Step-1 workspaces of one patch; the big matrices in blocks of ``chunk`` rows.
 
     Same content as :func:`build_sb_step1` (``slc_values`` is its ``phase_by_date``). Each
@@ -142,18 +155,29 @@ def write_sb_step1(patch_dir: str | Path, cands: Mapping[str, Any],
     ps1, cols = _sb_layout(cands, pairs)
     n, n_ifg = ps1["n_ps"], ps1["n_ifg"]
     starts = range(0, n, chunk)
-    save_product_rows(product_path(patch_dir, "ph1"), "ph", (n, n_ifg), np.complex64,
-                      ((i, _ph_rows(values, ps1, cols, i, min(i + chunk, n))) for i in starts))
-    save_product_rows(product_path(patch_dir, "bp1"), "bperp_mat", (n, n_ifg), np.float32,
-                      ((i, _bp_rows(cands, ps1, cols, i, min(i + chunk, n))) for i in starts))
+    save_product_rows(
+        product_path(patch_dir, "ph1"),
+        "ph",
+        (n, n_ifg),
+        np.complex64,
+        ((i, _ph_rows(values, ps1, cols, i, min(i + chunk, n))) for i in starts),
+    )
+    save_product_rows(
+        product_path(patch_dir, "bp1"),
+        "bperp_mat",
+        (n, n_ifg),
+        np.float32,
+        ((i, _bp_rows(cands, ps1, cols, i, min(i + chunk, n))) for i in starts),
+    )
     for name, data in step1_vectors(cands, ps1).items():
         save_product(product_path(patch_dir, name), data)
     save_product(product_path(patch_dir, "ps1"), ps1, attrs={"small_baseline": 1})
     return ps1
 
 
-def read_candidate_slcs(paths: Sequence[Path], ij: np.ndarray, block_mb: float = READ_BLOCK_MB,
-                        label: str = "SLCs") -> np.ndarray:
+def read_candidate_slcs(
+    paths: Sequence[Path], ij: np.ndarray, block_mb: float = READ_BLOCK_MB, label: str = "SLCs"
+) -> np.ndarray:
     """Complex SLC values at the candidates: (n, len(paths)) complex64, one column per raster.
 
     ``ij`` (n, 2) 0-based azimuth line and range sample. Each raster is read once, date by date,
@@ -177,8 +201,9 @@ def _named(items: Sequence[str]) -> str:
     return shown + (f" and {len(items) - _MAX_NAMED} more" if len(items) > _MAX_NAMED else "")
 
 
-def sb_run_inputs(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[str, str]],
-                                                 isce.IsceStack]:
+def sb_run_inputs(
+    run_dir: str | Path,
+) -> tuple[dict[str, Any], list[tuple[str, str]], isce.IsceStack]:
     """Check a small-baseline run directory; return (metadata, pairs, ISCE2 stack).
 
     Errors (StampsError): not a run of ``prep_isce --small-baseline``; ``small_baselines.list``
@@ -188,41 +213,59 @@ def sb_run_inputs(run_dir: str | Path) -> tuple[dict[str, Any], list[tuple[str, 
     run_dir = Path(run_dir)
     meta_path = run_dir / METADATA
     if not meta_path.is_file():
-        raise StampsError(f"{run_dir}: no {METADATA}; not a run directory (run prep_isce "
-                          f"--small-baseline first)")
+        raise StampsError(
+            f"{run_dir}: no {METADATA}; not a run directory (run prep_isce --small-baseline first)"
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise StampsError(f"{meta_path}: unreadable ({exc})") from None
     sb = meta.get("small_baseline")
     if not isinstance(sb, dict) or "pairs" not in sb:
-        raise StampsError(f"{run_dir}: not a small-baseline run (prep_isce ran without "
-                          f"--small-baseline); prepare one with prep_isce --small-baseline")
+        raise StampsError(
+            f"{run_dir}: not a small-baseline run (prep_isce ran without "
+            f"--small-baseline); prepare one with prep_isce --small-baseline"
+        )
     list_path = run_dir / sb.get("list", SB_LIST)
     if not list_path.is_file():
-        raise StampsError(f"{list_path}: small baseline list missing (prep_isce used "
-                          f"{len(sb['pairs'])} pairs from it); restore it, or rerun "
-                          f"define_sb_pairs and prep_isce --small-baseline")
+        raise StampsError(
+            f"{list_path}: small baseline list missing (prep_isce used "
+            f"{len(sb['pairs'])} pairs from it); restore it, or rerun "
+            f"define_sb_pairs and prep_isce --small-baseline"
+        )
     pairs = read_sb_list(list_path)
     now = [f"{a}_{b}" for a, b in pairs]
     recorded = [str(p) for p in sb["pairs"]]
     if now != recorded:
         added = [p for p in now if p not in set(recorded)]
         removed = [p for p in recorded if p not in set(now)]
-        what = "; ".join(part for part in (
-            f"added {_named(added)}" if added else "", f"removed {_named(removed)}" if removed
-            else "") if part) or "same pairs in another order"
-        raise StampsError(f"{list_path}: changed since prep_isce ({what}); the candidates were "
-                          f"selected on the old pairs: rerun prep_isce --small-baseline")
+        what = (
+            "; ".join(
+                part
+                for part in (
+                    f"added {_named(added)}" if added else "",
+                    f"removed {_named(removed)}" if removed else "",
+                )
+                if part
+            )
+            or "same pairs in another order"
+        )
+        raise StampsError(
+            f"{list_path}: changed since prep_isce ({what}); the candidates were "
+            f"selected on the old pairs: rerun prep_isce --small-baseline"
+        )
     merged = Path(meta.get("merged_dir", ""))
     stack = isce.open_stack(merged)
     for date in sorted({d for pair in pairs for d in pair}):
         if date not in stack.slc:
-            raise StampsError(f"{merged / 'SLC' / date / (date + '.slc.full')}: SLC of {date} "
-                              f"missing")
+            raise StampsError(
+                f"{merged / 'SLC' / date / (date + '.slc.full')}: SLC of {date} missing"
+            )
     if (stack.length, stack.width) != (meta.get("length"), meta.get("width")):
-        raise StampsError(f"{merged}: SLCs are {stack.length}x{stack.width}, the run was "
-                          f"prepared on {meta.get('length')}x{meta.get('width')}")
+        raise StampsError(
+            f"{merged}: SLCs are {stack.length}x{stack.width}, the run was "
+            f"prepared on {meta.get('length')}x{meta.get('width')}"
+        )
     return meta, pairs, stack
 
 
@@ -230,13 +273,19 @@ def sb_pscands_path(patch_dir: str | Path) -> Path:
     """The patch's pscands.h5, checked to be one of ``prep_isce --small-baseline``."""
     src = require(Path(patch_dir) / PSCANDS, "prep_isce --small-baseline on this run directory")
     if not product_attrs(src).get("small_baseline"):
-        raise StampsError(f"{src}: PS candidates (prep_isce ran without --small-baseline); "
-                          f"build_sb_phase needs a small-baseline run")
+        raise StampsError(
+            f"{src}: PS candidates (prep_isce ran without --small-baseline); "
+            f"build_sb_phase needs a small-baseline run"
+        )
     return src
 
 
-def build_patch(patch_dir: str | Path, pairs: Sequence[tuple[str, str]], stack: isce.IsceStack,
-                block_mb: float = READ_BLOCK_MB) -> dict[str, Any]:
+def build_patch(
+    patch_dir: str | Path,
+    pairs: Sequence[tuple[str, str]],
+    stack: isce.IsceStack,
+    block_mb: float = READ_BLOCK_MB,
+) -> dict[str, Any]:
     """Read the SLCs at one patch's candidates and write its SB Step-1 workspaces; returns ps1.
 
     Only the dates of some pair are read (each once, lines of the candidates only).
@@ -251,18 +300,33 @@ def build_patch(patch_dir: str | Path, pairs: Sequence[tuple[str, str]], stack: 
     used = np.unique(cols)
     ij = np.asarray(cands["ij"], dtype=np.int64).reshape(-1, 2)
     values = np.zeros((len(ij), len(dates)), dtype=np.complex64)
-    values[:, used] = read_candidate_slcs([stack.slc[dates[i]] for i in used], ij,
-                                          block_mb, label=f"{patch_dir.name} SLCs")
+    values[:, used] = read_candidate_slcs(
+        [stack.slc[dates[i]] for i in used], ij, block_mb, label=f"{patch_dir.name} SLCs"
+    )
     t_read = time.perf_counter() - start
-    log.info("%s: read %d candidates from %d SLCs (lines %d-%d) in %.1f s", patch_dir.name,
-             len(ij), len(used), int(ij[:, 0].min()) if len(ij) else 0,
-             int(ij[:, 0].max()) if len(ij) else 0, t_read)
+    log.info(
+        "%s: read %d candidates from %d SLCs (lines %d-%d) in %.1f s",
+        patch_dir.name,
+        len(ij),
+        len(used),
+        int(ij[:, 0].min()) if len(ij) else 0,
+        int(ij[:, 0].max()) if len(ij) else 0,
+        t_read,
+    )
     ps1 = write_sb_step1(patch_dir, cands, pairs, values)
     names = ["ps1", "ph1", "bp1", "la1", "da1", "hgt1"] + (["inc1"] if "inc" in cands else [])
-    log.info("Step 1 (SB) %s: %d candidates, %d interferograms, %d images (reference %s); wrote "
-             "%s in %.1f s (peak memory %.0f MiB)", patch_dir.name, ps1["n_ps"], ps1["n_ifg"],
-             ps1["n_image"], ps1["master_date"], ", ".join(f"{n}.h5" for n in names),
-             time.perf_counter() - start - t_read, peak_memory_mb())
+    log.info(
+        "Step 1 (SB) %s: %d candidates, %d interferograms, %d images (reference %s); wrote "
+        "%s in %.1f s (peak memory %.0f MiB)",
+        patch_dir.name,
+        ps1["n_ps"],
+        ps1["n_ifg"],
+        ps1["n_image"],
+        ps1["master_date"],
+        ", ".join(f"{n}.h5" for n in names),
+        time.perf_counter() - start - t_read,
+        peak_memory_mb(),
+    )
     return ps1
 
 
@@ -277,9 +341,11 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any] | None = None) -> Path:
     patch_dir = Path(patch_dir)
     _, pairs, stack = sb_run_inputs(patch_dir.parent)
     if _current(patch_dir, pairs):
-        get_logger().info("Step 1 (SB) %s: the workspaces build_sb_phase wrote from the present "
-                          "pscands.h5 and pairs are kept (run build_sb_phase to rebuild them)",
-                          patch_dir.name)
+        get_logger().info(
+            "Step 1 (SB) %s: the workspaces build_sb_phase wrote from the present "
+            "pscands.h5 and pairs are kept (run build_sb_phase to rebuild them)",
+            patch_dir.name,
+        )
     else:
         build_patch(patch_dir, pairs, stack)
     return product_path(patch_dir, "ps1")
@@ -291,12 +357,15 @@ def _current(patch_dir: Path, pairs: Sequence[tuple[str, str]]) -> bool:
     ps1_path = product_path(patch_dir, "ps1")
     src = patch_dir / PSCANDS
     names = ("ph1", "bp1", "la1", "da1", "hgt1")
-    if not ps1_path.is_file() or not src.is_file() or \
-            not all(product_path(patch_dir, n).is_file() for n in names):
+    if (
+        not ps1_path.is_file()
+        or not src.is_file()
+        or not all(product_path(patch_dir, n).is_file() for n in names)
+    ):
         return False
-    if ps1_path.stat().st_mtime < max(src.stat().st_mtime,
-                                      *(product_path(patch_dir, n).stat().st_mtime
-                                        for n in names)):
+    if ps1_path.stat().st_mtime < max(
+        src.stat().st_mtime, *(product_path(patch_dir, n).stat().st_mtime for n in names)
+    ):
         return False
     built = load_product(ps1_path, ["ifg_dates"])["ifg_dates"]
     return [str(d) for d in built] == [f"{a}_{b}" for a, b in pairs]
