@@ -219,7 +219,7 @@ def test_bperp_mat_is_grid_difference(sb):
             d: (
                 np.zeros(len(rows))
                 if d == ps1["master_date"]
-                else isce.sample_baseline_grid(
+                else _sample_baseline_grid(
                     isce.baseline_grid_path(stack, d), rows, cols, ROWS, COLS
                 )
             )
@@ -381,3 +381,8 @@ def test_second_pass_when_the_line_sample_is_off(sb, tmp_path, monkeypatch):
         keep = old["D_A"] < 0.5
         np.testing.assert_array_equal(new["ij"], old["ij"][keep])
         np.testing.assert_array_equal(new["D_A"], old["D_A"][keep])
+
+
+def _sample_baseline_grid(path, rows, cols, length, width):
+    """Bperp (m) of one topsStack gridded baseline file at full-resolution pixels (rows, cols)."""
+    return isce.sample_grids(isce.read_raster(path)[None], rows, cols, length, width)[:, 0]

@@ -619,13 +619,6 @@ def sample_grids(
     return bilinear_stack(grids, rows * (ny - 1) / length, cols * (nx - 1) / width)
 
 
-def sample_baseline_grid(
-    path: Path, rows: np.ndarray, cols: np.ndarray, length: int, width: int
-) -> np.ndarray:
-    """Bperp (m) of one topsStack gridded baseline file at full-resolution pixels (rows, cols)."""
-    return sample_grids(read_raster(path)[None], rows, cols, length, width)[:, 0]
-
-
 # ----------------------------------------------------------------------------- metadata
 def read_isce_xml(path: Path) -> dict[str, str]:
     """Properties of an ISCE XML file as name -> text (first occurrence of each name)."""

@@ -88,18 +88,6 @@ def write_cost_file(path: str | Path, rowcost: np.ndarray, colcost: np.ndarray) 
         f.write(np.ascontiguousarray(colcost, dtype="<i2").tobytes())
 
 
-def read_cost_file(path: str | Path, nrow: int, ncol: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read a cost file written by :func:`write_cost_file` for an (nrow, ncol) grid."""
-    data = np.fromfile(path, dtype="<i2")
-    n_row_arcs = (nrow - 1) * ncol * 4
-    if data.size != n_row_arcs + nrow * (ncol - 1) * 4:
-        raise StampsError(f"{path}: {data.size} values, not a cost file for a {nrow} x {ncol} grid")
-    return (
-        data[:n_row_arcs].reshape(nrow - 1, ncol, 4),
-        data[n_row_arcs:].reshape(nrow, ncol - 1, 4),
-    )
-
-
 def _log_tail(path: Path, n_lines: int = 6) -> str:
     try:
         lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]

@@ -45,16 +45,6 @@ def _check_xy(xy: np.ndarray) -> np.ndarray:
     return xy
 
 
-def delaunay_triangles(xy: np.ndarray) -> np.ndarray:
-    """Delaunay triangles of points ``xy`` (n, 2): (n_tri, 3) int64 0-based vertex indices.
-
-    The counterpart of Triangle's ``.ele`` output (MATLAB ``delaunay``). Points repeating an
-    earlier point belong to no triangle; collinear or fewer than three points give none.
-    """
-    simplices = _simplices(_check_xy(xy))
-    return np.zeros((0, 3), dtype=np.int64) if simplices is None else simplices
-
-
 def delaunay_edges(xy: np.ndarray) -> np.ndarray:
     """Unique edges of the Delaunay triangulation of points ``xy`` (n, 2), in metres.
 
