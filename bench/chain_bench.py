@@ -46,9 +46,9 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import add_accuracy_stack_arguments, run_child  # noqa: E402
+from common import add_accuracy_stack_arguments, generate_accuracy_stack, run_child  # noqa: E402
 
-from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
+from stamps_python.synthetic import CLASS_NAMES  # noqa: E402
 
 CORRECTIONS = ("v-do", "v-dso")
 OUTLIER_MM_YR = 5.0
@@ -227,17 +227,7 @@ def accuracy(gpkg: Path, truth_path: Path) -> dict:
 def bench_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespace) -> dict:
     stack, run = workdir / "stack", workdir / "run"
     t = time.perf_counter()
-    generate_stack(
-        stack,
-        profile=profile,
-        rows=args.rows,
-        cols=args.cols,
-        seed=seed,
-        truth_cube="yes",
-        progress=False,
-        bowl_anywhere=args.bowl_anywhere,
-        ds_short_fraction=args.ds_short_fraction,
-    )
+    generate_accuracy_stack(stack, profile, seed, args)
     res: dict = {
         "profile": profile,
         "seed": seed,

@@ -51,3 +51,21 @@ def add_accuracy_stack_arguments(
         action="store_false",
         help="keep the bowl near the scene centre (the profile's spread)",
     )
+
+
+def generate_accuracy_stack(stack: Path, profile: str, seed: int, args: argparse.Namespace) -> None:
+    """The stack of one (profile, seed) with the options of :func:`add_accuracy_stack_arguments`
+    and every truth cube (the floors and the error budget need them)."""
+    from stamps_python.synthetic import generate_stack
+
+    generate_stack(
+        stack,
+        profile=profile,
+        rows=args.rows,
+        cols=args.cols,
+        seed=seed,
+        truth_cube="yes",
+        progress=False,
+        bowl_anywhere=args.bowl_anywhere,
+        ds_short_fraction=args.ds_short_fraction,
+    )

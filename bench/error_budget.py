@@ -71,7 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import add_accuracy_stack_arguments  # noqa: E402
+from common import add_accuracy_stack_arguments, generate_accuracy_stack  # noqa: E402
 
 from stamps_python.io.products import (  # noqa: E402
     load_product,
@@ -89,7 +89,7 @@ from stamps_python.parms import apply_preset, load_parms, set_parm  # noqa: E402
 from stamps_python.prep_isce import prepare  # noqa: E402
 from stamps_python.results import Reference, compute_results, load_run  # noqa: E402
 from stamps_python.stamps_main import run_steps  # noqa: E402
-from stamps_python.synthetic import CLASS_NAMES, generate_stack  # noqa: E402
+from stamps_python.synthetic import CLASS_NAMES  # noqa: E402
 
 CORRECTIONS = ("v-do", "v-dso")
 TERMS = ("defo", "atmosphere", "orbit", "dem", "noise", "cycles", "constant")
@@ -392,17 +392,7 @@ def budget_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespac
     wall: dict[str, float] = {}
     t0 = time.perf_counter()
     with quiet(log):
-        generate_stack(
-            stack,
-            profile=profile,
-            rows=args.rows,
-            cols=args.cols,
-            seed=seed,
-            truth_cube="yes",
-            progress=False,
-            bowl_anywhere=args.bowl_anywhere,
-            ds_short_fraction=args.ds_short_fraction,
-        )
+        generate_accuracy_stack(stack, profile, seed, args)
     wall["generate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with quiet(log):
