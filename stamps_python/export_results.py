@@ -28,9 +28,8 @@ import numpy as np
 
 from stamps_python.numerics.timeseries import Correction, parse_correction
 from stamps_python.results import (
-    DEFAULT_N_BOOT,
-    DEFAULT_SEED,
     ExportResult,
+    add_bootstrap_arguments,
     add_reference_arguments,
     check_inputs,
     compute_results,
@@ -192,15 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_reference_arguments(p)
     p.add_argument("--plot", action="store_true", help="also write the PNG plots (ps_plot)")
-    p.add_argument(
-        "--n-boot",
-        type=int,
-        default=DEFAULT_N_BOOT,
-        help="bootstrap draws for V_STDEV (as ps_mean_v)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="random seed of the V_STDEV bootstrap"
-    )
+    add_bootstrap_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 

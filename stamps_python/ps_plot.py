@@ -43,11 +43,10 @@ from stamps_python.numerics.timeseries import (
     subtract_reference,
 )
 from stamps_python.results import (
-    DEFAULT_N_BOOT,
-    DEFAULT_SEED,
     ExportResult,
     Reference,
     RunData,
+    add_bootstrap_arguments,
     add_reference_arguments,
     aps_phase,
     check_inputs,
@@ -491,15 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output-dir", help="folder for the PNG files (default: RUN/plots)")
     add_reference_arguments(p)
-    p.add_argument(
-        "--n-boot",
-        type=int,
-        default=DEFAULT_N_BOOT,
-        help="bootstrap draws for the velocity std (as ps_mean_v)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="random seed of the velocity-std bootstrap"
-    )
+    add_bootstrap_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 

@@ -115,6 +115,19 @@ def reference_from_parms(parms: Mapping[str, Any]) -> Reference:
     )
 
 
+def add_bootstrap_arguments(p: argparse.ArgumentParser) -> None:
+    """The --n-boot / --seed options of the velocity standard deviation (V_STDEV, ps_mean_v)."""
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=DEFAULT_N_BOOT,
+        help="bootstrap draws for the velocity std V_STDEV (as ps_mean_v)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="random seed of the V_STDEV bootstrap"
+    )
+
+
 def add_reference_arguments(p: argparse.ArgumentParser) -> None:
     """The --ref-lonlat / --ref-radius / --ref-lon-box / --ref-lat-box options of the export and
     ps_plot (read back by :func:`reference_from_args`)."""

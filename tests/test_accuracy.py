@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_export import make_run  # hand-made runs of the neighbouring test files
+from test_scla import make_ps_run
+from test_scn import _workspace
 
 from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.defo_model import model_design, residual_deramp, temporal_coherence
@@ -28,6 +31,15 @@ def _scene(n: int, n_dates: int, seed: int = 3, spacing: float = 12.0):
     xy = rng.uniform(0, 6000, (n, 2))
     day = datenum("20210105") + spacing * np.arange(n_dates)
     return rng, xy, day
+
+
+def _atmosphere(rng: np.random.Generator, xy: np.ndarray, n_dates: int, amp: float) -> np.ndarray:
+    """(n, n_dates) smooth atmosphere (rad): six plane waves of 1.5-6 km of amplitude ``amp``."""
+    atm = np.zeros((len(xy), n_dates))
+    for _ in range(6):
+        k = rng.uniform(2 * np.pi / 6000, 2 * np.pi / 1500, (2, n_dates))
+        atm += amp * np.cos(xy @ k + rng.uniform(0, 2 * np.pi, n_dates))
+    return atm
 
 
 def _planar_rate(xy: np.ndarray) -> np.ndarray:
@@ -77,10 +89,7 @@ def test_temporal_coherence_separates_noise_points_from_ps() -> None:
     rng, xy, day = _scene(3000, 30)
     t = (day - day[15]) / 365.25
     v = rng.normal(0, 10, len(xy))
-    atm = np.zeros((len(xy), day.size))
-    for _ in range(6):  # smooth atmosphere, ~1 rad
-        k = rng.uniform(2 * np.pi / 6000, 2 * np.pi / 1500, (2, day.size))
-        atm += 0.6 * np.cos(xy @ k + rng.uniform(0, 2 * np.pi, day.size))
+    atm = _atmosphere(rng, xy, day.size, 0.6)
     ph = MM_TO_RAD * v[:, None] * t[None, :] + atm + rng.normal(0, 0.35, atm.shape)
     noise_pts = rng.random(len(xy)) < 0.2
     ph[noise_pts] = rng.uniform(-np.pi, np.pi, (int(noise_pts.sum()), day.size)) * 1.5
@@ -103,33 +112,12 @@ def _scn_run(root: Path, detrend: str, auto_win: str = "n") -> tuple[np.ndarray,
     t = (day - day[master]) / 365.25
     r2 = ((xy - 2500.0) ** 2).sum(axis=1) / 900.0**2
     v = -30.0 * np.exp(-0.5 * r2)
-    atm = np.zeros((len(xy), day.size))
-    for _ in range(6):
-        k = rng.uniform(2 * np.pi / 6000, 2 * np.pi / 1500, (2, day.size))
-        atm += 0.25 * np.cos(xy @ k + rng.uniform(0, 2 * np.pi, day.size))
+    atm = _atmosphere(rng, xy, day.size, 0.25)
     atm -= atm[:, [master]]
     ph = MM_TO_RAD * v[:, None] * t[None, :] + atm + rng.normal(0, 0.2, atm.shape)
     ph[:, master] = 0.0
-    n = len(xy)
-    root.mkdir(parents=True, exist_ok=True)
-    save_product(
-        root / "ps2.h5",
-        {
-            "xy": np.column_stack([np.arange(1, n + 1), xy]).astype(np.float32),
-            "lonlat": np.zeros((n, 2)),
-            "day": day,
-            "master_ix": master,
-            "master_day": day[master],
-            "n_ifg": day.size,
-            "n_image": day.size,
-            "n_ps": n,
-            "bperp": np.zeros(day.size),
-        },
-    )
-    save_product(root / "phuw2.h5", {"ph_uw": ph.astype(np.float32)})
-    parms = dict(load_parms(root) if (root / "parms.json").is_file() else {})
-    parms.update({"detrend_scn": detrend, "auto_scn_time_win": auto_win})
-    ps_scn_filt.run(root, parms)
+    _workspace(root, xy, day, master, ph, None)
+    ps_scn_filt.run(root, {"detrend_scn": detrend, "auto_scn_time_win": auto_win})
     scn = load_product(root / "scn2.h5")["ph_scn_slave"]
     cols = np.setdiff1d(np.arange(day.size), [master])
 
@@ -182,8 +170,6 @@ def test_preset_accurate_and_back(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 def test_export_quality_rules_drop_noise_points_keep_ps(tmp_path: Path) -> None:
-    from test_export import make_run
-
     root = tmp_path / "run"
     truth = make_run(root, n_ps=400, n_dates=20, master_ix=8)
     ph = np.array(load_product(root / "phuw2.h5")["ph_uw"])
@@ -222,8 +208,6 @@ def test_export_quality_rules_drop_noise_points_keep_ps(tmp_path: Path) -> None:
 
 def test_faithful_defaults_unchanged_by_new_code(tmp_path: Path) -> None:
     """With the defaults every new option is off: Step 8 and the export give StaMPS' numbers."""
-    from test_export import make_run
-
     root = tmp_path / "run"
     truth = make_run(root, n_ps=200)
     res = compute_results(load_run(root), parse_correction("v-dso"))
@@ -236,8 +220,6 @@ def test_faithful_defaults_unchanged_by_new_code(tmp_path: Path) -> None:
 def test_step7_seasonal_model_keeps_seasonal_motion_out_of_the_dem_error(tmp_path: Path) -> None:
     """Seasonal motion that varies over the scene and is correlated with the baselines leaks
     into K_ps_uw with StaMPS' fit (offset, rate, K); defo_model 'seasonal' co-estimates it."""
-    from test_scla import make_ps_run
-
     run = tmp_path / "run"
     truth = make_ps_run(run, n_ps=300, n_ifg=30, noise=0.05)
     mi = truth["mi"]
