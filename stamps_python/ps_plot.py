@@ -52,6 +52,7 @@ from stamps_python.results import (
     check_inputs,
     compute_results,
     load_run,
+    model_deramp_of,
     reference_from_args,
 )
 from stamps_python.utils import (
@@ -321,6 +322,11 @@ def wrapped_phase(run: RunData, ref_ix: np.ndarray | None) -> np.ndarray:
     return out
 
 
+def exported_rows(result: ExportResult, values: np.ndarray) -> np.ndarray:
+    """The rows of per-PS ``values`` (n_ps, ...) that the export kept."""
+    return values if result.rows is None else values[result.rows]
+
+
 def unwrapped_phase(run: RunData, result: ExportResult) -> tuple[np.ndarray, str]:
     """Unwrapped phase (rad) with the export's corrections, as ps_plot('u-...'), referenced.
 
@@ -343,8 +349,10 @@ def unwrapped_phase(run: RunData, result: ExportResult) -> tuple[np.ndarray, str
         ph_scla=run.per_ps(name, "ph_scla", why, run.n_sm) if corr.has("d") else None,
         ph_scn=run.per_ps("scn2", "ph_scn_slave", why, run.n_sm) if corr.has("s") else None,
         ph_aps=aps_phase(run, why) if corr.has("a") else None,
+        model_deramp=model_deramp_of(run),
     )
-    return subtract_reference(ph, result.ts.ref_ix), corr.text
+    ph = subtract_reference(ph, result.full_ref_ix())
+    return (ph if result.rows is None else ph[result.rows]), corr.text
 
 
 def _slug(text: str) -> str:
@@ -407,7 +415,7 @@ def make_plots(
         paths.append(
             plot_ifg_panels(
                 lonlat,
-                wrapped_phase(run, result.ts.ref_ix),
+                exported_rows(result, wrapped_phase(run, result.full_ref_ix())),
                 [f"{k + 1}: {dates[a]}-{dates[b]}" for k, (a, b) in enumerate(ifgday_ix)],
                 out / "ps_plot_w.png",
                 wrapped=True,
@@ -419,7 +427,7 @@ def make_plots(
         paths.append(
             plot_ifg_panels(
                 lonlat,
-                wrapped_phase(run, result.ts.ref_ix)[:, shown],
+                exported_rows(result, wrapped_phase(run, result.full_ref_ix()))[:, shown],
                 titles,
                 out / "ps_plot_w.png",
                 wrapped=True,

@@ -337,6 +337,28 @@ class ExportResult:
     coh: np.ndarray
     metadata: dict[str, Any]
     tcoh: np.ndarray | None = None
+    rows: np.ndarray | None = None  # 0-based ps2 rows of the points (None: every PS)
+
+    def full_ref_ix(self) -> np.ndarray | None:
+        """The reference PS as 0-based ps2 rows (``ts.ref_ix`` counts the exported points)."""
+        ref = self.ts.ref_ix
+        return ref if ref is None or self.rows is None else self.rows[ref]
+
+
+def model_design_of(run: RunData, cols: np.ndarray) -> np.ndarray:
+    """defo_model design of the single-master columns ``cols`` of the run (t since the
+    reference date)."""
+    day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
+    return model_design(day[cols], float(day[run.master_ix]), str(run.parms["defo_model"]))
+
+
+def model_deramp_of(run: RunData) -> tuple[np.ndarray, np.ndarray] | None:
+    """``corrected_phase``'s ``model_deramp`` for the run's single-master series (None with
+    deramp_method 'plane')."""
+    if str(run.parms["deramp_method"]) != "model":
+        return None
+    use_ix = _sm_dates(run)[0]
+    return use_ix, model_design_of(run, use_ix)
 
 
 def _sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:
@@ -511,9 +533,8 @@ def compute_results(
             product_path(run.run_dir, scla_name),
         )
     use_ix, sm_cov = _sm_dates(run)
-    day = np.asarray(run.ps["day"], dtype=np.float64).ravel()
     model = str(run.parms["defo_model"])
-    G_use = model_design(day[use_ix], float(day[run.master_ix]), model)
+    G_use = model_design_of(run, use_ix)
     model_deramp = (use_ix, G_use) if str(run.parms["deramp_method"]) == "model" else None
     ps_xy = np.asarray(run.ps["xy"], dtype=np.float64)
     ph = corrected_phase(
@@ -618,7 +639,8 @@ def compute_results(
         "stamps_python_version": __version__,
     }
     codes = np.asarray(run.ps["ij"])[:, 0].astype(np.int32)[keep]
-    return ExportResult(correction, ts, dates, codes, lonlat, hgt, coh, metadata, tcoh)
+    rows = None if keep.all() else np.flatnonzero(keep)
+    return ExportResult(correction, ts, dates, codes, lonlat, hgt, coh, metadata, tcoh, rows)
 
 
 def point_temporal_coherence(

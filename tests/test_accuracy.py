@@ -250,3 +250,24 @@ def test_step7_seasonal_model_keeps_seasonal_motion_out_of_the_dem_error(tmp_pat
     fixed = k_error(amp, "seasonal")
     assert leak > 2.0 * clean
     assert fixed < 1.2 * clean
+
+
+def test_plots_of_an_export_that_left_points_out(tmp_path: Path) -> None:
+    """ps_plot's phase panels show the exported points only, referenced to the same PS."""
+    from stamps_python.ps_plot import exported_rows, make_plots, unwrapped_phase
+
+    root = tmp_path / "run"
+    make_run(root, n_ps=300, n_dates=14)
+    coh = np.linspace(0.5, 1.0, 300)
+    save_product(root / "pm2.h5", {"coh_ps": coh})
+    set_parm(root, "export_coh_ps_min", 0.75)
+    run = load_run(root)
+    res = compute_results(run, parse_correction("v-do"))
+    assert res.rows is not None and res.rows.tolist() == np.flatnonzero(coh >= 0.75).tolist()
+    uw, _ = unwrapped_phase(run, res)
+    assert uw.shape[0] == res.codes.size
+    # referenced to the exported reference PS (all of them): zero mean over the kept points
+    np.testing.assert_allclose(uw.mean(axis=0), 0.0, atol=1e-9)
+    assert exported_rows(res, np.arange(300)).tolist() == res.rows.tolist()
+    paths = make_plots(run, res, tmp_path / "plots")
+    assert len(paths) >= 3 and all(p.is_file() for p in paths)
