@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stamps_python import __version__
+from stamps_python.rundir import select_patches
 from stamps_python.steps import sb_load_initial
 from stamps_python.utils import (
     HelpFormatter,
@@ -32,23 +33,6 @@ from stamps_python.utils import (
     run_cli,
     setup_logging,
 )
-
-
-def _patch_names(run_dir: Path, wanted: Sequence[str] | None) -> list[str]:
-    """Patches of ``patch.list`` (all, or those named in ``wanted``, in the list's order)."""
-    list_path = run_dir / sb_load_initial.PATCH_LIST
-    if not list_path.is_file():
-        raise StampsError(f"{list_path}: not found; run prep_isce --small-baseline first")
-    listed = [line.strip() for line in list_path.read_text().splitlines() if line.strip()]
-    if not wanted:
-        return listed
-    unknown = [p for p in wanted if Path(p).name not in listed]
-    if unknown:
-        raise StampsError(
-            f"--patches: {', '.join(unknown)} not in {list_path} ({', '.join(listed)})"
-        )
-    chosen = {Path(p).name for p in wanted}
-    return [p for p in listed if p in chosen]
 
 
 def build_sb_phase(
@@ -68,28 +52,23 @@ def build_sb_phase(
     log = get_logger()
     start = time.perf_counter()
     _, pairs, stack = sb_load_initial.sb_run_inputs(run_dir)
-    names = _patch_names(run_dir, patches)
-    for name in names:
-        if not (run_dir / name).is_dir():
-            raise StampsError(
-                f"{run_dir / name}: patch directory missing (listed in "
-                f"{sb_load_initial.PATCH_LIST})"
-            )
-        sb_load_initial.sb_pscands_path(run_dir / name)
+    patch_dirs = select_patches(run_dir, patches)
+    for patch_dir in patch_dirs:
+        sb_load_initial.sb_pscands_path(patch_dir)
     log.info(
         "build_sb_phase %s: %s, %d pairs, %d patch(es), SLCs from %s",
         __version__,
         run_dir,
         len(pairs),
-        len(names),
+        len(patch_dirs),
         stack.merged,
     )
     out = {}
-    for name in names:
-        out[name] = sb_load_initial.build_patch(run_dir / name, pairs, stack, block_mb)
+    for patch_dir in patch_dirs:
+        out[patch_dir.name] = sb_load_initial.build_patch(patch_dir, pairs, stack, block_mb)
     log.info(
         "build_sb_phase wrote %d patch(es) in %.1f s (peak memory %.0f MiB)",
-        len(names),
+        len(patch_dirs),
         time.perf_counter() - start,
         peak_memory_mb(),
     )

@@ -19,7 +19,6 @@ if __name__ == "__main__" and not __package__:
 
 import argparse
 import datetime as _dt
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from stamps_python.numerics.sb_network import (
     check_connected,
     sb_find_pairs,
 )
+from stamps_python.rundir import METADATA, SB_LIST, SB_PLOT, metadata_path, read_metadata
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
@@ -47,9 +47,6 @@ from stamps_python.utils import (
     setup_logging,
 )
 
-METADATA = "metadata.json"
-SB_LIST = "small_baselines.list"
-SB_PLOT = "small_baselines.png"
 MIN_DATES = 3
 
 
@@ -69,14 +66,8 @@ def _from_merged(merged: Path, reference_date: str | None) -> tuple[list[str], s
 
 def _from_run(run_dir: Path) -> tuple[list[str], str, dict]:
     """Dates, reference date and Bperp (m) from a prep_isce run directory's ``metadata.json``."""
-    meta_path = run_dir / METADATA
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StampsError(f"{meta_path}: unreadable ({exc})") from None
-    missing = [k for k in ("dates", "reference_date", "bperp") if k not in meta]
-    if missing:
-        raise StampsError(f"{meta_path}: has no {', '.join(missing)}; run prep_isce again")
+    meta = read_metadata(run_dir, require=("dates", "reference_date", "bperp"))
+    meta_path = metadata_path(run_dir)
     dates = [str(d) for d in meta["dates"]]
     bperp = meta["bperp"]
     if not isinstance(bperp, dict):
@@ -182,7 +173,7 @@ def define_pairs(
         dates, reference, bperp_map = _from_merged(path, reference_date)
         out_dir = Path(output)
         source = "ISCE2 stack"
-    elif (path / METADATA).is_file():
+    elif metadata_path(path).is_file():
         dates, reference, bperp_map = _from_run(path)
         if reference_date is not None:
             reference = reference_date

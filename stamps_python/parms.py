@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from stamps_python.rundir import nearest_metadata
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
@@ -50,7 +51,6 @@ from stamps_python.utils import (
 
 PARMS_FILE = "parms.json"
 LOCALPARMS_FILE = "localparms.json"
-METADATA_FILE = "metadata.json"
 
 INF = float("inf")
 NAN = float("nan")
@@ -1189,24 +1189,22 @@ def find_parms_file(run_dir: str | Path) -> Path | None:
 
 def _metadata_values(run_dir: Path) -> dict[str, float]:
     """``lambda`` / ``heading`` from the nearest metadata.json (here, parent or grandparent)."""
-    for directory in (run_dir, run_dir.parent, run_dir.parent.parent):
-        path = directory / METADATA_FILE
-        if not path.is_file():
-            continue
-        try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StampsError(f"{path}: cannot be read for lambda/heading ({exc})") from None
-        out: dict[str, float] = {}
-        if isinstance(meta, dict):
-            for parm, key in (("lambda", "wavelength"), ("heading", "heading")):
-                if meta.get(key) is not None:
-                    try:
-                        out[parm] = validate_parm(parm, meta[key])
-                    except StampsError as exc:
-                        raise StampsError(f"{path}: {exc}") from None
-        return out
-    return {}
+    path = nearest_metadata(run_dir)
+    if path is None:
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StampsError(f"{path}: cannot be read for lambda/heading ({exc})") from None
+    out: dict[str, float] = {}
+    if isinstance(meta, dict):
+        for parm, key in (("lambda", "wavelength"), ("heading", "heading")):
+            if meta.get(key) is not None:
+                try:
+                    out[parm] = validate_parm(parm, meta[key])
+                except StampsError as exc:
+                    raise StampsError(f"{path}: {exc}") from None
+    return out
 
 
 def _local_parms(run_dir: Path) -> dict[str, Any]:

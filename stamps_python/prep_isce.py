@@ -29,7 +29,6 @@ if __name__ == "__main__" and not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
-import json
 import os
 import shutil
 import time
@@ -44,7 +43,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from stamps_python import __version__
+from stamps_python import __version__, rundir
 from stamps_python.io import isce
 from stamps_python.io.products import PRODUCT_FORMAT, load_product
 from stamps_python.io.sb_list import read_sb_list
@@ -76,11 +75,7 @@ from stamps_python.utils import (
     setup_logging,
 )
 
-METADATA = "metadata.json"
-PATCH_LIST = "patch.list"
 CALAMP_FILE = "calamp.txt"
-SB_LIST = "small_baselines.list"
-SB_PLOT = "small_baselines.png"
 PS_AMP_DISPERSION = 0.4
 SB_AMP_DISPERSION = 0.6
 # Provisional calibration constants come from 1/SAMPLE_EVERY of the lines. Their error (between
@@ -133,7 +128,7 @@ def patch_layout(
             az2 = length if iaz == n_az else length_p * iaz
             patches.append(
                 Patch(
-                    name=f"PATCH_{len(patches) + 1}",
+                    name=rundir.patch_name(len(patches) + 1),
                     rg=(max(rg1 - overlap_rg, 1), min(rg2 + overlap_rg, width)),
                     az=(max(az1 - overlap_az, 1), min(az2 + overlap_az, length)),
                     rg_core=(rg1, rg2),
@@ -516,7 +511,11 @@ class PatchWriter:
 
     def _open(self) -> h5py.File:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _write_patch_files(self.directory, self.patch)
+        rundir.write_patch_bounds(
+            self.directory,
+            (*self.patch.rg, *self.patch.az),
+            (*self.patch.rg_core, *self.patch.az_core),
+        )
         f = h5py.File(self.directory / ps_load_initial.PSCANDS, "w", rdcc_nbytes=4 << 20)
         f.attrs["format"] = PRODUCT_FORMAT
         if not self.with_phase:
@@ -625,16 +624,15 @@ def _check_output(
         return None
     if not output.is_dir():
         raise StampsError(f"{output}: exists and is not a directory")
-    meta_path = output / METADATA
+    meta_path = rundir.metadata_path(output)
     if not meta_path.is_file():
-        allowed = {LOG_FILE, SB_LIST, SB_PLOT} if small_baseline else {LOG_FILE}
+        allowed = {LOG_FILE, rundir.SB_LIST, rundir.SB_PLOT} if small_baseline else {LOG_FILE}
         if any(p for p in output.iterdir() if p.name not in allowed):
-            raise StampsError(f"{output}: not empty and holds no {METADATA}; choose a new --output")
+            raise StampsError(
+                f"{output}: not empty and holds no {rundir.METADATA}; choose a new --output"
+            )
         return None
-    try:
-        old = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StampsError(f"{meta_path}: unreadable ({exc})") from None
+    old = rundir.read_metadata(output)
     if (
         Path(old.get("merged_dir", "")).resolve() != merged.resolve()
         or old.get("reference_date") != reference
@@ -744,20 +742,13 @@ def _load_bperp_grids(paths: Sequence[Path], stack: isce.IsceStack) -> np.ndarra
     return np.stack(grids)
 
 
-def _write_patch_files(directory: Path, patch: Patch) -> None:
-    (directory / "patch.in").write_text("\n".join(map(str, (*patch.rg, *patch.az))) + "\n")
-    (directory / "patch_noover.in").write_text(
-        "\n".join(map(str, (*patch.rg_core, *patch.az_core))) + "\n"
-    )
-
-
 def _commit(staging: Path, output: Path, patch_names: list[str]) -> None:
     """Move the staged run into ``output``, keeping a user's parms.json/localparms.json."""
     if not output.exists():
         os.replace(staging, output)
         return
-    for old in output.glob("PATCH_*"):
-        if old.is_dir() and old.name not in patch_names:
+    for old in rundir.patch_folders(output):
+        if old.name not in patch_names:
             shutil.rmtree(old)
     for stale in output.glob("*.h5"):
         stale.unlink()
@@ -832,7 +823,7 @@ def prepare(
     pairs: list[tuple[str, str]] = []
     pair_ix = None
     if small_baseline:
-        list_path = Path(sb_list) if sb_list is not None else output / SB_LIST
+        list_path = Path(sb_list) if sb_list is not None else output / rundir.SB_LIST
         pairs, pair_ix, list_bytes = _read_pairs(list_path, stack)
     patches = patch_layout(
         stack.width, stack.length, range_patches, azimuth_patches, range_overlap, azimuth_overlap
@@ -1003,7 +994,7 @@ def prepare(
             for writer in writers:
                 if not writer.finish(common, cands.sure_d_a):
                     log.warning(
-                        "%s has no candidates: left out of %s", writer.patch.name, PATCH_LIST
+                        "%s has no candidates: left out of %s", writer.patch.name, rundir.PATCH_LIST
                     )
                     continue
                 patch_names.append(writer.patch.name)
@@ -1048,15 +1039,15 @@ def prepare(
         )
         if small_baseline:
             meta["small_baseline"] = {
-                "list": SB_LIST,
+                "list": rundir.SB_LIST,
                 "n_pairs": len(pairs),
                 "amp_dispersion": amp_dispersion,
                 "source": str(list_path.resolve()),
                 "pairs": [f"{a}_{b}" for a, b in pairs],
             }
-            (staging / SB_LIST).write_bytes(list_bytes)
-        (staging / METADATA).write_text(json.dumps(meta, indent=1) + "\n")
-        (staging / PATCH_LIST).write_text("\n".join(patch_names) + "\n")
+            (staging / rundir.SB_LIST).write_bytes(list_bytes)
+        rundir.write_metadata(staging, meta)
+        rundir.write_patch_list(staging, patch_names)
         (staging / CALAMP_FILE).write_text(
             "".join(f"{stack.slc[d]} {c:.6f}\n" for d, c in zip(stack.dates, calconst))
         )

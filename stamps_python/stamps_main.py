@@ -25,6 +25,7 @@ import numpy as np
 from stamps_python import __version__
 from stamps_python.io.products import load_product, product_path
 from stamps_python.parms import flag, load_parms
+from stamps_python.rundir import select_patches
 from stamps_python.steps import (
     ps_calc_ifg_std,
     ps_calc_scla,
@@ -75,17 +76,6 @@ NO_PS_MARKER = "no_ps_left"  # holds the step after which a patch had no PS (Sta
 
 class NoPSLeft(StampsError):
     """A patch has no PS left after a step; it is left out of the later steps and the merge."""
-
-
-def _patch_dirs(run_dir: Path, patches: Sequence[str] | None) -> list[Path]:
-    if patches:
-        dirs = [run_dir / p for p in patches]
-    else:
-        dirs = ps_merge_patches.read_patch_list(run_dir)
-    for d in dirs:
-        if not d.is_dir():
-            raise StampsError(f"{d}: patch folder not found (check patch.list / --patches)")
-    return dirs
 
 
 def _remove_stale_temporaries(dirs: Sequence[Path]) -> None:
@@ -176,7 +166,7 @@ def run_steps(
     log.info("#" * 40)
     log.info("stamps_python %s: steps %d to %d in %s", __version__, start, end, run_dir)
     timings: dict[str, float] = {}
-    patch_dirs = _patch_dirs(run_dir, patches)
+    patch_dirs = select_patches(run_dir, patches)
     _remove_stale_temporaries([run_dir, *patch_dirs])
     active = list(patch_dirs)
     for step in range(start, min(end, 5) + 1):

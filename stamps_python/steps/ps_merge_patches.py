@@ -23,29 +23,14 @@ import numpy as np
 from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.numerics.geodesy import llh2local, rotate_to_scene_axes
 from stamps_python.parms import flag
+from stamps_python.rundir import read_patch_core, read_patch_list
 from stamps_python.utils import StampsError, get_logger
 
 PHASE_ACCURACY = np.radians(10.0)  # best phase accuracy credited to one PS when weighting
 
 
-def read_patch_list(run_dir: Path) -> list[Path]:
-    """Patch folders named in ``run_dir/patch.list`` (or all PATCH_* folders)."""
-    plist = run_dir / "patch.list"
-    if plist.is_file():
-        names = [line.strip() for line in plist.read_text().splitlines() if line.strip()]
-    else:
-        names = sorted(p.name for p in run_dir.glob("PATCH_*") if p.is_dir())
-    if not names:
-        raise StampsError(f"{run_dir}: no patches (patch.list empty and no PATCH_* folders)")
-    return [run_dir / n for n in names]
-
-
 def _core_mask(ij: np.ndarray, patch_dir: Path) -> np.ndarray:
-    path = patch_dir / "patch_noover.in"
-    try:
-        rg1, rg2, az1, az2 = (int(v) for v in path.read_text().split()[:4])
-    except (OSError, ValueError):
-        raise StampsError(f"{path}: missing or not four integers") from None
+    rg1, rg2, az1, az2 = read_patch_core(patch_dir)
     return (
         (ij[:, 1] >= az1 - 1)
         & (ij[:, 1] <= az2 - 1)

@@ -12,7 +12,6 @@ pair, ifgday, ifgday_ix, ifg_dates), ``ph1.h5`` (pair phase, unit amplitude), ``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,11 +31,9 @@ from stamps_python.io.products import (
 )
 from stamps_python.io.pscands import PSCANDS, candidate_bperp, step1_layout, step1_vectors
 from stamps_python.io.sb_list import read_sb_list
+from stamps_python.rundir import read_metadata, sb_list_path
 from stamps_python.utils import StampsError, get_logger, peak_memory_mb
 
-METADATA = "metadata.json"
-PATCH_LIST = "patch.list"
-SB_LIST = "small_baselines.list"
 # One block of lines of one SLC read at a time, MiB.
 READ_BLOCK_MB = 64.0
 # Rows of the (n_ps, n_ifg) matrices formed and written at a time.
@@ -211,22 +208,14 @@ def sb_run_inputs(
     those); the stack or one of the SLCs of the pairs missing or of another size.
     """
     run_dir = Path(run_dir)
-    meta_path = run_dir / METADATA
-    if not meta_path.is_file():
-        raise StampsError(
-            f"{run_dir}: no {METADATA}; not a run directory (run prep_isce --small-baseline first)"
-        )
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StampsError(f"{meta_path}: unreadable ({exc})") from None
+    meta = read_metadata(run_dir, hint="run prep_isce --small-baseline first")
     sb = meta.get("small_baseline")
     if not isinstance(sb, dict) or "pairs" not in sb:
         raise StampsError(
             f"{run_dir}: not a small-baseline run (prep_isce ran without "
             f"--small-baseline); prepare one with prep_isce --small-baseline"
         )
-    list_path = run_dir / sb.get("list", SB_LIST)
+    list_path = sb_list_path(run_dir, meta)
     if not list_path.is_file():
         raise StampsError(
             f"{list_path}: small baseline list missing (prep_isce used "
