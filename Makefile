@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/prep_isce $(DEMO)/stack/merged --output $(DEMO)/run --bootstrap-metadata \
 		--range-patches 2 --azimuth-patches 1 --write-step1
 	$(VENV)/bin/stamps_parms $(DEMO)/run set unwrap_grid_size 50
-	$(VENV)/bin/stamps_main --start 1 --end 8 --config $(DEMO)/run
-	$(VENV)/bin/export_results --input-path $(DEMO)/run --output-dir $(DEMO)/export \
+	$(VENV)/bin/stamps_main --start 1 --end 8 $(DEMO)/run
+	$(VENV)/bin/export_results $(DEMO)/run --output-dir $(DEMO)/export \
 		--format gpkg --correction v-do --correction v-dso --plot
 	@echo
 	@echo "Demo finished."
@@ -37,14 +37,14 @@ demo: $(STAMP)
 demo-sb: $(STAMP)
 	rm -rf $(DEMOSB)
 	$(VENV)/bin/stamps_synthetic $(DEMOSB)/stack --profile easy --rows 300 --cols 600 --seed 7 --quiet
-	$(VENV)/bin/define_sb_pairs $(DEMOSB)/stack/merged --output $(DEMOSB)/run \
+	$(VENV)/bin/define_sb_pairs $(DEMOSB)/stack/merged $(DEMOSB)/run \
 		--max-temporal 60 --max-perpendicular 200
 	$(VENV)/bin/prep_isce $(DEMOSB)/stack/merged --output $(DEMOSB)/run --bootstrap-metadata \
 		--small-baseline --range-patches 2 --azimuth-patches 1
 	$(VENV)/bin/build_sb_phase $(DEMOSB)/run
 	$(VENV)/bin/stamps_parms $(DEMOSB)/run set unwrap_grid_size 50
-	$(VENV)/bin/stamps_main --start 1 --end 8 --config $(DEMOSB)/run
-	$(VENV)/bin/export_results --input-path $(DEMOSB)/run --output-dir $(DEMOSB)/export \
+	$(VENV)/bin/stamps_main --start 1 --end 8 $(DEMOSB)/run
+	$(VENV)/bin/export_results $(DEMOSB)/run --output-dir $(DEMOSB)/export \
 		--format gpkg --correction v-do --correction V-do --correction V-dso --plot
 	@echo
 	@echo "Small Baseline demo finished."

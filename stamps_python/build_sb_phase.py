@@ -28,8 +28,10 @@ from stamps_python.steps import sb_load_initial
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
+    add_run_argument,
     get_logger,
     peak_memory_mb,
+    run_argument,
     run_cli,
     setup_logging,
 )
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="build_sb_phase", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
     )
-    p.add_argument("run", help="run directory prepared by prep_isce --small-baseline")
+    add_run_argument(p, "run directory prepared by prep_isce --small-baseline")
     p.add_argument(
         "--patches",
         nargs="+",
@@ -99,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run build_sb_phase with command-line arguments ``argv``."""
-    args = build_parser().parse_args(argv)
-    run_dir = Path(args.run)
+    args = build_parser().parse_intermixed_args(argv)
+    run_dir = run_argument(args)
     if not run_dir.is_dir():
         setup_logging(None, verbose=args.verbose)
         raise StampsError(f"{run_dir}: no such run directory")

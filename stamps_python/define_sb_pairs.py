@@ -38,11 +38,13 @@ from stamps_python.rundir import METADATA, SB_LIST, SB_PLOT, metadata_path, read
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
+    add_run_argument,
     atomic_output,
     check_output_dir,
     datenum,
     get_logger,
     parse_yyyymmdd,
+    run_argument,
     run_cli,
     setup_logging,
 )
@@ -299,11 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=RHO_MIN,
         help="minimum modelled coherence of a pair (sb_find rho_min)",
     )
-    p.add_argument(
-        "--output",
-        "-o",
-        help="directory for small_baselines.list (required for a "
-        "merged/ folder; default: the run directory)",
+    add_run_argument(
+        p,
+        "run directory for small_baselines.list (required for a merged/ folder; "
+        "default: PATH when it is a run directory)",
+        aliases=[("--output", "-o")],
+        required=False,
     )
     p.add_argument(
         "--reference-date",
@@ -317,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run define_sb_pairs with command-line arguments ``argv``."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     setup_logging(None, verbose=args.verbose)
     define_pairs(
         args.path,
@@ -325,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.max_perpendicular,
         min_connections=args.min_connections,
         rho_min=args.rho_min,
-        output=args.output,
+        output=run_argument(args),
         reference_date=args.reference_date,
         plot=not args.no_plot,
     )

@@ -39,8 +39,10 @@ from stamps_python.results import (
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
+    add_run_argument,
     check_output_dir,
     get_logger,
+    run_argument,
     run_cli,
     setup_logging,
     timed,
@@ -179,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export PS mean LOS velocities and time series (mm, positive toward "
         "the satellite) as EPSG:4326 point layers, one per correction.",
     )
-    p.add_argument("--input-path", required=True, help="run directory after Steps 6-8")
+    add_run_argument(p, "run directory after Steps 6-8", aliases=["--input-path"])
     p.add_argument("--output-dir", help="folder for the layers (default: the run directory)")
     p.add_argument("--format", default="gpkg", choices=FORMATS, help="layer file format")
     p.add_argument(
@@ -198,14 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the export command line; errors are StampsError (one line, exit 1)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     corrections = [parse_correction(c) for c in (args.correction or ["v-do"])]
     reference = reference_from_args(
         args.ref_lonlat, args.ref_radius, args.ref_lon_box, args.ref_lat_box
     )
     if args.n_boot < 2:
         raise StampsError(f"--n-boot {args.n_boot}: at least 2 draws are needed")
-    run_dir = Path(args.input_path)
+    run_dir = run_argument(args)
     if not run_dir.is_dir():
         raise StampsError(f"{run_dir}: no such run directory")
     output_dir = check_output_dir(args.output_dir or run_dir, "--output-dir")

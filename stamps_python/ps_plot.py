@@ -58,8 +58,10 @@ from stamps_python.results import (
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
+    add_run_argument,
     check_output_dir,
     get_logger,
+    run_argument,
     run_cli,
     setup_logging,
 )
@@ -486,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="PNG plots of a StaMPS run: velocity map, time series, wrapped and "
         "unwrapped interferograms.",
     )
-    p.add_argument("run_dir", help="run directory after Steps 6-8")
+    add_run_argument(p, "run directory after Steps 6-8", aliases=["--input-path"])
     p.add_argument("--correction", default="v-do", help="velocity type, e.g. v-do, v-dso")
     p.add_argument(
         "--ts-points",
@@ -522,13 +524,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ps_plot command line; errors are StampsError (one line, exit 1)."""
     import sys
 
-    args = build_parser().parse_args(_protect_points(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_intermixed_args(_protect_points(sys.argv[1:] if argv is None else argv))
     correction = parse_correction(args.correction)
     points = [parse_point(p) for p in args.ts_points]
     reference: Reference | None = reference_from_args(
         args.ref_lonlat, args.ref_radius, args.ref_lon_box, args.ref_lat_box
     )
-    run_dir = Path(args.run_dir)
+    run_dir = run_argument(args)
     if not run_dir.is_dir():
         raise StampsError(f"{run_dir}: no such run directory")
     out = check_output_dir(args.output_dir or run_dir / "plots", "--output-dir")

@@ -5,7 +5,9 @@ estimates the interferogram noise; Steps 6-8 run on the merged workspaces. Param
 from ``parms.json`` / ``localparms.json`` before every step, so edits between runs take effect.
 A step whose inputs are missing says which step to run first.
 
-    stamps_main --start 1 --end 5 --config runs/myarea
+    stamps_main --start 1 --end 5 runs/myarea
+
+(``--config RUN``, the older spelling, still works.)
 """
 
 if __name__ == "__main__" and not __package__:
@@ -44,8 +46,10 @@ from stamps_python.steps import (
 from stamps_python.utils import (
     HelpFormatter,
     StampsError,
+    add_run_argument,
     get_logger,
     peak_memory_mb,
+    run_argument,
     run_cli,
     setup_logging,
 )
@@ -162,7 +166,7 @@ def run_steps(
         raise StampsError(f"--start/--end: {start}/{end} outside 1..8")
     if start > end:
         raise StampsError(f"--start {start} is after --end {end}")
-    log = setup_logging(run_dir)
+    log = get_logger()
     log.info("#" * 40)
     log.info("stamps_python %s: steps %d to %d in %s", __version__, start, end, run_dir)
     timings: dict[str, float] = {}
@@ -223,11 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--start", type=int, default=1, help="first step (1..8)")
     p.add_argument("--end", type=int, default=8, help="last step (1..8)")
-    p.add_argument(
-        "--config",
-        default=".",
-        help="run directory made by prep_isce (default: the current folder)",
-    )
+    add_run_argument(p, "run directory made by prep_isce", aliases=["--config"], default=".")
     p.add_argument("--patches", nargs="+", help="patch folders to process (default: patch.list)")
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
@@ -235,10 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run stamps_main with command-line arguments ``argv``."""
-    args = build_parser().parse_args(argv)
-    setup_logging(None, verbose=args.verbose)
-    run_steps(args.config, args.start, args.end, args.patches)
-    get_logger().info("stamps_main finished")
+    args = build_parser().parse_intermixed_args(argv)
+    run_dir = run_argument(args)
+    setup_logging(run_dir if run_dir.is_dir() else None, verbose=args.verbose)
+    try:
+        run_steps(run_dir, args.start, args.end, args.patches)
+        get_logger().info("stamps_main finished")
+    finally:
+        setup_logging(None, verbose=args.verbose)
     return 0
 
 

@@ -42,6 +42,59 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
+RUN_METAVAR = "RUN"
+
+
+def add_run_argument(
+    parser: argparse.ArgumentParser,
+    help: str,
+    aliases: Sequence[str | Sequence[str]] = (),
+    default: str | None = None,
+    required: bool = True,
+) -> None:
+    """The run directory as the positional ``RUN`` (optional when ``default`` is given), with
+    ``aliases``: older option spellings (``--config``, ``--input-path``, ``--output``) that still
+    work. Without ``default``, RUN must be given unless ``required`` is False. Read it back with
+    :func:`run_argument`."""
+    parser.add_argument(
+        "run",
+        nargs="?",
+        metavar=RUN_METAVAR,
+        default=None,
+        help=help if default is None else f"{help} (default: {default})",
+    )
+    for alias in aliases:
+        names = [alias] if isinstance(alias, str) else list(alias)
+        parser.add_argument(
+            *names,
+            dest=f"run_alias_{names[0].lstrip('-').replace('-', '_')}",
+            metavar=RUN_METAVAR,
+            default=None,
+            help=f"same as {RUN_METAVAR}, the older spelling kept for existing command lines "
+            "(default: RUN)",
+        )
+    parser.set_defaults(run_default=default, run_required=required)
+
+
+def run_argument(args: argparse.Namespace) -> Path | None:
+    """The run directory given as ``RUN`` or one of its aliases (None when it is optional and
+    not given); two different ones, or none when it is required, is a StampsError."""
+    given = {"RUN": args.run} if args.run is not None else {}
+    for key, value in vars(args).items():
+        if key.startswith("run_alias_") and value is not None:
+            given["--" + key[len("run_alias_") :].replace("_", "-")] = value
+    if len({str(Path(v)) for v in given.values()}) > 1:
+        listed = ", ".join(f"{k} {v}" for k, v in given.items())
+        raise StampsError(f"the run directory is given twice, differently: {listed}")
+    if given:
+        return Path(next(iter(given.values())))
+    if args.run_default is None:
+        if not args.run_required:
+            return None
+        raise StampsError(f"{RUN_METAVAR}: the run directory is required")
+    return Path(args.run_default)
+
+
 def check_output_dir(path: str | Path, option: str) -> Path:
     """Check, creating nothing, that folder ``path`` (given as ``option``) can be written to.
 
