@@ -524,7 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ps_plot command line; errors are StampsError (one line, exit 1)."""
     import sys
 
-    args = build_parser().parse_intermixed_args(_protect_points(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_intermixed_args(
+        _protect_points(sys.argv[1:] if argv is None else argv)
+    )
     correction = parse_correction(args.correction)
     points = [parse_point(p) for p in args.ts_points]
     reference: Reference | None = reference_from_args(

@@ -48,6 +48,10 @@ WORKSPACES = {
         "the TRAIN tropospheric correction (tca2, not made by stamps_python)",
         "tropospheric phase",
     ),
+    "tca_sb2": (
+        "the TRAIN tropospheric correction of the small-baseline interferograms (tca_sb2)",
+        "small-baseline tropospheric phase",
+    ),
 }
 
 
@@ -305,19 +309,29 @@ def load_run(run_dir: str | Path) -> RunData:
     return RunData(run_dir, parms, ps)
 
 
-def aps_phase(run: RunData, why: str) -> np.ndarray:
-    """TRAIN tropospheric phase (rad, (n_ps, n_ifg)) chosen by tropo_method, from tca2 (as
-    ps_plot_tca, through Step 7's ``tropo_correction``)."""
-    from stamps_python.numerics.tropo import tropo_correction
+def aps_phase(run: RunData, why: str, sb_ifgs: bool = False) -> np.ndarray:
+    """TRAIN tropospheric phase (rad) chosen by tropo_method, as ps_plot_tca.
 
-    method = str(run.parms.get("tropo_method", "a_l"))
-    corr = tropo_correction(run.product("tca2", f"{why} (tropo_method {method})"), method)
-    if corr.shape != (run.n_ps, run.n_sm):
+    A PS run reads tca2 ((n_ps, n_ifg)). A small-baseline run reads tca_sb2: as it is, (n_ps,
+    n_sb_ifg), for the velocities fitted to the small-baseline interferograms (``sb_ifgs``,
+    ps_plot 'vsb'), else inverted to the dates, (n_ps, n_image), as ps_plot does with
+    ``sb_invert_aps`` before a 'V' type (interferograms in ``drop_ifg_index`` or without an
+    estimate left out, the master 0).
+    """
+    from stamps_python.numerics.tropo import sb_invert_tropo, tropo_correction
+
+    method = str(run.parms["tropo_method"])
+    name = "tca_sb2" if run.small_baseline else "tca2"
+    corr = tropo_correction(run.product(name, f"{why} (tropo_method {method})"), method)
+    expected = (run.n_ps, run.n_ifg if run.small_baseline else run.n_sm)
+    if corr.shape != expected:
         raise StampsError(
-            f"{product_path(run.run_dir, 'tca2')}: the {method} correction has "
-            f"shape {corr.shape}, expected ({run.n_ps}, {run.n_sm})"
+            f"{product_path(run.run_dir, name)}: the {method} correction has "
+            f"shape {corr.shape}, expected {expected}"
         )
-    return corr
+    if run.small_baseline and not sb_ifgs:
+        corr = sb_invert_tropo(run.ps, corr, drop_ifg_index0(run.parms, run.n_ifg))
+    return np.asarray(corr, dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +415,7 @@ def _sb_velocity(
     n_sb = run.n_ifg
     ph_sb = run.per_ps("phuw_sb2", "ph_uw", why, n_sb)
     ph_scla = run.per_ps("scla_sb2", "ph_scla", why, n_sb) if correction.has("d") else None
+    ph_aps = aps_phase(run, why, sb_ifgs=True) if correction.has("a") else None
     use_sb = np.setdiff1d(np.arange(n_sb), drop_ifg_index0(run.parms, n_sb))
     model_deramp = None
     if str(run.parms["deramp_method"]) == "model":
@@ -412,6 +427,7 @@ def _sb_velocity(
         master_ix=run.master_ix,
         ps_xy=np.asarray(run.ps["xy"], dtype=np.float64),
         ph_scla=ph_scla,
+        ph_aps=ph_aps,
         model_deramp=model_deramp,
     )
     if rows is not None:
@@ -446,11 +462,11 @@ def usable_correction(run: RunData, correction: Correction) -> Correction:
     if not run.small_baseline and correction.single_master:
         correction = replace(correction, single_master=False)
     sb_vel = run.small_baseline and not correction.single_master
-    if sb_vel and (correction.has("s") or correction.has("a")):
+    if sb_vel and correction.has("s"):
         raise StampsError(
             f"correction '{correction.text}': in a small-baseline run lower-case "
             f"'v' types fit the small-baseline interferograms, for which StaMPS "
-            f"has no 's'/'a' terms; use 'V-{correction.text[2:]}' (velocity "
+            f"has no 's' term; use 'V-{correction.text[2:]}' (velocity "
             f"from the single-master series)"
         )
     return correction
@@ -465,8 +481,9 @@ def check_inputs(run: RunData, corrections: Sequence[Correction]) -> list[Correc
     """Check everything the export of ``corrections`` reads before anything is computed.
 
     ``drop_ifg_index`` must number interferograms of the run; every correction needs phuw2 and
-    pm2, 'd' scla2 (or scla_smooth2), 's' scn2, 'a' tca2, and in a small-baseline run a
-    lower-case 'v' also phuw_sb2 (and scla_sb2 for 'd'); hgt2 and ifgstd2 are read when present.
+    pm2, 'd' scla2 (or scla_smooth2), 's' scn2, 'a' tca2 (tca_sb2 in a small-baseline run),
+    and in a small-baseline run a lower-case 'v' also phuw_sb2 (and scla_sb2 for 'd'); hgt2
+    and ifgstd2 are read when present.
     A missing workspace or dataset, or one of the wrong shape, is a one-line StampsError, so no
     layer is written. Returns the corrections as :func:`compute_results` uses them.
     """
@@ -488,6 +505,8 @@ def check_inputs(run: RunData, corrections: Sequence[Correction]) -> list[Correc
             run.per_ps("phuw_sb2", "ph_uw", sb_why, run.n_ifg)
             if correction.has("d"):
                 run.per_ps("scla_sb2", "ph_scla", sb_why, run.n_ifg)
+            if correction.has("a"):
+                aps_phase(run, sb_why, sb_ifgs=True)
         out.append(correction)
     if run.has("hgt2"):
         run.per_ps("hgt2", "hgt", "HEIGHT")

@@ -17,13 +17,13 @@ CASES = [
 
 @pytest.mark.parametrize("module,fixed,alias", CASES, ids=lambda v: getattr(v, "__name__", None))
 def test_run_positional_and_older_spelling_agree(module, fixed, alias):
-    parser = module.build_parser()
-    assert run_argument(parser.parse_intermixed_args([*fixed, "runs/a"])).as_posix() == "runs/a"
-    assert run_argument(parser.parse_intermixed_args([*fixed, alias, "runs/a"])).as_posix() == "runs/a"
+    parse = module.build_parser().parse_intermixed_args
+    assert run_argument(parse([*fixed, "runs/a"])).as_posix() == "runs/a"
+    assert run_argument(parse([*fixed, alias, "runs/a"])).as_posix() == "runs/a"
     # the same folder twice is fine; two different ones are a one-line error
-    assert run_argument(parser.parse_intermixed_args([*fixed, alias, "runs/a", "runs/a/"])).name == "a"
+    assert run_argument(parse([*fixed, alias, "runs/a", "runs/a/"])).name == "a"
     with pytest.raises(StampsError, match="given twice, differently: RUN runs/b, .* runs/a"):
-        run_argument(parser.parse_intermixed_args([*fixed, alias, "runs/a", "runs/b"]))
+        run_argument(parse([*fixed, alias, "runs/a", "runs/b"]))
 
 
 def test_defaults_when_run_is_not_given():

@@ -156,3 +156,39 @@ def test_sb_hold_good_values(sb_run: tuple[Path, Path], tmp_path: Path) -> None:
         if diff.size:
             cycles = np.round(diff[0] / (2 * np.pi))
             np.testing.assert_allclose(diff, 2 * np.pi * cycles, atol=1e-3)
+
+
+def test_sb_tropospheric_correction_lower_and_upper_case(
+    sb_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # A TRAIN correction tca_sb2 that is exactly the pair phase of a rate r (rad/yr) per PS:
+    # 'v-da' (fit to the pairs, ps_plot 'vsb') and 'V-da' (single-master series, after
+    # sb_invert_aps) both move by r in mm/yr, relative to the reference area.
+    run = tmp_path / "run"
+    shutil.copytree(sb_run[0], run)
+    data = load_run(run)
+    ps = data.ps
+    with pytest.raises(StampsError, match=r"tca_sb2.h5 not found"):
+        compute_results(data, parse_correction("v-da"), n_boot=5)
+    rng = np.random.default_rng(3)
+    rate = rng.normal(0.0, 2.0, data.n_ps)  # rad/yr
+    day = np.asarray(ps["day"], dtype=np.float64).ravel()
+    pairs = np.asarray(ps["ifgday_ix"])
+    tca_sb = rate[:, None] * ((day[pairs[:, 1]] - day[pairs[:, 0]]) / 365.25)[None, :]
+    with h5py.File(run / "tca_sb2.h5", "w") as h5:
+        h5["ph_tropo_linear"] = tca_sb.astype(np.float32)
+    data = load_run(run)
+    mm_per_rad = float(data.parms["lambda"]) * 1000 / (4 * np.pi)
+    for text in ("v-d", "V-d"):
+        base = compute_results(data, parse_correction(text), n_boot=5)
+        corr = compute_results(data, parse_correction(text + "a"), n_boot=5)
+        ref = base.full_ref_ix()
+        expected = (rate - rate[ref].mean()) * mm_per_rad
+        np.testing.assert_allclose(corr.ts.vel - base.ts.vel, expected, atol=0.02, err_msg=text)
+    # the single-master correction is the inverted pair correction: r x (t - t_master)
+    sm = compute_results(data, parse_correction("V-da"), n_boot=5)
+    sm0 = compute_results(data, parse_correction("V-d"), n_boot=5)
+    t = (day - day[int(ps["master_ix"])]) / 365.25
+    ref = sm0.full_ref_ix()
+    want = ((rate - rate[ref].mean())[:, None] * t[None, :] * mm_per_rad)[:, sm.ts.date_ix]
+    np.testing.assert_allclose(sm.ts.disp_mm - sm0.ts.disp_mm, want, atol=0.02)
