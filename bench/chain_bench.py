@@ -68,7 +68,7 @@ elif kind == "preset":
     from stamps_python.parms import apply_preset
     apply_preset(sys.argv[2], sys.argv[3])
 elif kind == "step":
-    from stamps_python.stamps_main import run_steps
+    from stamps_python.pipeline import run_steps
     run_steps(sys.argv[2], int(sys.argv[3]), int(sys.argv[3]))
 else:
     from stamps_python.export_results import main

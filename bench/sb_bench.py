@@ -61,7 +61,7 @@ elif kind == "build":
     from stamps_python.build_sb_phase import main
     main([args[0]])
 elif kind == "step":
-    from stamps_python.stamps_main import run_steps
+    from stamps_python.pipeline import run_steps
     run_steps(args[0], int(args[1]), int(args[1]))
 else:
     from stamps_python.export_results import main

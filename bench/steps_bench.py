@@ -32,7 +32,7 @@ from stamps_python.synthetic import generate_stack  # noqa: E402
 
 STEP_CODE = """
 import json, resource, sys, time
-from stamps_python.stamps_main import run_steps
+from stamps_python.pipeline import run_steps
 t = time.perf_counter()
 run_steps(sys.argv[1], int(sys.argv[2]), int(sys.argv[2]))
 print(json.dumps({"wall": time.perf_counter() - t,

@@ -66,7 +66,7 @@ def golden_steps1to5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Shared by the session: copy it before changing anything in it.
     """
     from stamps_python.prep_isce import prepare
-    from stamps_python.stamps_main import run_steps
+    from stamps_python.pipeline import run_steps
 
     run = tmp_path_factory.mktemp("golden_steps1to5") / "run"
     prepare(
@@ -88,7 +88,7 @@ def golden_chain(
     """
     from stamps_python import parms
     from stamps_python.export_results import main as export_main
-    from stamps_python.stamps_main import run_steps
+    from stamps_python.pipeline import run_steps
 
     base = tmp_path_factory.mktemp("golden_chain")
     run = base / "run"

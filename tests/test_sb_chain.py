@@ -25,7 +25,7 @@ from stamps_python.numerics.timeseries import parse_correction
 from stamps_python.parms import set_parm
 from stamps_python.prep_isce import prepare
 from stamps_python.results import compute_results, load_run
-from stamps_python.stamps_main import run_steps
+from stamps_python.pipeline import run_steps
 from stamps_python.synthetic import generate_stack
 from stamps_python.utils import StampsError
 
