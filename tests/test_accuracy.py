@@ -17,8 +17,8 @@ from stamps_python.numerics.defo_model import model_design, residual_deramp, tem
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.timeseries import parse_correction
 from stamps_python.parms import PRESETS, apply_preset, load_parms, set_parm, write_parms
-from stamps_python.parms import main as parms_main
 from stamps_python.results import compute_results, load_run, point_temporal_coherence
+from stamps_python.stamps_parms import main as parms_main
 from stamps_python.steps import ps_scn_filt
 from stamps_python.utils import StampsError, datenum
 

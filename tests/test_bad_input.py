@@ -67,7 +67,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     os.close(read_end)  # the reader is gone before anything is written: every write fails
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "stamps_python.parms", str(run), "list"],
+            [sys.executable, "-m", "stamps_python.stamps_parms", str(run), "list"],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
@@ -81,7 +81,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
 def test_stamps_parms_list_into_head(tmp_path: Path) -> None:
     run = _parms_run(tmp_path)
-    command = f"{sys.executable} -m stamps_python.parms {run} list | head -n 1"
+    command = f"{sys.executable} -m stamps_python.stamps_parms {run} list | head -n 1"
     proc = subprocess.run(
         ["bash", "-c", f"set -o pipefail; {command}"],
         capture_output=True,

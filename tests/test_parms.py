@@ -1,4 +1,5 @@
-"""Tests of stamps_python.parms: StaMPS defaults, files, precedence, validation and the CLI."""
+"""Tests of stamps_python.parms (StaMPS defaults, files, precedence, validation) and its CLI
+stamps_python.stamps_parms."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from stamps_python import parms as P
+from stamps_python.stamps_parms import cli
 from stamps_python.utils import StampsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +26,7 @@ def _golden_parms() -> dict:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(REPO / "stamps_python" / "parms.py"), *args],
+        [sys.executable, str(REPO / "stamps_python" / "stamps_parms.py"), *args],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -417,8 +419,8 @@ def test_cli_bad_json_and_missing_dir(tmp_path: Path) -> None:
 
 
 def test_main_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert P.cli([str(tmp_path), "set", "scn_time", "730"]) == 0
-    assert P.cli([str(tmp_path), "get", "scn_time_win"]) == 0
+    assert cli([str(tmp_path), "set", "scn_time", "730"]) == 0
+    assert cli([str(tmp_path), "get", "scn_time_win"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "scn_time_win = 730"
-    assert P.cli([str(tmp_path), "set", "scn_time", "-5"]) == 1
+    assert cli([str(tmp_path), "set", "scn_time", "-5"]) == 1
     assert "scn_time_win" in capsys.readouterr().err
