@@ -86,9 +86,9 @@ from stamps_python.numerics.timeseries import (  # noqa: E402
     used_ifg_index,
 )
 from stamps_python.parms import apply_preset, load_parms, set_parm  # noqa: E402
+from stamps_python.pipeline import run_steps  # noqa: E402
 from stamps_python.prep_isce import prepare  # noqa: E402
 from stamps_python.results import Reference, compute_results, load_run  # noqa: E402
-from stamps_python.pipeline import run_steps  # noqa: E402
 from stamps_python.synthetic import CLASS_NAMES  # noqa: E402
 
 CORRECTIONS = ("v-do", "v-dso")

@@ -65,8 +65,8 @@ def golden_steps1to5(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Shared by the session: copy it before changing anything in it.
     """
-    from stamps_python.prep_isce import prepare
     from stamps_python.pipeline import run_steps
+    from stamps_python.prep_isce import prepare
 
     run = tmp_path_factory.mktemp("golden_steps1to5") / "run"
     prepare(

@@ -1,7 +1,8 @@
 """The package's layering (docs/README.md): parsed with ``ast``, imports inside functions included.
 
 utils / parms  <-  numerics  <-  io  <-  steps  <-  results  <-  CLIs (prep_isce, stamps_main,
-export_results, ps_plot, define_sb_pairs, build_sb_phase, synthetic).
+export_results, ps_plot, define_sb_pairs, build_sb_phase, stamps_parms, synthetic, and the
+run order ``pipeline`` that stamps_main drives).
 
 - no import cycle between the package's modules;
 - no module in ``steps/`` imports another ``steps/`` module;
@@ -29,6 +30,8 @@ CLIS = {
         "define_sb_pairs",
         "build_sb_phase",
         "synthetic",
+        "stamps_parms",
+        "pipeline",
     )
 }
 
@@ -104,7 +107,7 @@ def _in(sub: str):
 
 def test_modules_found() -> None:
     assert f"{PACKAGE}.steps.ps_calc_scla" in MODULES and f"{PACKAGE}.numerics.matlab" in MODULES
-    assert f"{PACKAGE}.steps.ps_select" in GRAPH[f"{PACKAGE}.stamps_main"]
+    assert f"{PACKAGE}.steps.ps_select" in GRAPH[f"{PACKAGE}.pipeline"]
 
 
 def test_no_import_cycle() -> None:

@@ -23,9 +23,9 @@ from stamps_python.io.products import load_product
 from stamps_python.numerics.sb_network import sb_design_matrix
 from stamps_python.numerics.timeseries import parse_correction
 from stamps_python.parms import set_parm
+from stamps_python.pipeline import run_steps
 from stamps_python.prep_isce import prepare
 from stamps_python.results import compute_results, load_run
-from stamps_python.pipeline import run_steps
 from stamps_python.synthetic import generate_stack
 from stamps_python.utils import StampsError
 

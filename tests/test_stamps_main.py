@@ -16,8 +16,8 @@ from conftest import GOLDEN_HEADING, GOLDEN_MERGED, GOLDEN_REFERENCE
 
 from stamps_python import parms
 from stamps_python.io.products import load_product
-from stamps_python.prep_isce import prepare
 from stamps_python.pipeline import run_steps
+from stamps_python.prep_isce import prepare
 from stamps_python.utils import StampsError
 
 ROOT = Path(__file__).resolve().parents[1]
