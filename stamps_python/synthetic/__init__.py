@@ -24,10 +24,10 @@ Interferogram convention: ``ref * conj(sec)`` has phase
 Modules, lowest first (each imports only modules listed before it): ``constants`` (Sentinel-1,
 Earth and orbit constants), ``profiles`` (the stack profiles), ``dates`` (acquisition dates),
 ``fields`` (seeded random streams, smooth random fields), ``orbit`` (circular orbit, look
-angle), ``truth`` (truth.h5 datasets), ``isce_xml`` (bursts, ``reference/IW1.xml``, geometry
-layers, text files), ``geometry`` (DEM and topo), ``scatterers`` (pixel classes, amplitudes,
-coherence), ``deformation`` (LOS deformation, DEM errors), ``baselines`` (orbit baselines and
-their ISCE files), ``atmosphere`` (nuisance phase, per-date scalars), ``slc`` (per-date SLCs),
+angle), ``truth`` (truth.h5 datasets), ``isce_xml`` (the ISCE2 files: bursts, IW1.xml, SLCs,
+geometry layers, baselines), ``geometry`` (DEM and topo), ``scatterers`` (pixel classes,
+amplitudes, coherence), ``deformation`` (LOS deformation, DEM errors), ``baselines`` (orbit
+baselines), ``atmosphere`` (nuisance phase, per-date scalars), ``slc`` (per-date SLCs),
 ``stack`` (``generate_stack``). The command line is ``stamps_python/stamps_synthetic.py``.
 """
 

@@ -9,8 +9,17 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from stamps_python.synthetic.fields import _rng
+from stamps_python.synthetic.fields import _CoarseGrid, _powerlaw_field, _rng
 from stamps_python.synthetic.profiles import Profile
+
+# turbulent atmosphere of a date: power-law screen of spectrum (k^2 + 1/outer^2)^(-beta/2)
+ATM_BETA = 8.0 / 3.0
+ATM_OUTER_M = 20000.0
+
+
+def _turbulent_screen(rng: np.random.Generator, grid: _CoarseGrid, std: float) -> np.ndarray:
+    """A date's turbulent atmosphere (rad) on the coarse grid, standard deviation ``std``."""
+    return std * _powerlaw_field(rng, grid, ATM_BETA, ATM_OUTER_M)
 
 
 @numba.njit(cache=True, inline="always")

@@ -1,5 +1,5 @@
-"""Orbit baselines: the secondary orbits' offsets, ISCE-signed Bperp/Bpar, the text baselines
-(``computeBaseline.py``) and the gridded perpendicular baselines (``baselineGrid.py``)."""
+"""Orbit baselines: the secondary orbits' offsets, ISCE-signed Bperp/Bpar, and their samples for
+the text baselines (``computeBaseline.py``) and the gridded ones (``baselineGrid.py``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stamps_python.io.isce_sidecars import resampled_vrt, write_sidecars
 from stamps_python.synthetic.constants import AZIMUTH_TIME_INTERVAL_S, RANGE_PIXEL_M
 from stamps_python.synthetic.fields import _rng
 from stamps_python.synthetic.geometry import _Geometry
-from stamps_python.synthetic.isce_xml import ISCE_ROOT, _Burst, _write_text
+from stamps_python.synthetic.isce_xml import _Burst, _write_baseline_grid, _write_baseline_text
 from stamps_python.synthetic.orbit import _look_angle
 from stamps_python.synthetic.profiles import Profile
-from stamps_python.utils import atomic_output
 
 BASELINE_GRID_SPACING_M = 7000.0  # baselineGrid.py: one range sample per 7 km of slant range
 
@@ -90,27 +88,9 @@ def _write_baselines(
         base.bpar_txt[k] = float(np.mean(bq))
         if k == ref_ix:
             continue
-        pair = f"{ref_str}_{date_str[k]}"
-        text = (
-            f"swath: IW1\nBperp (average): {base.bperp_txt[k]!s}\n"
-            f"Bpar (average): {base.bpar_txt[k]!s}\n"
+        _write_baseline_text(
+            outdir, ref_str, date_str[k], base.bperp_txt[k], base.bpar_txt[k], text_copies
         )
-        _write_text(outdir / "baselines" / pair / f"{pair}.txt", text)
-        if text_copies:
-            _write_text(outdir / "merged" / "baselines" / pair / f"{pair}.txt", text)
         grid_bperp, _ = base.at(k, grid_t[:, None], grid_look[None, :])
-        gpath = outdir / "merged" / "baselines" / date_str[k] / date_str[k]
-        with atomic_output(gpath) as tmp:
-            grid_bperp.astype("<f4").tofile(tmp)
-        write_sidecars(
-            gpath, width=n_grid_r, length=n_grid_a, dtype="f4", scheme="BIP",
-            recorded_path=f"{ISCE_ROOT}/merged/baselines/{date_str[k]}/{date_str[k]}", envi=False,
-        )  # fmt: skip
-        _write_text(
-            gpath.with_name(f"{date_str[k]}.full.vrt"),
-            resampled_vrt(
-                source_vrt=f"{date_str[k]}.vrt", src_width=n_grid_r, src_length=n_grid_a,
-                dst_width=cols, dst_length=rows,
-            ),
-        )  # fmt: skip
+        _write_baseline_grid(outdir, date_str[k], grid_bperp, rows, cols)
     return base

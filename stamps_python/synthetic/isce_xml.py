@@ -1,6 +1,7 @@
-"""The ISCE2 topsStack side of the stack: bursts and the merged valid mask, ``reference/IW1.xml``,
-the ``merged/geom_reference`` layers (full resolution and 3x9 looks) and text files; the rasters'
-``.xml``/``.vrt``/``.hdr`` sidecars come from :mod:`stamps_python.io.isce_sidecars`."""
+"""The files of the ISCE2 topsStack layout: the bursts and merged valid mask they describe,
+``reference/IW1.xml``, ``merged/SLC``, ``merged/geom_reference`` (full resolution and 3x9 looks),
+the text baselines and ``merged/baselines`` grids; the rasters' ``.xml``/``.vrt``/``.hdr``
+sidecars come from :mod:`stamps_python.io.isce_sidecars`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from stamps_python.io.isce_sidecars import (
     Comp,
     Prop,
     render_isce_xml,
+    resampled_vrt,
     write_raster,
+    write_sidecars,
 )
 from stamps_python.synthetic.constants import (
     AZIMUTH_TIME_INTERVAL_S,
@@ -272,6 +275,54 @@ def _write_text(path: Path, text: str) -> None:
     """Write a UTF-8 text file atomically."""
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def _write_slc(outdir: Path, date: str, slc: np.ndarray) -> None:
+    """Write ``merged/SLC/<date>/<date>.slc.full`` (complex64 (lines, samples), BIP) and its
+    ``.xml``/``.vrt``/``.hdr``, as mergeBursts.py does."""
+    rows, cols = slc.shape
+    slc_path = outdir / "merged" / "SLC" / date / f"{date}.slc.full"
+    with atomic_output(slc_path) as tmp:
+        slc.tofile(tmp)
+    write_sidecars(
+        slc_path, width=cols, length=rows, dtype="c8", scheme="BIP",
+        recorded_path=f"{ISCE_ROOT}/merged/SLC/{date}/{date}.slc.full", image_type="slc",
+    )  # fmt: skip
+
+
+def _write_baseline_text(
+    outdir: Path, ref: str, sec: str, bperp: float, bpar: float, copies: bool
+) -> None:
+    """Write ``baselines/REF_SEC/REF_SEC.txt`` as computeBaseline.py does (average Bperp and
+    Bpar, m) and, with ``copies``, the same file in ``merged/baselines/REF_SEC/``."""
+    pair = f"{ref}_{sec}"
+    text = f"swath: IW1\nBperp (average): {bperp!s}\nBpar (average): {bpar!s}\n"
+    _write_text(outdir / "baselines" / pair / f"{pair}.txt", text)
+    if copies:
+        _write_text(outdir / "merged" / "baselines" / pair / f"{pair}.txt", text)
+
+
+def _write_baseline_grid(
+    outdir: Path, sec: str, grid_bperp: np.ndarray, rows: int, cols: int
+) -> None:
+    """Write ``merged/baselines/SEC/SEC`` (float32 Bperp grid (lines, samples), m) with ``.xml``
+    and ``.vrt``, and ``SEC.full.vrt`` resampling it to the ``rows`` x ``cols`` merged raster, as
+    baselineGrid.py does."""
+    n_grid_a, n_grid_r = grid_bperp.shape
+    gpath = outdir / "merged" / "baselines" / sec / sec
+    with atomic_output(gpath) as tmp:
+        grid_bperp.astype("<f4").tofile(tmp)
+    write_sidecars(
+        gpath, width=n_grid_r, length=n_grid_a, dtype="f4", scheme="BIP",
+        recorded_path=f"{ISCE_ROOT}/merged/baselines/{sec}/{sec}", envi=False,
+    )  # fmt: skip
+    _write_text(
+        gpath.with_name(f"{sec}.full.vrt"),
+        resampled_vrt(
+            source_vrt=f"{sec}.vrt", src_width=n_grid_r, src_length=n_grid_a,
+            dst_width=cols, dst_length=rows,
+        ),
+    )  # fmt: skip
 
 
 _GEOM_DESCRIPTIONS = {

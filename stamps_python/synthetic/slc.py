@@ -1,5 +1,5 @@
 """The SLC of every date: the static phase terms, the per-date numba kernel, the truth phase
-cubes, and the date-by-date writer of ``merged/SLC``."""
+cubes, and the date-by-date loop that writes the SLCs and fills the cubes."""
 
 from __future__ import annotations
 
@@ -13,21 +13,20 @@ import numba
 import numpy as np
 from tqdm import tqdm
 
-from stamps_python.io.isce_sidecars import write_sidecars
 from stamps_python.synthetic.atmosphere import (
     _atmosphere,
     _DateScalars,
     _nuisance,
     _nuisance_points,
+    _turbulent_screen,
 )
 from stamps_python.synthetic.baselines import _Baselines
 from stamps_python.synthetic.constants import _FOUR_PI_OVER_LAMBDA
 from stamps_python.synthetic.deformation import _Deformation
-from stamps_python.synthetic.fields import _CoarseGrid, _powerlaw_field, _rng
+from stamps_python.synthetic.fields import _CoarseGrid, _rng
 from stamps_python.synthetic.geometry import _Geometry
-from stamps_python.synthetic.isce_xml import ISCE_ROOT
+from stamps_python.synthetic.isce_xml import _write_slc
 from stamps_python.synthetic.scatterers import _Scene
-from stamps_python.utils import atomic_output
 
 PHASE_CUBES = {  # truth cube name: (term index of _phase_term_grid, what it holds)
     "atmosphere_rad": (0, "turbulent + stratified atmospheric phase atm + strat*(h - h_mean)/1000"),
@@ -170,11 +169,10 @@ def _write_dates(
     sl_flat = scene.sl_r * cols + scene.sl_c
     sl_prim_flat = ps_r[scene.sl_p] * cols + ps_c[scene.sl_p]
     sl_coh = scene.sl_k * scene.coh.reshape(-1)[sl_prim_flat]
-    slc_root = outdir / "merged" / "SLC"
     term_buf = np.empty((rows, cols), dtype=np.float32) if phase_ds else None
     for k in tqdm(range(n_dates), desc="synthetic SLCs", unit="date", disable=not progress):
         rng_k = _rng(seed, "date", k)
-        atm = sc.atm_std[k] * _powerlaw_field(rng_k, grid, 8.0 / 3.0, 20000.0)
+        atm = _turbulent_screen(rng_k, grid, sc.atm_std[k])
         bc_rows, bu_rows = base.components(k, geom.t_rows)
         dt_factor = 0.0 if k == 0 else (dates[k] - dates[k - 1]).days / 12.0
         extra = (sc.noise_factor[k] ** 2 - 1.0) * scene.sigma_th**2
@@ -190,14 +188,7 @@ def _write_dates(
                 sc.cal[k] * sl_coh * np.exp(1j * phase.reshape(-1)[sl_prim_flat].astype(np.float64))
             )
             slc.reshape(-1)[sl_flat] += leak.astype(np.complex64)
-        d = dates[k].strftime("%Y%m%d")
-        slc_path = slc_root / d / f"{d}.slc.full"
-        with atomic_output(slc_path) as tmp:
-            slc.tofile(tmp)
-        write_sidecars(
-            slc_path, width=cols, length=rows, dtype="c8", scheme="BIP",
-            recorded_path=f"{ISCE_ROOT}/merged/SLC/{d}/{d}.slc.full", image_type="slc",
-        )  # fmt: skip
+        _write_slc(outdir, dates[k].strftime("%Y%m%d"), slc)
         nuisance[:, k] = _nuisance_points(
             ps_r, ps_c, atm, grid.iy0, grid.wy, grid.ix0, grid.wx, sc.strat[k], terms.hz,
             sc.ramps[k, 0], sc.ramps[k, 1], yn, xn,
