@@ -97,7 +97,7 @@ def test_stamps_parms_list_into_head(tmp_path: Path) -> None:
 def test_output_under_a_regular_file(tmp_path: Path, capsys, command: str) -> None:
     from conftest import GOLDEN_MERGED
 
-    from stamps_python import define_sb_pairs, synthetic
+    from stamps_python import define_sb_pairs, stamps_synthetic
     from stamps_python.utils import run_cli
 
     a_file = tmp_path / "a_file"
@@ -115,7 +115,7 @@ def test_output_under_a_regular_file(tmp_path: Path, capsys, command: str) -> No
             str(out),
         ]
     else:
-        main, option = synthetic.main, "OUTDIR"
+        main, option = stamps_synthetic.main, "OUTDIR"
         argv = [str(out), "--rows", "24", "--cols", "48", "--dates", "3", "--quiet"]
     assert run_cli(main, argv) == 1
     assert capsys.readouterr().err == (

@@ -29,7 +29,7 @@ CLIS = {
         "stamps_main",
         "define_sb_pairs",
         "build_sb_phase",
-        "synthetic",
+        "stamps_synthetic",
         "stamps_parms",
         "pipeline",
     )

@@ -20,14 +20,16 @@ from rasterio.errors import NotGeoreferencedWarning
 from scipy import ndimage
 
 from stamps_python import synthetic as syn
+from stamps_python.stamps_synthetic import build_parser, main
 from stamps_python.synthetic import (
     EARTH_RADIUS_M,
     RANGE_PIXEL_M,
     SATELLITE_ALTITUDE_M,
     WAVELENGTH_M,
     generate_stack,
-    main,
 )
+from stamps_python.synthetic.baselines import _Baselines
+from stamps_python.synthetic.orbit import _look_angle, _make_orbit, _slant_range_at_incidence
 from stamps_python.utils import StampsError, run_cli
 
 ROWS, COLS, N_DATES, SEED = 60, 120, 8, 7
@@ -445,8 +447,9 @@ def test_errors_are_one_line_stamps_errors(stack, tmp_path):
 def test_cli_script_runs_as_a_file(tmp_path):
     out = tmp_path / "cli"
     cmd = [
-        sys.executable, str(REPO / "stamps_python" / "synthetic.py"), str(out), "--profile", "easy",
-        "--rows", "36", "--cols", "72", "--dates", "4", "--seed", "1", "--quiet",
+        sys.executable, str(REPO / "stamps_python" / "stamps_synthetic.py"), str(out),
+        "--profile", "easy", "--rows", "36", "--cols", "72", "--dates", "4", "--seed", "1",
+        "--quiet",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -460,10 +463,10 @@ def test_cli_script_runs_as_a_file(tmp_path):
 def test_baseline_sign_and_dem_phase_follow_isce_geometry():
     """ISCE's computeBaseline formula on explicit orbit vectors gives the generator's Bperp and
     Bpar, and exact ranges give +4 pi/lambda Bperp dz/(R sin inc) in ref*conj(sec)."""
-    orbit = syn._make_orbit(37.0, -120.5, -168.0, 39.0)
-    r = syn._slant_range_at_incidence(39.0)
+    orbit = _make_orbit(37.0, -120.5, -168.0, 39.0)
+    r = _slant_range_at_incidence(39.0)
     rs, re = orbit.radius, EARTH_RADIUS_M
-    look = float(syn._look_angle(np.array([r]))[0])
+    look = float(_look_angle(np.array([r]))[0])
 
     def target(h: float) -> np.ndarray:
         rh = re + h
@@ -472,7 +475,7 @@ def test_baseline_sign_and_dem_phase_follow_isce_geometry():
 
     ref_pos, ref_vel = orbit.position(0.0), orbit.velocity(0.0)
     for b_cross, b_up in ((50.0, 0.0), (0.0, 50.0), (-30.0, 20.0)):
-        base = syn._Baselines(
+        base = _Baselines(
             b_cross0=np.array([b_cross]), b_up0=np.array([b_up]), rate_cross=np.zeros(1),
             rate_up=np.zeros(1), bperp_txt=np.zeros(1), bpar_txt=np.zeros(1),
         )  # fmt: skip
@@ -734,7 +737,7 @@ def test_cli_options(tmp_path):
     assert (params["bowl"]["center_row"], params["bowl"]["center_col"]) == (9, 53)
     assert params["args"]["ds_short_alpha12"] == [0.6, 0.8] and a12.size > 0
     assert 0.6 <= a12.min() and a12.max() < 0.8
-    helps = syn._parser().format_help()
+    helps = build_parser().format_help()
     for opt in ("--bowl-centre", "--bowl-anywhere", "--ds-short-fraction",
                 "--ds-short-coherence"):  # fmt: skip
         assert opt in helps
