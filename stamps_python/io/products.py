@@ -55,21 +55,24 @@ def save_product(
     path = Path(path)
     with _new_product(path, attrs) as f:
         for name, value in data.items():
-            if value is None:
-                continue
-            if isinstance(value, str):
-                f.create_dataset(name, data=value, dtype=h5py.string_dtype())
-            elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-                f.create_dataset(
-                    name, data=np.array(value, dtype=object), dtype=h5py.string_dtype()
-                )
-            else:
-                arr = np.asarray(value)
-                if arr.ndim >= 1 and arr.size > 4096:
-                    f.create_dataset(name, data=arr, chunks=True)
-                else:
-                    f.create_dataset(name, data=arr)
+            if value is not None:
+                write_dataset(f, name, value)
     return path
+
+
+def write_dataset(group: h5py.Group, name: str, value: Any, chunk_large: bool = True) -> None:
+    """Dataset ``name`` of ``group`` holding ``value``: a string or a list of strings (UTF-8),
+    else an array, chunked when it has more than 4096 elements and ``chunk_large``."""
+    if isinstance(value, str):
+        group.create_dataset(name, data=value, dtype=h5py.string_dtype())
+    elif isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        group.create_dataset(name, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
+    else:
+        arr = np.asarray(value)
+        if chunk_large and arr.ndim >= 1 and arr.size > 4096:
+            group.create_dataset(name, data=arr, chunks=True)
+        else:
+            group.create_dataset(name, data=arr)
 
 
 def save_product_rows(
