@@ -1,19 +1,133 @@
-"""``PATCH_n/pscands.h5`` (written by prep_isce) read into the Step-1 layout shared by
-``ps_load_initial`` and ``sb_load_initial``: ps1 and its sort orders, candidate baselines and the
-per-candidate vectors (la1, da1, hgt1, inc1)."""
+"""``PATCH_n/pscands.h5``, the candidates of one patch: written by prep_isce
+(:class:`PscandsWriter`), read into the Step-1 layout shared by ``ps_load_initial`` and
+``sb_load_initial``: ps1 and its sort orders, candidate baselines and the per-candidate vectors
+(la1, da1, hgt1, inc1)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from stamps_python.io.isce import sample_grids
+from stamps_python.io.products import PRODUCT_FORMAT, write_dataset
 from stamps_python.numerics.geodesy import llh2local, rotate_to_scene_axes
 from stamps_python.utils import StampsError, datenum
 
 PSCANDS = "pscands.h5"
+# geometry rows stored together as the (k, 2) dataset lonlat
+LONLAT = ("lon", "lat")
+
+
+def _chunk_rows(row_bytes: int) -> int:
+    """Rows per HDF5 chunk of about 1 MiB."""
+    return max(1, (1 << 20) // max(row_bytes, 1))
+
+
+class PscandsWriter:
+    """Writes one ``pscands.h5`` block of candidates by block; the file is made at the first block.
+
+    Per candidate (one row each): ``ij`` (k, 2) int32, the 0-based azimuth line and range
+    sample; ``ph`` (k, n_sec) complex64, reference x conj(secondary), unless ``with_phase`` is
+    False (small baselines: the file then has the attribute ``small_baseline``); ``lonlat`` (k,
+    2) float32 deg; one (k,) float32 dataset per other ``geometry`` name (``hgt`` m, ``la`` and
+    ``inc`` deg); ``bperp_mat`` (k, n_bperp) float32 m when ``n_bperp``. :meth:`finish` adds
+    ``D_A`` (k,) float32 and the stack's datasets.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        n_sec: int,
+        geometry: Sequence[str],
+        n_bperp: int = 0,
+        with_phase: bool = True,
+    ) -> None:
+        self.path = path
+        self.n_sec = n_sec
+        self.geometry = list(geometry)
+        self.n_bperp = n_bperp
+        self.with_phase = with_phase
+        self.n = 0
+        self._file: h5py.File | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the file was made (a block was appended) and is not finished or discarded."""
+        return self._file is not None
+
+    def _open(self) -> h5py.File:
+        f = h5py.File(self.path, "w", rdcc_nbytes=4 << 20)
+        f.attrs["format"] = PRODUCT_FORMAT
+        if not self.with_phase:
+            f.attrs["small_baseline"] = 1
+        shapes: dict[str, tuple[tuple[int, ...], Any]] = {"ij": ((2,), np.int32)}
+        if self.with_phase:
+            shapes["ph"] = ((self.n_sec,), np.complex64)
+        shapes["lonlat"] = ((2,), np.float32)
+        shapes.update({g: ((), np.float32) for g in self.geometry if g not in LONLAT})
+        if self.n_bperp:
+            shapes["bperp_mat"] = ((self.n_bperp,), np.float32)
+        for name, (tail, dtype) in shapes.items():
+            rows = _chunk_rows(int(np.prod(tail, dtype=np.int64)) * np.dtype(dtype).itemsize)
+            f.create_dataset(
+                name, shape=(0, *tail), maxshape=(None, *tail), dtype=dtype, chunks=(rows, *tail)
+            )
+        return f
+
+    def append(
+        self, rows: np.ndarray, cols: np.ndarray, ifg: np.ndarray | None, geo: np.ndarray
+    ) -> None:
+        """Append k candidates at 0-based lines ``rows`` and samples ``cols``.
+
+        ``ifg`` (k, n_sec) complex64, or None without phase; ``geo`` (n_geometry + n_bperp, k)
+        float32: the named geometry rows, then Bperp (m) per secondary.
+        """
+        if self._file is None:
+            self._file = self._open()
+        g = dict(zip(self.geometry, geo))
+        values = {
+            "ij": np.column_stack([rows, cols]),
+            "lonlat": np.column_stack([g["lon"], g["lat"]]),
+        }
+        if self.with_phase:
+            values["ph"] = ifg
+        values.update({k: v for k, v in g.items() if k not in LONLAT})
+        if self.n_bperp:
+            values["bperp_mat"] = geo[len(self.geometry) :].T
+        stop = self.n + len(rows)
+        for name, value in values.items():
+            ds = self._file[name]
+            ds.resize(stop, axis=0)
+            ds[self.n : stop] = value
+        self.n = stop
+
+    def finish(self, d_a: np.ndarray, data: Mapping[str, Any]) -> None:
+        """Write ``D_A`` (one per row appended) and the stack's datasets ``data`` (None values
+        skipped: dates, master_date, bperp, calconst, heading, lambda, image_size,
+        bperp_grids), and close."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: no candidates were appended")
+        self._file.create_dataset("D_A", data=d_a.astype(np.float32))
+        for name, value in data.items():
+            if value is not None:
+                write_dataset(self._file, name, value, chunk_large=False)
+        self.close()
+
+    def discard(self) -> None:
+        """Delete the file and forget every row appended."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+        self.n = 0
+
+    def close(self) -> None:
+        """Close the file if still open (after an error)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def step1_layout(cands: Mapping[str, Any]) -> dict[str, Any]:
