@@ -65,7 +65,7 @@ def read_every_byte(merged: Path, direct: bool, block_mb: float = 128.0) -> tupl
 
 PREP_CODE = """
 import json, resource, sys, time
-from stamps_python.prep_isce import prepare
+from stamps_python.prep.prepare import prepare
 from stamps_python.utils import setup_logging
 setup_logging(None)
 t = time.perf_counter()

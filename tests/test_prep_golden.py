@@ -104,7 +104,7 @@ def test_dispersion_equals_direct_numpy(golden_run):
 def _pass_candidates(stack, spill: Path) -> tuple[np.ndarray, np.ndarray, int, int]:
     """candidate_blocks with an on_sure collector: all candidates (ij, D_A) in row-major order,
     the number of SURE candidates and how often the pass was discarded."""
-    from stamps_python import prep_isce
+    from stamps_python.prep import candidates
 
     sure: list[tuple[int, np.ndarray, np.ndarray]] = []
     discards = []
@@ -113,7 +113,7 @@ def _pass_candidates(stack, spill: Path) -> tuple[np.ndarray, np.ndarray, int, i
         discards.append(1)
         sure.clear()
 
-    _, cands = prep_isce.candidate_blocks(
+    _, cands = candidates.candidate_blocks(
         stack,
         0.4,
         spill,
@@ -153,13 +153,13 @@ def test_sure_pixels_during_the_pass_and_the_rest_after_it(golden_run, tmp_path)
 
 def test_spilled_and_second_pass_paths_give_the_same_candidates(golden_run, monkeypatch, tmp_path):
     """Superset spilled to disk, and a calamp sample deemed too coarse (forcing a second pass)."""
-    from stamps_python import prep_isce
     from stamps_python.io import isce
+    from stamps_python.prep import calamp, candidates
 
     expected = load_product(golden_run / "PATCH_1" / "pscands.h5", ["ij", "D_A"])
-    monkeypatch.setattr(prep_isce, "SPILL_AFTER_BYTES", 0)
-    monkeypatch.setattr(prep_isce, "MIN_MARGIN", 1e-9)
-    monkeypatch.setattr(prep_isce, "MAX_MARGIN", 1e-9)
+    monkeypatch.setattr(candidates, "SPILL_AFTER_BYTES", 0)
+    monkeypatch.setattr(calamp, "MIN_MARGIN", 1e-9)
+    monkeypatch.setattr(calamp, "MAX_MARGIN", 1e-9)
     ij, d_a, n_sure, n_discard = _pass_candidates(
         isce.open_stack(GOLDEN_MERGED), tmp_path / "spill"
     )

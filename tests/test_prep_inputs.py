@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from conftest import GOLDEN_HEADING, GOLDEN_MERGED, GOLDEN_REFERENCE
 
-from stamps_python.prep_isce import patch_layout, prepare
-from stamps_python.utils import StampsError
+from stamps_python.prep.layout import patch_layout
+from stamps_python.prep.prepare import prepare
+from stamps_python.utils import StampsError, get_logger
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -244,3 +245,58 @@ def test_cli_runs_as_script_and_writes_metadata(tmp_path):
     assert 13 < meta["azimuth_pixel_spacing"] < 15
     assert (tmp_path / "run" / "PATCH_1" / "inc1.h5").exists()
     assert "prep_isce wrote 1 patches" in (tmp_path / "run" / "stamps.log").read_text()
+
+
+def test_prepare_leaves_logging_alone(tmp_path):
+    """prepare() from Python logs through the suite's logger but adds or removes no handler, so
+    it writes no stamps.log of its own."""
+    before = list(get_logger().handlers)
+    prepare(
+        GOLDEN_MERGED, tmp_path / "run", reference_date=GOLDEN_REFERENCE, heading=GOLDEN_HEADING
+    )
+    with pytest.raises(StampsError, match="no candidates"):
+        prepare(
+            GOLDEN_MERGED,
+            tmp_path / "none",
+            reference_date=GOLDEN_REFERENCE,
+            heading=GOLDEN_HEADING,
+            amp_dispersion=1e-6,
+        )
+    assert get_logger().handlers == before
+    assert not (tmp_path / "run" / "stamps.log").exists() and not (tmp_path / "none").exists()
+
+
+def test_cli_logs_into_the_run_directory(tmp_path):
+    """prep_isce's log lines go to RUN/stamps.log: a new run directory (made for the log once
+    the inputs are checked), one left holding only the log by a failed run, a rerun (appended),
+    and a small-baseline run beside define_sb_pairs' list; the CLI leaves no file handler."""
+    import logging
+
+    from stamps_python import __version__
+    from stamps_python.define_sb_pairs import define_pairs
+    from stamps_python.prep_isce import main
+
+    def prep(out: Path, *extra: str) -> int:
+        args = [str(GOLDEN_MERGED), "--output", str(out), "--reference-date", GOLDEN_REFERENCE]
+        return main([*args, "--bootstrap-metadata", "--heading", str(GOLDEN_HEADING), *extra])
+
+    run = tmp_path / "run"
+    with pytest.raises(StampsError, match="no candidates"):
+        prep(run, "--amp-dispersion", "1e-6")
+    assert [p.name for p in run.iterdir()] == ["stamps.log"]
+    assert f"prep_isce {__version__}: " in (run / "stamps.log").read_text()
+    assert prep(run) == 0
+    first = (run / "stamps.log").read_text()
+    assert "prep_isce wrote 1 patches" in first and f"run directory: {run}" in first
+    assert prep(run, "--range-patches", "2") == 0
+    log = (run / "stamps.log").read_text()
+    assert log.startswith(first) and "prep_isce wrote 2 patches" in log[len(first) :]
+    assert (run / "patch.list").read_text().split() == ["PATCH_1", "PATCH_2"]
+
+    sb = tmp_path / "sb"
+    define_pairs(GOLDEN_MERGED, 60, 200, output=sb, reference_date=GOLDEN_REFERENCE)
+    assert prep(sb, "--small-baseline") == 0
+    log = (sb / "stamps.log").read_text()
+    assert "small baselines: " in log and "prep_isce wrote 1 patches" in log
+    assert (sb / "small_baselines.png").is_file()
+    assert not [h for h in get_logger().handlers if isinstance(h, logging.FileHandler)]

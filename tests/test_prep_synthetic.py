@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from stamps_python.io.products import load_product
-from stamps_python.prep_isce import prepare
+from stamps_python.prep.prepare import prepare
 from stamps_python.synthetic import generate_stack
 
 

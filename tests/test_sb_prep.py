@@ -357,25 +357,21 @@ def test_build_errors(sb, tmp_path, capsys):
 
 
 def test_second_pass_when_the_line_sample_is_off(sb, tmp_path, monkeypatch):
-    """If the sampled constants miss their margin, a pass with the exact constants decides."""
-    from stamps_python import prep_isce
+    """If the sampled constants miss their margin, a pass with the exact constants decides (and
+    the CLI's log in the run directory says so)."""
+    from stamps_python.prep import candidates
+    from stamps_python.prep_isce import main
 
-    monkeypatch.setattr(prep_isce, "weight_error", lambda a, b: 0.5)
+    monkeypatch.setattr(candidates, "weight_error", lambda a, b: 0.5)
     run = tmp_path / "run"
     _write_list(run / "small_baselines.list", sb["pairs"])
-    summary = prepare(
-        sb["merged"],
-        run,
-        bootstrap_metadata=True,
-        small_baseline=True,
-        amp_dispersion=0.5,
-        range_patches=2,
-        range_overlap=10,
-        azimuth_overlap=10,
-    )
+    args = ["--bootstrap-metadata", "--small-baseline", "--amp-dispersion", "0.5"]
+    args += ["--range-patches", "2", "--range-overlap", "10", "--azimuth-overlap", "10"]
+    assert main([str(sb["merged"]), "--output", str(run), *args]) == 0
     assert "second pass with the exact constants" in (run / "stamps.log").read_text()
-    assert summary["small_baseline"]["amp_dispersion"] == 0.5
-    for name in summary["patches"]:
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["small_baseline"]["amp_dispersion"] == 0.5
+    for name in (run / "patch.list").read_text().split():
         new = load_product(run / name / "pscands.h5")
         old = load_product(sb["run"] / name / "pscands.h5")
         keep = old["D_A"] < 0.5
