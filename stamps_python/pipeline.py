@@ -97,7 +97,7 @@ def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
         5: ps_correct_phase.run,
     }
     _check_prereq(step, patch_dir)
-    if step == 2 and str(parms.get("quick_est_gamma_flag", "y")).lower() != "y":
+    if step == 2 and not flag(parms, "quick_est_gamma_flag"):
         raise StampsError(
             "quick_est_gamma_flag = 'n' (the slow ps_est_gamma) is not supported; "
             "set it to 'y' (the StaMPS default)"
@@ -136,7 +136,7 @@ def _run_merged_step(step: int, run_dir: Path, parms: dict[str, Any]) -> None:
             ps_calc_scla.run(run_dir, parms, use_small_baselines=False, coest_mean_vel=True)
             ps_smooth_scla.run(run_dir, parms)
     elif step == 8:
-        if str(parms.get("scn_kriging_flag", "n")).lower() == "y":
+        if flag(parms, "scn_kriging_flag"):
             raise StampsError(
                 "scn_kriging_flag = 'y' (ps_scn_filt_krig) is not supported; set it "
                 "to 'n' (the StaMPS default)"

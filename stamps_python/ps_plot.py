@@ -42,6 +42,7 @@ from stamps_python.numerics.timeseries import (
     parse_correction,
     subtract_reference,
 )
+from stamps_python.parms import number
 from stamps_python.results import (
     ExportResult,
     Reference,
@@ -411,7 +412,7 @@ def make_plots(
     shown = result.ts.date_ix
     dates = run.dates
     titles = [f"{k + 1}: {dates[k]}" for k in shown]
-    px = int(run.parms.get("plot_pixels_scatterer", 3))
+    px = int(number(run.parms, "plot_pixels_scatterer"))
     if run.small_baseline:
         ifgday_ix = np.asarray(run.ps["ifgday_ix"], dtype=np.int64)
         paths.append(

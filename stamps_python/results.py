@@ -30,7 +30,7 @@ from stamps_python.numerics.timeseries import (
     sb_velocity,
     used_ifg_index,
 )
-from stamps_python.parms import drop_ifg_index0, flag, load_parms
+from stamps_python.parms import drop_ifg_index0, flag, load_parms, number
 from stamps_python.utils import StampsError, datestr, get_logger
 
 DEFAULT_N_BOOT = 100
@@ -299,7 +299,7 @@ def load_run(run_dir: str | Path) -> RunData:
         )
     ps = load_product(require_product(run_dir, "ps2", "the export"))
     keys = ["ij", "lonlat", "xy", "day", "master_ix", "n_ps", "n_ifg", "ll0"]
-    if parms.get("small_baseline_flag") == "y":
+    if flag(parms, "small_baseline_flag"):
         keys += ["n_image", "ifgday_ix"]
     for key in keys:
         if key not in ps:
@@ -445,7 +445,7 @@ def _sb_velocity(
         wavelength=float(run.parms["lambda"]),
         sb_cov=sb_cov,
         ref_ix=ref_ix,
-        ref_velocity=float(run.parms.get("ref_velocity", 0.0)),
+        ref_velocity=number(run.parms, "ref_velocity"),
         n_boot=n_boot,
         seed=seed,
     )
@@ -598,7 +598,7 @@ def compute_results(
     else:
         log.info("ifgstd2.h5 not found: interferograms weighted equally")
     wavelength = float(run.parms["lambda"])
-    ref_velocity = float(run.parms.get("ref_velocity", 0.0))
+    ref_velocity = number(run.parms, "ref_velocity")
     ts = los_time_series(
         ph,
         day=np.asarray(run.ps["day"], dtype=np.float64).ravel(),

@@ -16,7 +16,14 @@ from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.defo_model import model_design, residual_deramp, temporal_coherence
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.timeseries import parse_correction
-from stamps_python.parms import PRESETS, apply_preset, load_parms, set_parm, write_parms
+from stamps_python.parms import (
+    PRESETS,
+    apply_preset,
+    load_parms,
+    set_parm,
+    with_defaults,
+    write_parms,
+)
 from stamps_python.results import compute_results, load_run, point_temporal_coherence
 from stamps_python.stamps_parms import main as parms_main
 from stamps_python.steps import ps_scn_filt
@@ -117,7 +124,7 @@ def _scn_run(root: Path, detrend: str, auto_win: str = "n") -> tuple[np.ndarray,
     ph = MM_TO_RAD * v[:, None] * t[None, :] + atm + rng.normal(0, 0.2, atm.shape)
     ph[:, master] = 0.0
     _workspace(root, xy, day, master, ph, None)
-    ps_scn_filt.run(root, {"detrend_scn": detrend, "auto_scn_time_win": auto_win})
+    ps_scn_filt.run(root, with_defaults({"detrend_scn": detrend, "auto_scn_time_win": auto_win}))
     scn = load_product(root / "scn2.h5")["ph_scn_slave"]
     cols = np.setdiff1d(np.arange(day.size), [master])
 
@@ -240,7 +247,7 @@ def test_step7_seasonal_model_keeps_seasonal_motion_out_of_the_dem_error(tmp_pat
         save_product(run / "phuw2.h5", {"ph_uw": ph.astype(np.float32), "msd": np.zeros(30)})
         from stamps_python.steps import ps_calc_scla
 
-        ps_calc_scla.run(run, {"defo_model": model})
+        ps_calc_scla.run(run, with_defaults({"defo_model": model}))
         K = np.asarray(load_product(run / "scla2.h5")["K_ps_uw"]).ravel()
         # every PS is in the reference area: K is relative to the mean over the PS
         return float(np.sqrt(np.mean((K - K.mean() - truth["K"] + truth["K"].mean()) ** 2)))

@@ -18,12 +18,13 @@ from stamps_python.numerics.random_phase import (
     random_phase_distribution,
 )
 from stamps_python.numerics.topofit import ps_topofit
+from stamps_python.parms import with_defaults
 from stamps_python.steps import ps_est_gamma_quick as step
 from stamps_python.utils import StampsError
 
 LAMBDA = 0.05546576
 
-PARMS = {
+GIVEN = {
     "max_topo_err": 20,
     "quick_est_gamma_flag": "y",
     "filter_grid_size": 50,
@@ -38,6 +39,7 @@ PARMS = {
     "lambda": LAMBDA,
     "heading": -168.165222,
 }
+PARMS = with_defaults(GIVEN)  # what load_parms gives a run with these values
 
 
 def _make_patch(
@@ -185,7 +187,7 @@ def test_step2_small_baseline_mode(tmp_path):
     )
     save_product(patch / "ps1.h5", ps)
     save_product(patch / "ph1.h5", {"ph": load_product(patch / "ph1.h5")["ph"][:, keep]})
-    pm = load_product(step.run(patch, {**PARMS, "small_baseline_flag": "y"}))
+    pm = load_product(step.run(patch, with_defaults({**GIVEN, "small_baseline_flag": "y"})))
     assert pm["ph_patch"].shape == (1500, 19)
     assert np.median(pm["coh_ps"][truth["is_ps"]]) > 0.85
     assert np.median(pm["coh_ps"][~truth["is_ps"]]) < 0.45

@@ -36,11 +36,7 @@ CLIS = {
 }
 
 # Known exceptions still to remove, (importer, imported) -> why. Keep this empty when possible.
-PENDING: dict[tuple[str, str], str] = {
-    # Step 6 runs StaMPS' sb_identify_good_pixels (unwrap_hold_good_values); its product I/O
-    # (ps2 in, phuw_loops2 / phuw_good2 out) is to move below the steps or into ps_unwrap.
-    (f"{PACKAGE}.steps.ps_unwrap", f"{PACKAGE}.steps.sb_identify_good_pixels"): "sub-step",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stamps_python.numerics.sb_closure import closure_loops, identify_good_pixels
-from stamps_python.steps.sb_identify_good_pixels import image_bperp
+from stamps_python.numerics.sb_closure import closure_loops, identify_good_pixels, image_bperp
 
 DAY = np.array([0.0, 12.0, 24.0, 36.0, 48.0, 60.0])
 BPERP = np.array([0.0, 30.0, -20.0, 10.0, 50.0, -40.0])
@@ -63,7 +62,7 @@ def test_good_pixels_from_loop_residuals() -> None:
 
 def test_image_bperp_from_pairs() -> None:
     ix = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
-    ps = {"ifgday_ix": ix, "n_image": 5, "master_ix": 1, "bperp": BPERP[ix[:, 1]] - BPERP[ix[:, 0]]}
+    bperp = BPERP[ix[:, 1]] - BPERP[ix[:, 0]]
     expected = BPERP[:5] - BPERP[1]
     expected[4] = 0.0  # image 4 is in no pair
-    np.testing.assert_allclose(image_bperp(ps), expected, atol=1e-9)
+    np.testing.assert_allclose(image_bperp(ix, bperp, 5, 1), expected, atol=1e-9)

@@ -12,22 +12,24 @@ from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.clap import clap_filt_patch, clap_low_pass
 from stamps_python.numerics.random_phase import random_phase_distribution
 from stamps_python.numerics.topofit import ps_topofit
-from stamps_python.parms import load_parms
+from stamps_python.parms import load_parms, with_defaults
 from stamps_python.steps import ps_est_gamma_quick, ps_select, ps_weed
 
-STEP2_PARMS = {
-    "filter_grid_size": 50,
-    "filter_weighting": "P-square",
-    "clap_win": 32,
-    "clap_low_pass_wavelength": 800,
-    "clap_alpha": 1,
-    "clap_beta": 0.3,
-    "max_topo_err": 20,
-    "lambda": 0.0555,
-    "gamma_change_convergence": 0.005,
-    "gamma_max_iterations": 3,
-    "small_baseline_flag": "n",
-}
+STEP2_PARMS = with_defaults(
+    {
+        "filter_grid_size": 50,
+        "filter_weighting": "P-square",
+        "clap_win": 32,
+        "clap_low_pass_wavelength": 800,
+        "clap_alpha": 1,
+        "clap_beta": 0.3,
+        "max_topo_err": 20,
+        "lambda": 0.0555,
+        "gamma_change_convergence": 0.005,
+        "gamma_max_iterations": 3,
+        "small_baseline_flag": "n",
+    }
+)  # what load_parms gives a run with these values
 PARMS = dict(
     STEP2_PARMS,
     select_method="DENSITY",

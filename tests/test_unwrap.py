@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from stamps_python.numerics.unwrap_space_time import (
     gradient_filt,
     smooth_unwrap_anneal,
 )
-from stamps_python.parms import default_parms
+from stamps_python.parms import PARAMETERS, default_parms
 from stamps_python.steps import ps_unwrap
 from stamps_python.utils import StampsError, datenum
 
@@ -360,6 +361,55 @@ def test_unwrap_from_grid_adds_ps_departure_and_holds_predefined_values() -> Non
     np.testing.assert_allclose(held, [[10.2, 19.5], [-3.1, 4.4], [9.7, 20.6]], atol=1e-5)
 
 
+# ---------------------------------------------------------------- options from the parameters
+
+
+@pytest.mark.parametrize("small_baseline", [False, True])
+def test_unwrap_options_from_default_parms(small_baseline: bool) -> None:
+    parms = default_parms(small_baseline=small_baseline)
+    options = ps_unwrap.UnwrapOptions.from_parms(parms, n_trial_wraps=2.5)
+    # ps_parms_default.m: the same for PS and SB but unwrap_method
+    assert options == ps_unwrap.UnwrapOptions(
+        unwrap_method="3D_QUICK" if small_baseline else "3D",
+        unwrap_grid_size=200.0,
+        unwrap_gold_n_win=32,
+        unwrap_prefilter_flag=True,
+        unwrap_gold_alpha=0.8,
+        unwrap_time_win=730.0,
+        unwrap_la_error_flag=True,
+        unwrap_spatial_cost_func_flag=False,
+        n_trial_wraps=2.5,
+        lowfilt_flag=False,  # ps_unwrap.m sets 'n' for PS and SB
+    )
+    # every field named as a parameter holds that parameter's spec default
+    spec = PARAMETERS
+    named = [f.name for f in dataclasses.fields(options) if f.name in spec]
+    assert len(named) == 8
+    for name in named:
+        want = spec[name].sb_default if small_baseline else spec[name].ps_default
+        got = getattr(options, name)
+        assert (("y" if got else "n") if isinstance(got, bool) else got) == want, name
+
+
+def test_unwrap_options_need_every_parameter() -> None:
+    parms = default_parms()
+    del parms["unwrap_time_win"]
+    with pytest.raises(StampsError, match="^parameter 'unwrap_time_win' is missing$"):
+        ps_unwrap.UnwrapOptions.from_parms(parms, n_trial_wraps=1.0)
+
+
+def test_run_without_a_needed_parameter(tmp_path: Path) -> None:
+    make_ps_run(tmp_path)
+    for name in ("unwrap_gold_n_win", "max_topo_err", "lambda", "tropo_method"):
+        parms = parms_for(subtr_tropo="y")
+        del parms[name]
+        if name == "tropo_method":
+            save_product(tmp_path / "tca2.h5", {"ph_tropo_linear": np.zeros((400, 12))})
+        with pytest.raises(StampsError) as err:
+            ps_unwrap.run(tmp_path, parms, progress=False)
+        assert str(err.value) == f"parameter '{name}' is missing"
+
+
 # ---------------------------------------------------------------- ps_unwrap end to end
 
 
@@ -498,7 +548,7 @@ def test_run_checks_snaphu_first_and_removes_stale_snaphu_folders(
             np.arange(2.0),
             np.array([[0, 1], [0, 1]]),
             np.zeros(2),
-            {},
+            ps_unwrap.UnwrapOptions.from_parms(parms_for(), n_trial_wraps=1.0),
             tmp_path,
         )
 

@@ -16,6 +16,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from stamps_python.numerics.sb_network import sb_design_matrix
+
 CLOSURE_TOLERANCE = 1.0  # rad: |loop residual| <= this marks the loop's pairs good at a pixel
 
 
@@ -36,6 +38,21 @@ def _triangles(pairs: dict[tuple[int, int], int]) -> list[list[int]]:
                 if (j, k) in pairs:
                     loops.append([pairs[(i, j)] + 1, pairs[(j, k)] + 1, -(pairs[(i, k)] + 1)])
     return loops
+
+
+def image_bperp(
+    ifgday_ix: np.ndarray, bperp: np.ndarray, n_image: int, master_ix: int
+) -> np.ndarray:
+    """Perpendicular baseline (n_image,) m of every image relative to the master ``master_ix``,
+    from the pairs' ``bperp`` (n_ifg,) m over ``ifgday_ix`` (n_ifg, 2) 0-based images: least
+    squares, exact when those are differences of image baselines; 0 for images in no pair."""
+    G = sb_design_matrix(np.asarray(ifgday_ix, dtype=np.int64), int(n_image), int(master_ix))
+    cols = np.flatnonzero(np.abs(G).sum(axis=0) > 0)
+    out = np.zeros(int(n_image))
+    out[cols] = np.linalg.lstsq(
+        G[:, cols], np.asarray(bperp, dtype=np.float64).ravel(), rcond=None
+    )[0]
+    return out
 
 
 def closure_loops(

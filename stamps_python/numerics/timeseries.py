@@ -28,6 +28,7 @@ from stamps_python.numerics.defo_model import residual_deramp
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.lscov import lscov_operator
+from stamps_python.parms import number, required
 from stamps_python.utils import StampsError
 
 MM_PER_M = 1000.0
@@ -201,14 +202,13 @@ def reference_ps_from_parms(
 ) -> np.ndarray | None:
     """:func:`reference_ps` with the parameters ref_lon, ref_lat, ref_centre_lonlat and
     ref_radius (as the steps call ``ps_setref``); an empty reference area is a StampsError."""
-    inf = [-math.inf, math.inf]
     ix = reference_ps(
         lonlat,
         ll0,
-        np.asarray(parms.get("ref_lon", inf), dtype=np.float64).ravel(),
-        np.asarray(parms.get("ref_lat", inf), dtype=np.float64).ravel(),
-        np.asarray(parms.get("ref_centre_lonlat", [0.0, 0.0]), dtype=np.float64).ravel(),
-        float(parms.get("ref_radius", math.inf)),
+        np.asarray(required(parms, "ref_lon"), dtype=np.float64).ravel(),
+        np.asarray(required(parms, "ref_lat"), dtype=np.float64).ravel(),
+        np.asarray(required(parms, "ref_centre_lonlat"), dtype=np.float64).ravel(),
+        number(parms, "ref_radius"),
     )
     if ix is not None and ix.size == 0:
         raise StampsError(

@@ -1,11 +1,12 @@
 """Resampling of wrapped PS phase onto the unwrapping grid and its Goldstein prefilter (Step 6).
 
 Ports of StaMPS ``uw_grid_wrapped.m`` and ``wrap_filt.m``. The PS phasors (complex, radians as
-angle) of each interferogram are summed into square cells of ``pix_size`` m; the non-empty cells
-are the grid *nodes*, numbered in MATLAB column-major order (down each grid column, columns left
-to right), which is the order every later unwrapping workspace uses. Optionally each gridded
-interferogram is Goldstein filtered (adaptive, exponent ``gold_alpha``) and/or low-pass filtered
-on overlapping windows of ``prefilt_win`` cells.
+angle) of each interferogram are summed into square cells of ``unwrap_grid_size`` m (StaMPS'
+``pix_size``, stored as such in the workspace); the non-empty cells are the grid *nodes*, numbered
+in MATLAB column-major order (down each grid column, columns left to right), which is the order
+every later unwrapping workspace uses. Optionally each gridded interferogram is Goldstein filtered
+(adaptive, exponent ``unwrap_gold_alpha``) and/or low-pass filtered on overlapping windows of
+``unwrap_gold_n_win`` cells.
 
 Index conventions of the returned ``uw_grid`` workspace (see docs/steps/step6_unwrap.md):
 ``grid_ij`` (cell of every PS) and ``ij`` (cell of every node) are 0-based (row, column);
@@ -172,11 +173,12 @@ def check_cell_count(width: float, height: float, pix_size: float) -> None:
     )
 
 
-def check_grid(xy: np.ndarray, pix_size: float, prefilt_win: int) -> None:
-    """Check, before any gridding, that the unwrapping grid of PS at ``xy`` (n, 2) [x, y] m is
-    neither too large (:func:`check_cell_count`) nor narrower than the Goldstein window."""
-    _, n_i, n_j, _, _ = grid_cells(xy, pix_size)
-    _check_window(n_i, n_j, prefilt_win, pix_size)
+def check_grid(xy: np.ndarray, unwrap_grid_size: float, unwrap_gold_n_win: int) -> None:
+    """Check, before any gridding, that the grid of ``unwrap_grid_size`` m cells of the PS at
+    ``xy`` (n, 2) [x, y] m is neither too large (:func:`check_cell_count`) nor narrower than the
+    Goldstein window of ``unwrap_gold_n_win`` cells."""
+    _, n_i, n_j, _, _ = grid_cells(xy, unwrap_grid_size)
+    _check_window(n_i, n_j, unwrap_gold_n_win, unwrap_grid_size)
 
 
 def _check_window(n_i: int, n_j: int, prefilt_win: int, pix_size: float) -> None:
@@ -197,17 +199,21 @@ def _node_order(nzix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def uw_grid_wrapped(
     ph_in: np.ndarray,
     xy_in: np.ndarray,
-    pix_size: float,
-    prefilt_win: int,
-    goldfilt_flag: bool,
+    unwrap_grid_size: float,
+    unwrap_gold_n_win: int,
+    unwrap_prefilter_flag: bool,
     lowfilt_flag: bool,
-    gold_alpha: float,
+    unwrap_gold_alpha: float,
     ph_in_predef: np.ndarray | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Grid and prefilter the wrapped phase ``ph_in`` (n_ps, n_ifg) of PS at ``xy_in`` (n_ps, 3).
 
     ``ph_in`` is complex (phasors) or real (radians); ``xy_in`` columns are [id, x m, y m].
+    Cells are ``unwrap_grid_size`` m squares; with ``unwrap_prefilter_flag`` each interferogram
+    is Goldstein filtered (exponent ``unwrap_gold_alpha``), with ``lowfilt_flag`` low-pass
+    filtered too, on windows of ``unwrap_gold_n_win`` cells (StaMPS' ``pix_size``,
+    ``prefilt_win``, ``goldfilt_flag``, ``gold_alpha``).
     ``ph_in_predef`` (radians, NaN where unknown) are previously unwrapped values to hold.
     Returns the ``uw_grid`` workspace: ``ph`` (n_nodes, n_ifg) complex64 gridded (filtered)
     phase, ``ph_lowpass`` (or None), ``ph_uw_predef`` (or None), ``xy`` (node id, x, y of cell
@@ -221,8 +227,10 @@ def uw_grid_wrapped(
     is_complex = np.iscomplexobj(ph_in)
     if is_complex and np.any(ph_in == 0):
         raise StampsError("Some phase values are zero")
-    grid_ij, n_i, n_j, grid_x_min, grid_y_min = grid_cells(np.asarray(xy_in)[:, 1:3], pix_size)
-    _check_window(n_i, n_j, prefilt_win, pix_size)
+    grid_ij, n_i, n_j, grid_x_min, grid_y_min = grid_cells(
+        np.asarray(xy_in)[:, 1:3], unwrap_grid_size
+    )
+    _check_window(n_i, n_j, unwrap_gold_n_win, unwrap_grid_size)
     flat_cell = grid_ij[:, 0] * n_j + grid_ij[:, 1]
 
     def grid_of(i1: int) -> np.ndarray:
@@ -245,11 +253,11 @@ def uw_grid_wrapped(
         range(n_ifg), desc="grid + filter", unit="ifg", disable=not progress, leave=False
     ):
         ph_grid = first if i1 == 0 else grid_of(i1)
-        if goldfilt_flag or lowfilt_flag:
-            gold, low = wrap_filt(ph_grid, prefilt_win, gold_alpha, None, lowfilt_flag)
+        if unwrap_prefilter_flag or lowfilt_flag:
+            gold, low = wrap_filt(ph_grid, unwrap_gold_n_win, unwrap_gold_alpha, None, lowfilt_flag)
             if low is not None:
                 ph_lowpass[:, i1] = low[nz_i, nz_j]
-        ph[:, i1] = (gold if goldfilt_flag else ph_grid)[nz_i, nz_j]
+        ph[:, i1] = (gold if unwrap_prefilter_flag else ph_grid)[nz_i, nz_j]
         if predef:
             vals = np.asarray(ph_in_predef[:, i1], dtype=np.float64)
             ok = ~np.isnan(vals)
@@ -265,7 +273,11 @@ def uw_grid_wrapped(
             col[known] = mean_uw[known] + diff
             ph_uw_predef[:, i1] = col
     xy = np.column_stack(
-        [np.arange(1, n_nodes + 1), (nz_j + 0.5) * pix_size, (nz_i + 0.5) * pix_size]
+        [
+            np.arange(1, n_nodes + 1),
+            (nz_j + 0.5) * unwrap_grid_size,
+            (nz_i + 0.5) * unwrap_grid_size,
+        ]
     )
     return {
         "ph": ph,
@@ -283,5 +295,5 @@ def uw_grid_wrapped(
         "n_ifg": n_ifg,
         "n_ps": n_nodes,
         "grid_ij": grid_ij,
-        "pix_size": float(pix_size),
+        "pix_size": float(unwrap_grid_size),
     }

@@ -3,14 +3,14 @@
 For every edge of the unwrapping network (pairs of grid nodes, see ``unwrap_interp``) the phase
 difference between its two nodes is formed in every interferogram. Step 6 then:
 
-1. (``la_flag``) estimates, per edge, the look-angle-error phase gradient K (rad per m of
-   perpendicular baseline) by a periodogram over trial values followed by a weighted linear fit,
-   and removes ``K * bperp``;
+1. (``unwrap_la_error_flag``) estimates, per edge, the look-angle-error phase gradient K (rad per
+   m of perpendicular baseline) by a periodogram over trial values followed by a weighted linear
+   fit, and removes ``K * bperp``;
 2. smooths the edge phase in time to predict its unwrapped value:
 
    - ``3D_FULL`` (and single-reference ``3D``): for each image that is an end of (almost) all
-     interferograms, a Gaussian-weighted (``time_win`` days) local mean and linear trend in time
-     of the complex phase, integrated along time;
+     interferograms, a Gaussian-weighted (``unwrap_time_win`` days) local mean and linear trend in
+     time of the complex phase, integrated along time;
    - ``3D_QUICK`` / ``3D_SMALL_DEF``: a least-squares inversion of the network to a phase series
      per image, smoothed with the Gaussian time window, edges noisier than 1.3 rad dropped;
    - ``3D`` / ``3D_NEW`` (multi-reference): as 3D_QUICK, but edges noisier than 1 rad are refitted
@@ -18,12 +18,15 @@ difference between its two nodes is formed in every interferogram. Step 6 then:
      by the inverse covariance of the spatially high-pass filtered phase;
    - ``3D_NO_DEF`` / ``2D``: no smoothing in time;
 
-3. (``scf_flag``) compares the time smoothing with a prediction from local phase gradients
-   (FFT peak in windows, ``gradient_filt``) and keeps, per edge, whichever leaves less noise.
+3. (``unwrap_spatial_cost_func_flag``) compares the time smoothing with a prediction from local
+   phase gradients (FFT peak in windows of ``unwrap_gold_n_win`` grid cells, ``gradient_filt``)
+   and keeps, per edge, whichever leaves less noise.
 
 ``dph_space_uw`` is the wrapped edge phase plus the integer cycles the smoothing predicts (rad);
 ``dph_noise`` its departure from the smooth model (rad, NaN for edges with no usable statistics).
-All arrays are (n_edge, n_ifg); ``day`` in days, ``bperp`` in m, ``time_win`` in days.
+All arrays are (n_edge, n_ifg); ``day`` in days, ``bperp`` in m, ``unwrap_time_win`` in days.
+The arguments carry the StaMPS parameter names (MATLAB's ``time_win``, ``la_flag``,
+``prefilt_win`` and ``scf_flag``).
 """
 
 from __future__ import annotations
@@ -562,12 +565,12 @@ def uw_sb_unwrap_space_time(
     day: np.ndarray,
     ifgday_ix: np.ndarray,
     unwrap_method: str,
-    time_win: float,
-    la_flag: bool,
+    unwrap_time_win: float,
+    unwrap_la_error_flag: bool,
     bperp: np.ndarray,
     n_trial_wraps: float,
-    prefilt_win: int,
-    scf_flag: bool,
+    unwrap_gold_n_win: int,
+    unwrap_spatial_cost_func_flag: bool,
     uw_grid: dict[str, Any],
     uw_interp: dict[str, Any],
     seed: int = ANNEAL_SEED,
@@ -576,8 +579,11 @@ def uw_sb_unwrap_space_time(
     """Smooth and unwrap the edge phase differences in time (StaMPS ``uw_sb_unwrap_space_time``).
 
     ``day`` (n_image,) days relative to the master, ``ifgday_ix`` (n_ifg, 2) 0-based first/second
-    image of each interferogram, ``bperp`` (n_ifg,) m, ``uw_grid`` / ``uw_interp`` the workspaces
-    of :func:`~stamps_python.numerics.unwrap_grid.uw_grid_wrapped` and
+    image of each interferogram, ``bperp`` (n_ifg,) m, ``unwrap_time_win`` days (Gaussian time
+    smoothing), ``n_trial_wraps`` cycles (look-angle search range, ``unwrap_la_error_flag``),
+    ``unwrap_gold_n_win`` grid cells (phase-gradient windows, ``unwrap_spatial_cost_func_flag``);
+    see :class:`~stamps_python.steps.ps_unwrap.UnwrapOptions`. ``uw_grid`` / ``uw_interp`` the
+    workspaces of :func:`~stamps_python.numerics.unwrap_grid.uw_grid_wrapped` and
     :func:`~stamps_python.numerics.unwrap_interp.uw_interp`. ``seed`` seeds the annealing of the
     multi-reference ``3D`` method. Returns the ``uw_space_time`` workspace (``dph_space_uw``,
     ``dph_noise``, ``G``, ``spread``, ``ifreq_ij``, ``jfreq_ij``, ``shaky_ix``, ``predef_ix``,
@@ -614,9 +620,9 @@ def uw_sb_unwrap_space_time(
     n_image = G.shape[1]
 
     K = np.zeros(len(dph_space))
-    if la_flag and np.ptp(bperp) == 0:
+    if unwrap_la_error_flag and np.ptp(bperp) == 0:
         log.warning("   perpendicular baselines do not vary: look angle error not estimated")
-    elif la_flag:
+    elif unwrap_la_error_flag:
         log.info("   Estimating look angle error")
         dph_sub, bperp_sub, range_sub, ntw = _look_angle_subset(
             dph_space, G, ifgday_ix, day, bperp, n_trial_wraps
@@ -656,14 +662,14 @@ def uw_sb_unwrap_space_time(
 
     log.info("   Smoothing in time")
     if method == "3D_FULL":
-        dph_smooth_ifg = _smooth_full(dph_space, G, ifgday_ix, day, time_win)
+        dph_smooth_ifg = _smooth_full(dph_space, G, ifgday_ix, day, unwrap_time_win)
         dph_noise = residual_angle(dph_space, dph_smooth_ifg)
         with np.errstate(invalid="ignore"):
             dph_noise[np.std(dph_noise, axis=1, ddof=1) > 1.2] = np.nan
     else:
         x = (day - day[0]) * (n_image - 1) / (day[-1] - day[0])
         series = _series_from_network(np.angle(dph_space), G, predef_ix, predef_values)
-        smooth_series = _gaussian_smoother(day, time_win) @ series
+        smooth_series = _gaussian_smoother(day, unwrap_time_win) @ series
         dph_smooth_ifg = _ifg_from_series(G, smooth_series)
         dph_noise = residual_angle(dph_space, dph_smooth_ifg)
         if method in ("3D_SMALL_DEF", "3D_QUICK"):
@@ -696,10 +702,10 @@ def uw_sb_unwrap_space_time(
 
     shaky_ix = None
     ifreq_ij = jfreq_ij = None
-    if scf_flag:
+    if unwrap_spatial_cost_func_flag:
         log.info("   Calculating local phase gradients")
         smooth2, spread2, ifreq_ij, jfreq_ij = _gradient_prediction(
-            uw_grid, edges, prefilt_win, progress
+            uw_grid, edges, unwrap_gold_n_win, progress
         )
         with np.errstate(invalid="ignore"):
             std_noise = np.std(dph_noise, axis=1, ddof=1)

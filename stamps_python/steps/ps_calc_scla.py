@@ -46,7 +46,7 @@ from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.numerics.rows import ROW_CHUNK, nanmean_rows, rows_matmul
 from stamps_python.numerics.timeseries import reference_ps_from_parms
 from stamps_python.numerics.tropo import sb_invert_tropo, tropo_correction
-from stamps_python.parms import flag, ifg_index0, with_defaults
+from stamps_python.parms import flag, ifg_index0, required
 from stamps_python.utils import StampsError, datestr, get_logger
 
 _L1_MAX_ITER = 200
@@ -136,8 +136,7 @@ def run(
     log = get_logger()
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    p = with_defaults(parms)
-    sb_flag = flag(p, "small_baseline_flag")
+    sb_flag = flag(parms, "small_baseline_flag")
     use_sb = bool(use_small_baselines)
     if use_sb and not sb_flag:
         raise StampsError(
@@ -177,14 +176,14 @@ def run(
         bperp_in = np.tile(bperp, (n_ps, 1))
         log.info("%s not found: using the scene baselines of ps2 for every PS", bp_path.name)
 
-    drop0 = ifg_index0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index")
+    drop0 = ifg_index0(required(parms, "drop_ifg_index"), n_ifg, "drop_ifg_index")
     if sb_flag and not use_sb:
         uii = np.arange(n_image)
     else:
         uii = np.setdiff1d(np.arange(n_ifg), drop0)
 
-    if flag(p, "subtr_tropo"):
-        method = str(p.get("tropo_method", "a_l"))
+    if flag(parms, "subtr_tropo"):
+        method = str(required(parms, "tropo_method"))
         tca_name = "tca_sb" if (use_sb or sb_flag) else "tca"
         tca = load_product(
             require(
@@ -199,9 +198,9 @@ def run(
         log.info("subtracted the TRAIN correction %s", method)
 
     ph_ramp = np.zeros((0, 0), dtype=np.float32)
-    model = str(p["defo_model"])
-    if flag(p, "scla_deramp"):
-        if str(p["deramp_method"]) == "model":
+    model = str(required(parms, "defo_model"))
+    if flag(parms, "scla_deramp"):
+        if str(required(parms, "deramp_method")) == "model":
             log.info("deramping ifgs (ramps of the %s-model residual) ...", model)
             ph_uw, ramp = _model_deramp(ps, ph_uw, uii, master_ix, model, use_sb)
         else:
@@ -211,18 +210,18 @@ def run(
         ph_ramp = ramp.astype(np.float32)
 
     drop_name = "sb_scla_drop_index" if use_sb else "scla_drop_index"
-    uii = np.setdiff1d(uii, ifg_index0(p.get(drop_name, []), n_col, drop_name))
+    uii = np.setdiff1d(uii, ifg_index0(required(parms, drop_name), n_col, drop_name))
 
     aps_path = product_path(run_dir, "aps_sb" if use_sb else "aps", 2)
     if aps_path.is_file():
-        if flag(p, "subtr_tropo"):
+        if flag(parms, "subtr_tropo"):
             log.warning(
                 "atmosphere removed twice: %s is subtracted and subtr_tropo is 'y'", aps_path.name
             )
         ph_uw -= np.asarray(load_product(aps_path, ["ph_aps_slave"])["ph_aps_slave"], np.float32)
         log.info("subtracted ph_aps_slave of %s", aps_path.name)
 
-    ref_ps = reference_ps_from_parms(ps["lonlat"], ps.get("ll0"), p)
+    ref_ps = reference_ps_from_parms(ps["lonlat"], ps.get("ll0"), parms)
     if ref_ps is not None:
         ph_uw -= nanmean_rows(ph_uw, ref_ps).astype(np.float32)
         log.info("%d reference PS", ref_ps.size)
@@ -232,7 +231,7 @@ def run(
             G_sb = sb_design(ps)
             if "unwrap_ifg_index_sm" in uw:
                 sm_ix = np.asarray(uw["unwrap_ifg_index_sm"], dtype=np.int64).ravel()
-                uii = np.setdiff1d(sm_ix, ifg_index0(p.get(drop_name, []), n_col, drop_name))
+                uii = np.setdiff1d(sm_ix, ifg_index0(required(parms, drop_name), n_col, drop_name))
             uii = np.setdiff1d(uii, [master_ix])
             bperp_mat = sm_bperp_from_sb(bperp_in, G_sb, uii, n_image)
         else:
@@ -298,7 +297,7 @@ def run(
 
     M = lscov_operator(G, V_use)
     coeffs = rows_matmul(ph_uw, uii, op @ M.T)
-    if str(p.get("scla_method", "L2")).upper() == "L1":
+    if str(required(parms, "scla_method")).upper() == "L1":
         log.info("L1-norm fit of every PS ...")
         for r0 in range(0, n_ps, ROW_CHUNK):
             rows = slice(r0, r0 + ROW_CHUNK)

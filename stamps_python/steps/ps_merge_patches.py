@@ -22,7 +22,7 @@ import numpy as np
 
 from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.numerics.geodesy import llh2local, rotate_to_scene_axes
-from stamps_python.parms import flag
+from stamps_python.parms import flag, number
 from stamps_python.rundir import read_patch_core, read_patch_list
 from stamps_python.utils import StampsError, get_logger
 
@@ -175,8 +175,8 @@ def merge_patches(
     """Merge the patches of ``run_dir`` (default: all of patch.list); returns merged arrays."""
     log = get_logger()
     run_dir = Path(run_dir)
-    grid_size = float(parms.get("merge_resample_size", 0))
-    merge_stdev = float(parms.get("merge_standard_dev", np.inf))
+    grid_size = number(parms, "merge_resample_size")
+    merge_stdev = number(parms, "merge_standard_dev")
     min_weight = 1.0 / merge_stdev**2
     small_baseline = flag(parms, "small_baseline_flag")
 
@@ -248,7 +248,7 @@ def merge_patches(
     kept_ix = np.flatnonzero(keep)
     lonlat = lonlat[kept_ix]
     ll0 = (lonlat.max(axis=0) + lonlat.min(axis=0)) / 2.0
-    heading = float(parms.get("heading", 0.0))
+    heading = number(parms, "heading")
     xy, rotation = rotate_to_scene_axes(
         llh2local(lonlat, ll0), heading if np.isfinite(heading) else 0.0
     )

@@ -40,7 +40,7 @@ from stamps_python.io.products import (
 from stamps_python.numerics.defo_model import fit_rows, model_design, residual_deramp
 from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.numerics.scn_filter import plane_fit, spatial_lowpass, time_highpass
-from stamps_python.parms import flag, ifg_index0, with_defaults
+from stamps_python.parms import flag, ifg_index0, number, required
 from stamps_python.utils import StampsError, get_logger
 
 
@@ -68,16 +68,15 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     log = get_logger()
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    p = with_defaults(parms)
-    if flag(p, "scn_kriging_flag"):
+    if flag(parms, "scn_kriging_flag"):
         raise StampsError(
             "scn_kriging_flag = 'y' (ps_scn_filt_krig) is not available in "
             "stamps_python; set scn_kriging_flag to 'n'"
         )
     log.info("Estimating other spatially-correlated noise ...")
-    time_win = float(p["scn_time_win"])
-    wavelength = float(p["scn_wavelength"])
-    sb_flag = flag(p, "small_baseline_flag")
+    time_win = number(parms, "scn_time_win")
+    wavelength = number(parms, "scn_wavelength")
+    sb_flag = flag(parms, "small_baseline_flag")
 
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
     phuw_path = require(product_path(run_dir, "phuw", 2), "Step 6")
@@ -93,7 +92,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         uii = np.arange(n_image)
     else:
         uii = np.setdiff1d(
-            np.arange(n_ifg), ifg_index0(p.get("drop_ifg_index", []), n_ifg, "drop_ifg_index")
+            np.arange(n_ifg), ifg_index0(required(parms, "drop_ifg_index"), n_ifg, "drop_ifg_index")
         )
     day = day_all[uii]
     master_ix = int(np.sum(float(ps["master_day"]) > day_all))  # 0-based, in the full list
@@ -130,18 +129,20 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     ph_all[np.isnan(ph_all)] = 0.0
 
     fit_cols = np.flatnonzero(np.arange(n_use) != (-1 if master_col is None else master_col))
-    model = str(p["defo_model"])
-    if flag(p, "detrend_scn"):
+    model = str(required(parms, "defo_model"))
+    if flag(parms, "detrend_scn"):
         ph_all -= _model_fit(ph_all, day, float(ps["master_day"]), model, fit_cols)
         log.info("removed each PS's %s deformation model before filtering (detrend_scn)", model)
 
-    deramp_ifg = ifg_index0(p.get("scn_deramp_ifg", []), n_col, "scn_deramp_ifg", allow_all=True)
+    deramp_ifg = ifg_index0(
+        required(parms, "scn_deramp_ifg"), n_col, "scn_deramp_ifg", allow_all=True
+    )
     deramp_ix = np.flatnonzero(np.isin(uii, deramp_ifg))
     xy = np.asarray(ps["xy"], dtype=np.float64)[:, 1:3]
     ph_ramp = np.zeros((n_ps, deramp_ix.size), dtype=np.float32)
     if deramp_ix.size:
         log.info("deramping selected ifgs: %s", (uii[deramp_ix] + 1).tolist())
-        if str(p["deramp_method"]) == "model" and not flag(p, "detrend_scn"):
+        if str(required(parms, "deramp_method")) == "model" and not flag(parms, "detrend_scn"):
             G = model_design(day[fit_cols], float(ps["master_day"]), model)
             ramp_all = np.zeros((n_ps, n_use))
             ramp_all[:, fit_cols] = residual_deramp(ph_all[:, fit_cols], xy, G)[1]
@@ -151,7 +152,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
         ph_all[:, deramp_ix] -= ramp.astype(np.float32)
         ph_ramp = ramp.astype(np.float32)
 
-    if flag(p, "auto_scn_time_win"):
+    if flag(parms, "auto_scn_time_win"):
         time_win = auto_time_win(day_all, time_win)
         log.info(
             "auto_scn_time_win: time window %.1f days for a %.0f-day stack",

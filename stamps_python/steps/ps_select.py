@@ -38,7 +38,7 @@ from stamps_python.io.products import ifg_label, load_product, product_path, sav
 from stamps_python.numerics.clap import clap_filt_patch
 from stamps_python.numerics.random_phase import hist_centres
 from stamps_python.numerics.topofit import ps_topofit
-from stamps_python.parms import drop_ifg_index0, flag, number
+from stamps_python.parms import drop_ifg_index0, flag, number, required
 from stamps_python.utils import StampsError, get_logger, timed
 
 BOOTSTRAP_SEED = 2006
@@ -294,23 +294,21 @@ def run(patch_dir: str | Path, parms: Mapping[str, Any], *, reest_flag: int | No
     patch_dir = Path(patch_dir)
     log = get_logger()
     if reest_flag is None:
-        reest = flag(parms, "quick_est_gamma_flag", "y") and flag(
-            parms, "select_reest_gamma_flag", "y"
-        )
+        reest = flag(parms, "quick_est_gamma_flag") and flag(parms, "select_reest_gamma_flag")
         reest_flag = 0 if reest else 1
     if reest_flag not in (0, 1, 2, 3):
         raise StampsError(f"ps_select: reest_flag {reest_flag} must be 0, 1, 2 or 3")
-    small_baseline = flag(parms, "small_baseline_flag", "n")
-    clap_alpha = number(parms, "clap_alpha", 1.0)
-    clap_beta = number(parms, "clap_beta", 0.3)
-    n_win = int(number(parms, "clap_win", 32))
-    slc_osf = int(number(parms, "slc_osf", 1))
-    select_method = str(parms.get("select_method", "DENSITY")).upper()
-    gamma_stdev_reject = number(parms, "gamma_stdev_reject", 0.0)
+    small_baseline = flag(parms, "small_baseline_flag")
+    clap_alpha = number(parms, "clap_alpha")
+    clap_beta = number(parms, "clap_beta")
+    n_win = int(number(parms, "clap_win"))
+    slc_osf = int(number(parms, "slc_osf"))
+    select_method = str(required(parms, "select_method")).upper()
+    gamma_stdev_reject = number(parms, "gamma_stdev_reject")
     if select_method == "PERCENT":
-        max_percent_rand = number(parms, "percent_rand", 1.0 if small_baseline else 20.0)
+        max_percent_rand = number(parms, "percent_rand")
     else:
-        max_density_rand = number(parms, "density_rand", 2.0 if small_baseline else 20.0)
+        max_density_rand = number(parms, "density_rand")
     low_coh_thresh = 15 if small_baseline else 31
     select_path = product_path(patch_dir, "select", 1)
 

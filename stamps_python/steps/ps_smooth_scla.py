@@ -26,7 +26,7 @@ from stamps_python.io.products import (
 )
 from stamps_python.numerics.baselines import bperp_with_master, sb_design, sm_bperp_from_sb
 from stamps_python.numerics.triangulation import delaunay_edges
-from stamps_python.parms import flag, with_defaults
+from stamps_python.parms import flag
 from stamps_python.utils import StampsError, get_logger
 
 
@@ -73,8 +73,7 @@ def run(
     log = get_logger()
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    p = with_defaults(parms)
-    sb_flag = flag(p, "small_baseline_flag")
+    sb_flag = flag(parms, "small_baseline_flag")
     use_sb = bool(use_small_baselines)
     if use_sb and not sb_flag:
         raise StampsError(

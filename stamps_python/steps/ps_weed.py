@@ -254,13 +254,13 @@ def run(
     """
     patch_dir = Path(patch_dir)
     log = get_logger()
-    small_baseline = flag(parms, "small_baseline_flag", "n")
-    time_win = number(parms, "weed_time_win", 730.0)
-    weed_standard_dev = number(parms, "weed_standard_dev", np.inf if small_baseline else 1.0)
-    weed_max_noise = number(parms, "weed_max_noise", np.inf)
-    weed_zero_elevation = flag(parms, "weed_zero_elevation", "n")
+    small_baseline = flag(parms, "small_baseline_flag")
+    time_win = number(parms, "weed_time_win")
+    weed_standard_dev = number(parms, "weed_standard_dev")
+    weed_max_noise = number(parms, "weed_max_noise")
+    weed_zero_elevation = flag(parms, "weed_zero_elevation")
     if no_weed_adjacent is None:
-        no_weed_adjacent = small_baseline or not flag(parms, "weed_neighbours", "n")
+        no_weed_adjacent = small_baseline or not flag(parms, "weed_neighbours")
     if no_weed_noisy is None:
         no_weed_noisy = weed_standard_dev >= np.pi and weed_max_noise >= np.pi
 

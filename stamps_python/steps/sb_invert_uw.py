@@ -42,7 +42,7 @@ from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.numerics.rows import nanmean_rows
 from stamps_python.numerics.sb_network import network_components, sb_design_matrix
 from stamps_python.numerics.timeseries import reference_ps_from_parms
-from stamps_python.parms import drop_ifg_index0, with_defaults
+from stamps_python.parms import drop_ifg_index0
 from stamps_python.utils import StampsError, datestr, get_logger
 
 _ROW_CHUNK = 65536
@@ -170,7 +170,6 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
     log = get_logger()
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
-    p = with_defaults(parms)
     log.info("Inverting the unwrapped small-baseline interferograms to single master ...")
 
     ps_path = require(product_path(run_dir, "ps2"), "Step 5")
@@ -190,7 +189,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
             f"{ps_path}: ifgday_ix has {ifgday_ix.shape[0]} rows but n_ifg is {n_ifg}"
         )
     names = image_names(ps, n_image)
-    drop0 = drop_ifg_index0(p, n_ifg)
+    drop0 = drop_ifg_index0(parms, n_ifg)
     uii = np.setdiff1d(np.arange(n_ifg), drop0)
     if uii.size == 0:
         raise StampsError("no interferogram left to invert (drop_ifg_index drops them all)")
@@ -252,7 +251,7 @@ def run(run_dir: str | Path, parms: Mapping[str, Any]) -> Path:
 
     # StaMPS indexes with ps_setref's 0 when ref_radius is -inf and fails; here no reference
     # means the phase is not re-referenced.
-    ref_ps = reference_ps_from_parms(ps["lonlat"], ps.get("ll0"), p)
+    ref_ps = reference_ps_from_parms(ps["lonlat"], ps.get("ll0"), parms)
     if ref_ps is not None:
         ph_uw_sb -= nanmean_rows(ph_uw_sb, ref_ps).astype(np.float32)
         log.info("%d reference PS", ref_ps.size)
