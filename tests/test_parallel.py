@@ -283,7 +283,10 @@ def test_run_dir_the_workers_cannot_see_is_one_line_error(prepared, tmp_path, da
     assert not list(run.rglob("ps1.h5")) and not list(run.glob(".stamps_fs_check_*"))
 
 
-def test_unreachable_scheduler_is_one_line_error(prepared, tmp_path, capsys):
+def test_unreachable_scheduler_is_one_line_error(prepared, tmp_path, capsys, monkeypatch):
+    from stamps_python import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 2.0)
     run = _copy(prepared, tmp_path)
     code = _cli([str(run), "--start", "1", "--end", "1", "--scheduler", "tcp://127.0.0.1:1"])
     err = _errors(capsys)
@@ -368,7 +371,11 @@ def test_slurm_and_pbs_job_scripts_from_a_config_file(tmp_path):
         script = pbs.job_script()
     finally:
         pbs.close()
-    for line in ("#PBS -q workq", "#PBS -l walltime=01:30:00", "#PBS -l select=1:ncpus=2:mem=7630MB"):
+    for line in (
+        "#PBS -q workq",
+        "#PBS -l walltime=01:30:00",
+        "#PBS -l select=1:ncpus=2:mem=7630MB",
+    ):
         assert line in script, script
     flat = tmp_path / "flat.yaml"
     flat.write_text("queue: long\ncores: 1\nmemory: 2GB\nno-such-option: 1\n")

@@ -81,6 +81,7 @@ BEFORE_INPUT = [
     (ps_select.run, "clap_alpha"),
     (ps_weed.run, "weed_time_win"),
     (ps_weed.run, "weed_standard_dev"),
+    (ps_weed.run, "weed_zero_elevation"),  # a yes/no flag: missing is not "n"
     (ps_merge_patches.run, "merge_resample_size"),
     (ps_scn_filt.run, "scn_time_win"),
 ]

@@ -14,18 +14,16 @@ from stamps_python.utils import StampsError, get_logger
 
 def with_defaults(parms: Mapping[str, Any]) -> dict[str, Any]:
     """``parms`` completed with the StaMPS defaults (PS or SB, after ``small_baseline_flag``)."""
-    sb = flag(parms, "small_baseline_flag")
+    sb = str(parms.get("small_baseline_flag", "n")).strip().lower().startswith("y")
     out = default_parms(sb)
     out.update(parms)
     return out
 
 
-def flag(parms: Mapping[str, Any], name: str, default: str = "n") -> bool:
-    """True when the StaMPS yes/no parameter ``name`` is ``'y'`` (case-insensitive)."""
-    return str(parms.get(name, default)).strip().lower().startswith("y")
-
-
-_REQUIRED = object()
+def flag(parms: Mapping[str, Any], name: str) -> bool:
+    """True when the StaMPS yes/no parameter ``name`` is ``'y'`` (case-insensitive); a
+    StampsError when it is missing."""
+    return str(required(parms, name)).strip().lower().startswith("y")
 
 
 def required(parms: Mapping[str, Any], name: str) -> Any:
@@ -35,19 +33,13 @@ def required(parms: Mapping[str, Any], name: str) -> Any:
     return parms[name]
 
 
-def number(
-    parms: Mapping[str, Any], name: str, default: Any = _REQUIRED, finite: bool = False
-) -> float:
+def number(parms: Mapping[str, Any], name: str, finite: bool = False) -> float:
     """Numeric parameter ``name`` as a float (``'inf'`` accepted unless ``finite``).
 
-    Without a ``default`` the parameter must be present; a value that is not a number (or not
-    finite when ``finite``) is a one-line StampsError naming it.
+    A missing parameter, or a value that is not a number (or not finite when ``finite``), is a
+    one-line StampsError naming it.
     """
-    value = parms.get(name)
-    if value is None:
-        if default is _REQUIRED:
-            raise StampsError(f"parameter '{name}' is missing")
-        value = default
+    value = required(parms, name)
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -95,4 +87,4 @@ def ifg_index0(
 
 def drop_ifg_index0(parms: Mapping[str, Any], n_ifg: int) -> np.ndarray:
     """0-based interferograms to drop, from the 1-based ``drop_ifg_index`` (numbers 1..n_ifg)."""
-    return ifg_index0(parms.get("drop_ifg_index", []), n_ifg, "drop_ifg_index", strict=True)
+    return ifg_index0(required(parms, "drop_ifg_index"), n_ifg, "drop_ifg_index", strict=True)
