@@ -11,6 +11,7 @@ calls to the same executor.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import resource
 import time
@@ -118,11 +119,18 @@ def _n_ps_after(step: int, patch_dir: Path) -> int | None:
     return None
 
 
-def _run_merged_step(step: int, run_dir: Path, parms: dict[str, Any]) -> None:
-    """Steps 6-8 on the merged workspaces, in the order stamps.m calls them."""
+def _run_merged_step(
+    step: int,
+    run_dir: Path,
+    parms: dict[str, Any],
+    executor: cf.Executor | None = None,
+    n_workers: int = 1,
+) -> None:
+    """Steps 6-8 on the merged workspaces, in the order stamps.m calls them; Step 6's snaphu
+    calls go to ``executor`` when there is one."""
     small_baseline = flag(parms, "small_baseline_flag")
     if step == 6:
-        ps_unwrap.run(run_dir, parms)
+        ps_unwrap.run(run_dir, parms, executor=executor, n_workers=n_workers)
         if small_baseline:
             sb_invert_uw.run(run_dir, parms)
     elif step == 7:
@@ -340,7 +348,10 @@ def run_steps(
     _remove_stale_temporaries([run_dir, *patch_dirs])
     patch_steps = list(range(start, min(end, 5) + 1))
     needs_executor = bool(patch_steps) or start <= 6 <= end
-    with open_executor(parallel if needs_executor else ParallelOptions(), run_dir) as executor:
+    with (
+        open_executor(parallel if needs_executor else ParallelOptions(), run_dir) as executor,
+        contextlib.ExitStack() as threads,
+    ):
         if patch_steps:
             t0 = time.perf_counter()
             if executor is None:
@@ -370,10 +381,16 @@ def run_steps(
                     patch_steps[-1],
                     timings["patch_wall"],
                 )
+        # Step 6's snaphu calls: on Dask as they are; for local processes (n_cores) a pool of
+        # as many threads, each waiting on its own snaphu process (no arrays copied to workers)
+        snaphu_pool, n_snaphu = executor, parallel.n_workers
+        if isinstance(executor, cf.ProcessPoolExecutor):
+            snaphu_pool = threads.enter_context(cf.ThreadPoolExecutor(parallel.n_cores))
+            n_snaphu = parallel.n_cores
         for step in range(max(start, 6), end + 1):
             log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
             t0 = time.perf_counter()
-            _run_merged_step(step, run_dir, load_parms(run_dir))
+            _run_merged_step(step, run_dir, load_parms(run_dir), snaphu_pool, n_snaphu)
             timings[f"step{step}"] = time.perf_counter() - t0
             _log_step_done(step, timings)
     return timings

@@ -142,6 +142,25 @@ class Snaphu:
 
 
 SNAPHU_TMP_PREFIX = ".snaphu_"  # snaphu's temporary working folders inside the run directory
+IN_FLIGHT_PER_WORKER = 2  # interferograms handed to an executor ahead of the results
+
+
+def unwrap_one(
+    ifg: np.ndarray,
+    rowcost: np.ndarray,
+    colcost: np.ndarray,
+    label: str,
+    work_dir: str | None = None,
+    executable: str | None = None,
+) -> np.ndarray:
+    """One snaphu run in a folder of its own (inside ``work_dir``, else the system's temporary
+    folder), removed afterwards: the task an executor runs for one interferogram. snaphu is
+    looked up where the task runs when ``executable`` is None."""
+    tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
+    try:
+        return Snaphu(tmp, executable).unwrap(ifg, rowcost, colcost, label=label)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def uw_stat_costs(
@@ -154,10 +173,14 @@ def uw_stat_costs(
     subset_ifg_index: np.ndarray | None = None,
     snaphu_exe: str | Path | None = None,
     progress: bool = True,
+    executor: Any = None,
+    n_workers: int = 1,
 ) -> dict[str, np.ndarray]:
     """Unwrap every gridded interferogram with snaphu and StaMPS' statistical costs.
 
-    snaphu runs in a temporary folder created inside ``work_dir`` and removed afterwards.
+    snaphu runs in a temporary folder created inside ``work_dir`` and removed afterwards. With a
+    :class:`concurrent.futures.Executor` (``n_workers`` of them) the interferograms are unwrapped
+    side by side, each in a folder of its own; the results are the same.
     Returns the ``uw_phaseuw`` workspace: ``ph_uw`` (n_nodes, n_ifg) float32 radians and
     ``msd`` (n_ifg,) mean square neighbour difference of each unwrapped grid (rad^2).
     """
@@ -173,17 +196,48 @@ def uw_stat_costs(
     subset = np.arange(n_ifg) if subset_ifg_index is None else np.asarray(subset_ifg_index)
     ph_uw = np.zeros((n_nodes, n_ifg), dtype=np.float32)
     msd = np.zeros(n_ifg)
-    tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
+
+    def store(i1: int, ifguw: np.ndarray) -> None:
+        msd[i1] = grid_msd(ifguw)
+        ph_uw[:, i1] = ifguw[nz_i, nz_j]
+        log.debug("   snaphu: interferogram %d of %d, msd %.3f", i1 + 1, n_ifg, msd[i1])
+
+    bar = tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False)
+    if executor is None:
+        tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
+        try:
+            runner = Snaphu(tmp, snaphu_exe)
+            for i1 in bar:
+                rowcost, colcost = ifg_costs(setup, int(i1))
+                label = f"interferogram {int(i1) + 1}"
+                store(int(i1), runner.unwrap(ph[Z, i1], rowcost, colcost, label=label))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return {"ph_uw": ph_uw, "msd": msd}
+    import concurrent.futures as cf
+
+    local = isinstance(executor, cf.ThreadPoolExecutor)
+    exe = str(snaphu_exe) if (local and snaphu_exe is not None) else None
+    where = str(work_dir) if local else None
+    limit = max(1, n_workers) * IN_FLIGHT_PER_WORKER
+    pending: dict[cf.Future, int] = {}
+    todo = [int(i) for i in subset]
     try:
-        runner = Snaphu(tmp, snaphu_exe)
-        for i1 in tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False):
-            rowcost, colcost = ifg_costs(setup, int(i1))
-            ifguw = runner.unwrap(ph[Z, i1], rowcost, colcost, label=f"interferogram {int(i1) + 1}")
-            msd[i1] = grid_msd(ifguw)
-            ph_uw[:, i1] = ifguw[nz_i, nz_j]
-            log.debug("   snaphu: interferogram %d of %d, msd %.3f", int(i1) + 1, n_ifg, msd[i1])
+        while todo or pending:
+            while todo and len(pending) < limit:
+                i1 = todo.pop(0)
+                rowcost, colcost = ifg_costs(setup, i1)
+                label = f"interferogram {i1 + 1}"
+                future = executor.submit(unwrap_one, ph[Z, i1], rowcost, colcost, label, where, exe)
+                pending[future] = i1
+            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                store(pending.pop(future), future.result())
+                bar.update(1)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for future in pending:
+            future.cancel()
+        bar.close()
     return {"ph_uw": ph_uw, "msd": msd}
 
 

@@ -121,6 +121,8 @@ def uw_3d(
     variance: np.ndarray | None = None,
     progress: bool = True,
     snaphu_exe: str | Path | None = None,
+    executor: Any = None,
+    n_workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unwrap the phase time series ``ph`` (n_ps, n_ifg) (StaMPS ``uw_3d``).
 
@@ -196,6 +198,8 @@ def uw_3d(
         variance,
         snaphu_exe=snaphu_exe,
         progress=progress,
+        executor=executor,
+        n_workers=n_workers,
     )
     save_product(work_dir / "uw_phaseuw.h5", pu)
     log.info("Unwrapping from grid")
@@ -313,8 +317,17 @@ def _good_pixel_predef(
     return predef
 
 
-def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) -> Path:
-    """ps_unwrap on the merged workspaces of ``run_dir``; returns the path of phuw2/phuw_sb2.h5."""
+def run(
+    run_dir: str | Path,
+    parms: Mapping[str, Any],
+    progress: bool = True,
+    executor: Any = None,
+    n_workers: int = 1,
+) -> Path:
+    """ps_unwrap on the merged workspaces of ``run_dir``; returns the path of phuw2/phuw_sb2.h5.
+
+    ``executor`` (a concurrent.futures.Executor of ``n_workers``) runs the snaphu calls of the
+    interferograms side by side; the products are those of a serial run."""
     log = get_logger()
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -426,6 +439,8 @@ def run(run_dir: str | Path, parms: Mapping[str, Any], progress: bool = True) ->
         ph_uw_predef=None if predef is None else predef[:, unwrap_ix],
         progress=progress,
         snaphu_exe=snaphu_exe,
+        executor=executor,
+        n_workers=n_workers,
     )
 
     ph_uw = np.zeros((n_ps, n_ifg), dtype=np.float32)
