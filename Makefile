@@ -21,7 +21,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(VENV)/bin/stamps_synthetic $(DEMO)/stack --profile easy --rows 300 --cols 600 --seed 7 --quiet
-	$(VENV)/bin/prep_isce $(DEMO)/stack/merged --output $(DEMO)/run --bootstrap-metadata \
+	$(VENV)/bin/prep_isce $(DEMO)/stack/merged $(DEMO)/run --bootstrap-metadata \
 		--range-patches 2 --azimuth-patches 1 --write-step1
 	$(VENV)/bin/stamps_parms $(DEMO)/run set unwrap_grid_size 50
 	$(VENV)/bin/stamps_main --start 1 --end 8 $(DEMO)/run
@@ -39,7 +39,7 @@ demo-sb: $(STAMP)
 	$(VENV)/bin/stamps_synthetic $(DEMOSB)/stack --profile easy --rows 300 --cols 600 --seed 7 --quiet
 	$(VENV)/bin/define_sb_pairs $(DEMOSB)/stack/merged $(DEMOSB)/run \
 		--max-temporal 60 --max-perpendicular 200
-	$(VENV)/bin/prep_isce $(DEMOSB)/stack/merged --output $(DEMOSB)/run --bootstrap-metadata \
+	$(VENV)/bin/prep_isce $(DEMOSB)/stack/merged $(DEMOSB)/run --bootstrap-metadata \
 		--small-baseline --range-patches 2 --azimuth-patches 1
 	$(VENV)/bin/build_sb_phase $(DEMOSB)/run
 	$(VENV)/bin/stamps_parms $(DEMOSB)/run set unwrap_grid_size 50

@@ -17,9 +17,9 @@ candidates are chosen on the amplitude-difference dispersion over the pairs of
 
 Usage::
 
-    prep_isce STACK/merged --output RUN --reference-date 20210529 --bootstrap-metadata \
+    prep_isce STACK/merged RUN --reference-date 20210529 --bootstrap-metadata \
         --range-patches 2 --azimuth-patches 2 --write-step1
-    prep_isce STACK/merged --output RUN --bootstrap-metadata --small-baseline
+    prep_isce STACK/merged RUN --bootstrap-metadata --small-baseline
 """
 
 if __name__ == "__main__" and not __package__:
@@ -33,7 +33,13 @@ from collections.abc import Sequence
 
 from stamps_python.prep.inputs import PrepOptions, check_inputs
 from stamps_python.prep.prepare import prepare, run_prep
-from stamps_python.utils import HelpFormatter, run_cli, setup_logging
+from stamps_python.utils import (
+    HelpFormatter,
+    add_run_argument,
+    run_argument,
+    run_cli,
+    setup_logging,
+)
 
 # prepare(): prep_isce from Python, without the CLI's logging (tests and benches call it)
 __all__ = ["build_parser", "cli", "main", "prepare"]
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="prep_isce", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
     )
     p.add_argument("merged", help="ISCE2 topsStack merged/ folder (with SLC/ and geom_reference/)")
-    p.add_argument("--output", "-o", required=True, help="run directory to create (or refresh)")
+    add_run_argument(p, "run directory to create (or refresh)", aliases=[("--output", "-o")])
     p.add_argument(
         "--reference-date",
         help="reference (master) date YYYYMMDD; default: the one named by the baselines/ folders",
@@ -100,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sb-list",
         help="small_baselines.list to use (copied into the run); "
-        "default: OUTPUT/small_baselines.list written by define_sb_pairs",
+        "default: RUN/small_baselines.list written by define_sb_pairs",
     )
     p.add_argument(
         "--write-step1",
@@ -135,8 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Logs go to the console and, once the inputs are checked, to the run's ``stamps.log`` (the
     run directory is made for it).
     """
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     setup_logging(None, verbose=args.verbose)
+    output = run_argument(args)
     options = PrepOptions(
         reference_date=args.reference_date,
         bootstrap_metadata=args.bootstrap_metadata,
@@ -154,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sb_list=args.sb_list,
         direct_io=not args.buffered_io,
     )
-    inputs = check_inputs(args.merged, args.output, options)
+    inputs = check_inputs(args.merged, output, options)
     setup_logging(inputs.output, verbose=args.verbose)
     try:
         run_prep(inputs)

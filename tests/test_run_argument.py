@@ -3,7 +3,14 @@ option spellings still accepted."""
 
 import pytest
 
-from stamps_python import build_sb_phase, define_sb_pairs, export_results, ps_plot, stamps_main
+from stamps_python import (
+    build_sb_phase,
+    define_sb_pairs,
+    export_results,
+    prep_isce,
+    ps_plot,
+    stamps_main,
+)
 from stamps_python.utils import StampsError, run_argument
 
 CASES = [
@@ -12,6 +19,7 @@ CASES = [
     (export_results, ["--correction", "v-do"], "--input-path"),
     (ps_plot, ["--correction", "v-do"], "--input-path"),
     (define_sb_pairs, ["merged", "--max-temporal", "60", "--max-perpendicular", "200"], "--output"),
+    (prep_isce, ["merged", "--range-patches", "2"], "--output"),
 ]
 
 

@@ -610,8 +610,9 @@ _SPECS: tuple[ParmSpec, ...] = (
         1,
         "",
         "none",
-        "Patches to process in parallel (StaMPS 4.1); not used yet: stamps_python runs the "
-        "patches one after another",
+        "Local worker processes (StaMPS 4.1): Steps 1-5a run patch by patch in n_cores "
+        "processes, Step 6 runs n_cores snaphu at a time; 1 is serial; products are identical "
+        "(stamps_main --n-cores overrides it; docs/parallel.md)",
         minimum=1,
     ),
     _p(
