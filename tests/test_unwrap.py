@@ -571,3 +571,26 @@ def test_run_holds_good_small_baseline_values(tmp_path: Path) -> None:
     assert cycle_errors(held[:, 3:4], phase[:, 3:4]).sum() == 0  # the wrong ones unwrapped again
     grid = load_product(tmp_path / "uw_grid.h5", ["ph_uw_predef"])["ph_uw_predef"]
     assert np.isfinite(grid).any() and np.isnan(grid).any()
+
+
+def test_n_trial_wraps_uses_the_look_angle_as_ps_unwrap_means(tmp_path):
+    # docs/differences.md "Step 6 n_trial_wraps": mean(la2) + 0.052 rad when la2 exists (always,
+    # in a stamps_python run), 21 deg only without it; ps2's mean_incidence wins when present
+    from stamps_python.io.products import save_product
+    from stamps_python.parms import default_parms
+
+    parms = {**default_parms(), "lambda": 0.0555, "max_topo_err": 20.0}
+    ps = {"bperp": np.array([-100.0, 0.0, 50.0, 140.0])}
+
+    def expected(inc: float) -> float:
+        return 240.0 * 20.0 / (0.0555 * ps_unwrap.RHO * np.sin(inc) / 4 / np.pi) / (2 * np.pi)
+
+    guess = ps_unwrap.n_trial_wraps_of(tmp_path, ps, parms)
+    assert guess == pytest.approx(expected(np.radians(21.0)), rel=1e-12)
+    save_product(tmp_path / "la2.h5", {"la": np.full(5, np.radians(36.0))})
+    look = ps_unwrap.n_trial_wraps_of(tmp_path, ps, parms)
+    assert look == pytest.approx(expected(np.radians(36.0) + 0.052), rel=1e-12)
+    # on Sentinel-1 geometry the look-angle value is about 1/1.7 of MATLAB's 21-deg guess
+    assert 1.6 < guess / look < 1.8
+    inc = ps_unwrap.n_trial_wraps_of(tmp_path, {**ps, "mean_incidence": 0.7}, parms)
+    assert inc == pytest.approx(expected(0.7), rel=1e-12)
