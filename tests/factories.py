@@ -44,14 +44,14 @@ def scene_points(
 
 
 def local2llh(xy_m: np.ndarray, ll0: np.ndarray) -> np.ndarray:
-    """(n, 2) lon, lat, deg, of local x, y (m) around ``ll0``: the inverse of ``llh2local``
-    (which works in km), by fixed-point iteration from a spherical first guess."""
-    xy_km = np.asarray(xy_m, dtype=float) / 1000.0
+    """(n, 2) lon, lat, deg, of local x, y (m) around ``ll0``: the inverse of ``llh2local``, by
+    fixed-point iteration from a spherical first guess (to well under a millimetre)."""
+    xy_m = np.asarray(xy_m, dtype=float)
     ll0 = np.asarray(ll0, dtype=float)
-    deg_km = np.array([111.32 * np.cos(np.radians(ll0[1])), 110.57])  # km per degree, lon/lat
-    lonlat = ll0 + xy_km / deg_km
+    m_per_deg = np.array([111_320.0 * np.cos(np.radians(ll0[1])), 110_570.0])  # lon, lat
+    lonlat = ll0 + xy_m / m_per_deg
     for _ in range(8):
-        lonlat = lonlat + (xy_km - llh2local(lonlat, ll0)) / deg_km
+        lonlat = lonlat + (xy_m - llh2local(lonlat, ll0)) / m_per_deg
     return lonlat
 
 

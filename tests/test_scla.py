@@ -29,7 +29,9 @@ def _xy(n_ps: int, rng: np.random.Generator, size: float = 3000.0) -> np.ndarray
     return np.column_stack([np.arange(1, n_ps + 1), scene_points(rng, n_ps, size)])
 
 
-def _ps_product(xy: np.ndarray, day: np.ndarray, bperp: np.ndarray, master_ix: int, **kw) -> dict:
+def _ps_product(
+    xy: np.ndarray, day: np.ndarray, bperp: np.ndarray, master_ix: int, **kw: object
+) -> dict:
     """ps2 of the PS ``xy`` (id, x, y) with a rough lon, lat around (10, 45)."""
     lonlat = np.column_stack([10.0 + xy[:, 1] / 78000.0, 45.0 + xy[:, 2] / 111000.0])
     return ps_product(xy[:, 1:], day, master_ix, bperp, lonlat=lonlat, ll0=LL0, **kw)

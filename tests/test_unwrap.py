@@ -33,8 +33,8 @@ def _scene(rng: np.random.Generator, n_ps: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _ps_product(
-    x: np.ndarray, y: np.ndarray, day: np.ndarray, bperp: np.ndarray, master: int, **kw
-):
+    x: np.ndarray, y: np.ndarray, day: np.ndarray, bperp: np.ndarray, master: int, **kw: object
+) -> dict:
     """ps2 of the PS at x, y (m) on a 10 m pixel grid, lon, lat a scaled copy of x, y."""
     ij = np.column_stack([np.arange(1, len(x) + 1), (y / 10).astype(int), (x / 10).astype(int)])
     xy = np.column_stack([x, y])
