@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from factories import days, ps_product, scene_points, write_workspace
 
 from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.matlab import matlab_interp
@@ -53,10 +54,7 @@ def _make_patch(
     K bperp + 0.3 rad noise), 40 % random-phase pixels. Returns the truth."""
     rng = np.random.default_rng(seed)
     master_ix = 8
-    x = rng.uniform(0, extent_m[0], n_ps)
-    y = rng.uniform(0, extent_m[1], n_ps)
-    order = np.lexsort((x, y))
-    x, y = np.round(x[order], 3), np.round(y[order], 3)
+    x, y = np.round(scene_points(rng, n_ps, extent_m), 3).T
     is_ps = rng.random(n_ps) < 0.6
     bperp = np.round(rng.uniform(-120, 120, n_ifg), 2)
     bperp[master_ix] = 0
@@ -73,27 +71,22 @@ def _make_patch(
     ph[:, master_ix] = 1
     keep = np.arange(n_ifg) != master_ix
     d_a = np.where(is_ps, rng.uniform(0.05, 0.25, n_ps), rng.uniform(0.25, 0.4, n_ps))
-    ids = np.arange(1, n_ps + 1)
-    save_product(
-        patch / "ps1.h5",
-        {
-            "ij": np.column_stack([ids, (y / 4).astype(int), (x / 15).astype(int)]).astype(
-                np.int32
-            ),
-            "xy": np.column_stack([ids, x, y]).astype(np.float32),
-            "bperp": bperp.astype(np.float64),
-            "day": 738000.0 + 12 * np.arange(n_ifg),
-            "master_ix": master_ix,
-            "n_ifg": n_ifg,
-            "n_image": n_ifg,
-            "n_ps": n_ps,
-        },
+    ij = np.column_stack([np.arange(1, n_ps + 1), (y / 4).astype(int), (x / 15).astype(int)])
+    write_workspace(
+        patch,
+        ps1=ps_product(
+            np.column_stack([x, y]),
+            days(738000.0, n_ifg, 12),
+            master_ix,
+            bperp.astype(np.float64),
+            ij=ij,
+        ),
+        ph1={"ph": ph},
+        bp1={"bperp_mat": bperp_mat[:, keep]},
+        la1={"la": np.full(n_ps, math.radians(34.6))},
+        da1={"D_A": d_a},
+        hgt1={"hgt": np.zeros(n_ps)},
     )
-    save_product(patch / "ph1.h5", {"ph": ph})
-    save_product(patch / "bp1.h5", {"bperp_mat": bperp_mat[:, keep]})
-    save_product(patch / "la1.h5", {"la": np.full(n_ps, math.radians(34.6))})
-    save_product(patch / "da1.h5", {"D_A": d_a})
-    save_product(patch / "hgt1.h5", {"hgt": np.zeros(n_ps)})
     return {"is_ps": is_ps, "k_true": k_true, "bperp": bperp[keep]}
 
 

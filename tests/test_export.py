@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import days, ps_product, write_workspace
 
 from stamps_python.export_results import FIXED_FIELDS, cli, write_layer
 from stamps_python.io.products import save_product
@@ -26,7 +27,7 @@ from stamps_python.numerics.timeseries import (
 )
 from stamps_python.parms import write_parms
 from stamps_python.results import Reference, compute_results, load_run
-from stamps_python.utils import StampsError, datenum, datestr
+from stamps_python.utils import StampsError, datestr
 
 WAVELENGTH = 0.05546576
 LL0 = np.array([-120.50, 37.00])
@@ -58,10 +59,8 @@ def make_run(
     root.mkdir(parents=True, exist_ok=True)
     lonlat = LL0 + rng.uniform(-0.02, 0.02, size=(n_ps, 2))
     xy_m = np.round(llh2local(lonlat, LL0).astype(np.float32) * 1000) / 1000
-    xy = np.column_stack([np.arange(1, n_ps + 1), xy_m]).astype(np.float32)
-    xyd = xy[:, 1:].astype(np.float64)
-    first = datenum("20210105")
-    day = first + 12.0 * np.arange(n_dates)
+    xyd = xy_m.astype(np.float32).astype(np.float64)
+    day = days("20210105", n_dates, 12.0)
     dates = [datestr(d) for d in day]
     t_yr = (day - day[master_ix]) / 365.25
     bperp = rng.uniform(-120, 120, n_dates)
@@ -90,37 +89,25 @@ def make_run(
     write_parms(root, overrides=overrides)
     ij = np.column_stack(
         [np.arange(1, n_ps + 1), rng.integers(0, 200, n_ps), rng.integers(0, 400, n_ps)]
-    ).astype(np.int32)
-    save_product(
-        root / "ps2.h5",
-        {
-            "ij": ij,
-            "lonlat": lonlat,
-            "xy": xy,
-            "day": day,
-            "dates": dates,
-            "master_ix": master_ix,
-            "master_day": day[master_ix],
-            "n_ifg": n_dates,
-            "n_image": n_dates,
-            "n_ps": n_ps,
-            "bperp": bperp,
-            "ll0": LL0,
-        },
     )
     hgt = rng.uniform(100, 400, n_ps)
     coh = rng.uniform(0.5, 1.0, n_ps)
-    save_product(root / "phuw2.h5", {"ph_uw": ph_uw.astype(np.float32).astype(np.float64)})
-    save_product(
-        root / "scla2.h5",
-        {"ph_scla": ph_scla, "K_ps_uw": k_ps, "C_ps_uw": c_ps, "ph_ramp": np.zeros_like(ph_scla)},
+    write_workspace(
+        root,
+        ps2=ps_product(xy_m, day, master_ix, bperp, ij=ij, lonlat=lonlat, ll0=LL0),
+        phuw2={"ph_uw": ph_uw.astype(np.float32).astype(np.float64)},
+        scla2={
+            "ph_scla": ph_scla,
+            "K_ps_uw": k_ps,
+            "C_ps_uw": c_ps,
+            "ph_ramp": np.zeros_like(ph_scla),
+        },
+        scn2={"ph_scn_slave": ph_scn},
+        hgt2={"hgt": hgt},
+        pm2={"coh_ps": coh},
+        rc2={"ph_rc": np.exp(1j * ph_uw).astype(np.complex64)},
+        ifgstd2=None if ifg_std is None else {"ifg_std": ifg_std},
     )
-    save_product(root / "scn2.h5", {"ph_scn_slave": ph_scn})
-    save_product(root / "hgt2.h5", {"hgt": hgt})
-    save_product(root / "pm2.h5", {"coh_ps": coh})
-    save_product(root / "rc2.h5", {"ph_rc": np.exp(1j * ph_uw).astype(np.complex64)})
-    if ifg_std is not None:
-        save_product(root / "ifgstd2.h5", {"ifg_std": ifg_std})
     return {
         "v": v,
         "disp": disp,

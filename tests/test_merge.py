@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import ps_product, write_workspace
 
 from stamps_python.io.products import load_product, save_product
 from stamps_python.parms import default_parms
@@ -47,34 +48,30 @@ def _make_patch(
     bp = np.repeat(np.delete(bperp, MASTER_IX)[None, :], n, 0).astype(np.float32)
     ph_sec = ph_patch * np.exp(1j * (K[:, None] * bp + C[:, None] + noise))
     ph = np.insert(ph_sec, MASTER_IX, 1.0, axis=1).astype(np.complex64) * 2.0  # amplitude 2
-    ps = {
-        "ij": np.column_stack([np.arange(1, n + 1), az, rg]).astype(np.int32),
-        "lonlat": _lonlat(az, rg),
-        "xy": np.column_stack([np.arange(1, n + 1), rg * 3.7, az * 14.0]).astype(np.float32),
-        "day": np.array([datenum(d) for d in DATES], dtype=float),
-        "dates": DATES,
-        "bperp": bperp,
-        "master_ix": MASTER_IX,
-        "master_day": float(datenum(DATES[MASTER_IX])),
-        "n_ifg": N_IFG,
-        "n_image": N_IFG,
-        "n_ps": n,
-    }
-    save_product(pdir / "ps2.h5", ps)
-    save_product(pdir / "ph2.h5", {"ph": ph})
-    save_product(
-        pdir / "pm2.h5",
-        {
+    ps = ps_product(
+        np.column_stack([rg * 3.7, az * 14.0]),
+        np.array([datenum(d) for d in DATES], dtype=float),
+        MASTER_IX,
+        bperp,
+        ij=np.column_stack([np.arange(1, n + 1), az, rg]),
+        lonlat=_lonlat(az, rg),
+    )
+    assert ps["dates"] == DATES
+    write_workspace(
+        pdir,
+        ps2=ps,
+        ph2={"ph": ph},
+        pm2={
             "ph_patch": ph_patch,
             "ph_res": noise.astype(np.float32),
             "K_ps": K,
             "C_ps": C,
             "coh_ps": np.full(n, 0.5 + tag / 10),
         },
+        bp2={"bperp_mat": bp},
+        hgt2={"hgt": np.full(n, 100.0 * tag)},
+        la2={"la": np.full(n, 0.6)},
     )
-    save_product(pdir / "bp2.h5", {"bperp_mat": bp})
-    save_product(pdir / "hgt2.h5", {"hgt": np.full(n, 100.0 * tag)})
-    save_product(pdir / "la2.h5", {"la": np.full(n, 0.6)})
     return {"az": az, "rg": rg, "K": K, "C": C, "ph": ph, "ph_patch": ph_patch, "bp": bp}
 
 

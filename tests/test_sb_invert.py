@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import ps_product, write_workspace
 
 from stamps_python.io.products import load_product, save_product
 from stamps_python.parms import default_parms
@@ -33,29 +34,20 @@ def sb_phase(ph: np.ndarray, ifgs: np.ndarray = IFGS) -> np.ndarray:
 
 def write_run(run: Path, ph_sb: np.ndarray, ifgs: np.ndarray = IFGS, master: int = MASTER) -> Path:
     rng = np.random.default_rng(7)
-    run.mkdir(parents=True, exist_ok=True)
     lon = -120.5 + rng.uniform(0, 0.02, N_PS)
     lat = 37.0 + rng.uniform(0, 0.02, N_PS)
-    xy = np.column_stack([np.arange(1, N_PS + 1), rng.uniform(0, 2000, (N_PS, 2))])
-    day = np.array([datenum(d) for d in DATES], dtype=float)
-    save_product(
-        run / "ps2.h5",
-        {
-            "n_ps": N_PS,
-            "n_ifg": len(ifgs),
-            "n_image": len(DATES),
-            "master_ix": master,
-            "ifgday_ix": ifgs,
-            "ifgday": day[ifgs],
-            "lonlat": np.column_stack([lon, lat]),
-            "ll0": np.array([-120.49, 37.01]),
-            "xy": xy.astype(np.float32),
-            "day": day,
-            "dates": DATES,
-            "master_day": day[master],
-        },
+    xy = rng.uniform(0, 2000, (N_PS, 2))
+    ps = ps_product(
+        xy,
+        np.array([datenum(d) for d in DATES], dtype=float),
+        master,
+        None,
+        lonlat=np.column_stack([lon, lat]),
+        ll0=np.array([-120.49, 37.01]),
+        ifgday_ix=ifgs,
     )
-    save_product(run / "phuw_sb2.h5", {"ph_uw": ph_sb.astype(np.float32)})
+    assert ps["dates"] == DATES
+    write_workspace(run, ps2=ps, phuw_sb2={"ph_uw": ph_sb.astype(np.float32)})
     return run
 
 

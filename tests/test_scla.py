@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import days, ps_product, scene_points, write_workspace
 from scipy.optimize import linprog
 from scipy.spatial import Delaunay
 
@@ -13,39 +14,27 @@ from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.deramp import ps_deramp
 from stamps_python.parms import default_parms
 from stamps_python.steps import ps_calc_scla, ps_smooth_scla
-from stamps_python.utils import StampsError, datenum
+from stamps_python.utils import StampsError
 
 LAMBDA = 0.0555
+LL0 = np.array([10.02, 45.013])
 
 
 def _dates(n: int, rng: np.random.Generator) -> np.ndarray:
     """Irregular acquisition datenums (12 or 24 days apart)."""
-    steps = rng.choice([12.0, 24.0], size=n - 1)
-    return datenum("20190105") + np.concatenate([[0.0], np.cumsum(steps)])
+    return days("20190105", n, rng.choice([12.0, 24.0], size=n - 1))
 
 
 def _xy(n_ps: int, rng: np.random.Generator, size: float = 3000.0) -> np.ndarray:
-    x, y = rng.uniform(0, size, n_ps), rng.uniform(0, size, n_ps)
-    order = np.lexsort((x, y))
-    return np.column_stack([np.arange(1, n_ps + 1), x[order], y[order]])
+    return np.column_stack([np.arange(1, n_ps + 1), scene_points(rng, n_ps, size)])
 
 
-def _ps_product(xy: np.ndarray, day: np.ndarray, bperp: np.ndarray, master_ix: int) -> dict:
-    n_ps = len(xy)
-    return {
-        "ij": np.column_stack([np.arange(1, n_ps + 1), np.zeros((n_ps, 2))]).astype(np.int32),
-        "xy": xy.astype(np.float32),
-        "lonlat": np.column_stack([10.0 + xy[:, 1] / 78000.0, 45.0 + xy[:, 2] / 111000.0]),
-        "ll0": np.array([10.02, 45.013]),
-        "day": day,
-        "bperp": bperp,
-        "master_ix": master_ix,
-        "master_day": day[master_ix],
-        "n_ifg": len(day),
-        "n_image": len(day),
-        "n_ps": n_ps,
-        "dates": [str(i) for i in range(len(day))],
-    }
+def _ps_product(
+    xy: np.ndarray, day: np.ndarray, bperp: np.ndarray, master_ix: int, **kw: object
+) -> dict:
+    """ps2 of the PS ``xy`` (id, x, y) with a rough lon, lat around (10, 45)."""
+    lonlat = np.column_stack([10.0 + xy[:, 1] / 78000.0, 45.0 + xy[:, 2] / 111000.0])
+    return ps_product(xy[:, 1:], day, master_ix, bperp, lonlat=lonlat, ll0=LL0, **kw)
 
 
 def make_ps_run(
@@ -60,7 +49,6 @@ def make_ps_run(
 ) -> dict:
     """Single-master workspace: ph_uw = C + K * bperp + v * t + noise (master column 0)."""
     rng = np.random.default_rng(seed)
-    run.mkdir(parents=True, exist_ok=True)
     xy = _xy(n_ps, rng)
     x, y = xy[:, 1], xy[:, 2]
     day = _dates(n_ifg, rng)
@@ -77,10 +65,13 @@ def make_ps_run(
     ph[:, mi] = 0.0
     ifg_std = rng.uniform(10.0, 30.0, n_ifg)
     ifg_std[mi] = 0.0
-    save_product(run / "ps2.h5", _ps_product(xy, day, bperp, mi))
-    save_product(run / "phuw2.h5", {"ph_uw": ph.astype(np.float32), "msd": np.zeros(n_ifg)})
-    save_product(run / "bp2.h5", {"bperp_mat": np.delete(bpm, mi, axis=1).astype(np.float32)})
-    save_product(run / "ifgstd2.h5", {"ifg_std": ifg_std})
+    write_workspace(
+        run,
+        ps2=_ps_product(xy, day, bperp, mi),
+        phuw2={"ph_uw": ph.astype(np.float32), "msd": np.zeros(n_ifg)},
+        bp2={"bperp_mat": np.delete(bpm, mi, axis=1).astype(np.float32)},
+        ifgstd2={"ifg_std": ifg_std},
+    )
     return {
         "K": K,
         "C": C,
@@ -286,12 +277,7 @@ def test_scla_small_baseline_passes(tmp_path):
     v = 0.8 / 365 * np.ones(n_ps)
     phi = K[:, None] * bp_img + v[:, None] * (day - day[mi]) + rng.normal(0, 0.05, (n_ps, n_image))
     ph_sb = phi @ G.T
-    ps = _ps_product(xy, day, G @ b_img, mi) | {
-        "n_ifg": len(ix),
-        "n_image": n_image,
-        "ifgday_ix": ix,
-        "ifgday": day[ix],
-    }
+    ps = _ps_product(xy, day, G @ b_img, mi, ifgday_ix=ix)
     save_product(tmp_path / "ps2.h5", ps)
     save_product(tmp_path / "phuw_sb2.h5", {"ph_uw": ph_sb.astype(np.float32)})
     sb_cov = np.diag(rng.uniform(0.1, 0.4, len(ix)))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import ps_product, scene_points, write_workspace
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
 
@@ -19,31 +20,16 @@ from stamps_python.utils import StampsError, datenum
 def _workspace(
     run: Path, xy: np.ndarray, day: np.ndarray, master_ix: int, ph_uw: np.ndarray, scla: dict | None
 ) -> None:
-    n_ps = len(xy)
-    run.mkdir(parents=True, exist_ok=True)
-    save_product(
-        run / "ps2.h5",
-        {
-            "xy": np.column_stack([np.arange(1, n_ps + 1), xy]).astype(np.float32),
-            "lonlat": np.zeros((n_ps, 2)),
-            "day": day,
-            "master_ix": master_ix,
-            "master_day": day[master_ix],
-            "n_ifg": len(day),
-            "n_image": len(day),
-            "n_ps": n_ps,
-            "bperp": np.zeros(len(day)),
-        },
+    write_workspace(
+        run,
+        ps2=ps_product(xy, day, master_ix, np.zeros(len(day))),
+        phuw2={"ph_uw": ph_uw.astype(np.float32)},
+        scla2=scla,
     )
-    save_product(run / "phuw2.h5", {"ph_uw": ph_uw.astype(np.float32)})
-    if scla is not None:
-        save_product(run / "scla2.h5", scla)
 
 
 def _points(n: int, size: float, rng: np.random.Generator) -> np.ndarray:
-    x, y = rng.uniform(0, size, n), rng.uniform(0, size, n)
-    order = np.lexsort((x, y))
-    return np.column_stack([x[order], y[order]]).astype(np.float32).astype(np.float64)
+    return scene_points(rng, n, size).astype(np.float32).astype(np.float64)
 
 
 def _smooth_fields(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import days, ps_product, scene_points, write_workspace
 
 from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.unwrap_costs import uw_unwrap_from_grid
@@ -20,46 +21,24 @@ from stamps_python.numerics.unwrap_space_time import (
 )
 from stamps_python.parms import PARAMETERS, default_parms
 from stamps_python.steps import ps_unwrap
-from stamps_python.utils import StampsError, datenum
+from stamps_python.utils import StampsError
 
 LAMBDA = 0.05546576
 SCENE = (4000.0, 3000.0)  # x, y extent of the synthetic scenes, m
 
 
 def _scene(rng: np.random.Generator, n_ps: int) -> tuple[np.ndarray, np.ndarray]:
-    x = rng.uniform(0, SCENE[0], n_ps)
-    y = rng.uniform(0, SCENE[1], n_ps)
-    order = np.lexsort((x, y))
-    return x[order], y[order]
+    x, y = scene_points(rng, n_ps, SCENE).T
+    return x, y
 
 
 def _ps_product(
-    x: np.ndarray,
-    y: np.ndarray,
-    day: np.ndarray,
-    bperp: np.ndarray,
-    master: int,
-    n_ifg: int,
-    extra: dict | None = None,
+    x: np.ndarray, y: np.ndarray, day: np.ndarray, bperp: np.ndarray, master: int, **kw: object
 ) -> dict:
-    n_ps = len(x)
-    ps = {
-        "ij": np.column_stack(
-            [np.arange(1, n_ps + 1), (y / 10).astype(int), (x / 10).astype(int)]
-        ).astype(np.int32),
-        "xy": np.column_stack([np.arange(1, n_ps + 1), x, y]).astype(np.float32),
-        "lonlat": np.column_stack([x * 1e-5, y * 1e-5]),
-        "day": day,
-        "bperp": bperp,
-        "master_ix": master,
-        "master_day": day[master],
-        "n_ifg": n_ifg,
-        "n_image": len(day),
-        "n_ps": n_ps,
-        "dates": [f"2020{k:04d}" for k in range(len(day))],
-    }
-    ps.update(extra or {})
-    return ps
+    """ps2 of the PS at x, y (m) on a 10 m pixel grid, lon, lat a scaled copy of x, y."""
+    ij = np.column_stack([np.arange(1, len(x) + 1), (y / 10).astype(int), (x / 10).astype(int)])
+    xy = np.column_stack([x, y])
+    return ps_product(xy, day, master, bperp, ij=ij, lonlat=xy * 1e-5, **kw)
 
 
 def make_ps_run(
@@ -76,9 +55,8 @@ def make_ps_run(
     """Merged single-reference run: a deformation ramp of ``cycles`` across the scene growing
     linearly in time, per-PS look-angle error, Gaussian noise (rad). Returns the true phases."""
     rng = np.random.default_rng(seed)
-    run.mkdir(parents=True, exist_ok=True)
     x, y = _scene(rng, n_ps)
-    day = datenum("20200101") + 36.0 * np.arange(n_img)
+    day = days("20200101", n_img, 36.0)
     bperp = rng.uniform(-1, 1, n_img) * bperp_max
     bperp[master] = 0
     t = (day - day[master]) / np.abs(day - day[master]).max()
@@ -90,20 +68,20 @@ def make_ps_run(
     phase[:, master] = 0
     ph_rc = np.exp(1j * (phase - k_ps[:, None] * bperp)).astype(np.complex64)
     ph_rc[:, master] = 1
-    save_product(run / "ps2.h5", _ps_product(x, y, day, bperp, master, n_img))
-    save_product(run / "rc2.h5", {"ph_rc": ph_rc})
-    save_product(
-        run / "pm2.h5",
-        {
+    write_workspace(
+        run,
+        ps2=_ps_product(x, y, day, bperp, master),
+        rc2={"ph_rc": ph_rc},
+        pm2={
             "ph_patch": np.delete(np.exp(1j * phase), master, axis=1).astype(np.complex64),
             "K_ps": k_ps,
             "C_ps": np.zeros(n_ps),
             "coh_ps": np.full(n_ps, 0.8),
             "ph_res": np.zeros((n_ps, n_img - 1), np.float32),
         },
+        bp2={"bperp_mat": np.tile(np.delete(bperp, master), (n_ps, 1))},
+        la2={"la": np.full(n_ps, 0.6)},
     )
-    save_product(run / "bp2.h5", {"bperp_mat": np.tile(np.delete(bperp, master), (n_ps, 1))})
-    save_product(run / "la2.h5", {"la": np.full(n_ps, 0.6)})
     return {"phase": phase, "ramp": ramp, "x": x, "bperp": bperp, "k_ps": k_ps}
 
 
@@ -118,9 +96,8 @@ def make_sb_run(
 ) -> np.ndarray:
     """Merged small-baseline run (pairs of consecutive and second-next images); true ifg phase."""
     rng = np.random.default_rng(seed)
-    run.mkdir(parents=True, exist_ok=True)
     x, y = _scene(rng, n_ps)
-    day = datenum("20200101") + 36.0 * np.arange(n_img)
+    day = days("20200101", n_img, 36.0)
     bp_img = rng.uniform(-150, 150, n_img)
     bp_img -= bp_img[master]
     ifgday_ix = np.array(
@@ -132,26 +109,18 @@ def make_sb_run(
     phase = img[:, ifgday_ix[:, 1]] - img[:, ifgday_ix[:, 0]]
     phase += rng.normal(0, noise, phase.shape)
     bperp = bp_img[ifgday_ix[:, 1]] - bp_img[ifgday_ix[:, 0]]
-    n_ifg = len(ifgday_ix)
-    save_product(
-        run / "ps2.h5",
-        _ps_product(
-            x, y, day, bperp, master, n_ifg, {"ifgday": day[ifgday_ix], "ifgday_ix": ifgday_ix}
-        ),
-    )
-    save_product(
-        run / "rc2.h5", {"ph_rc": np.exp(1j * (phase - k_ps[:, None] * bperp)).astype(np.complex64)}
-    )
-    save_product(
-        run / "pm2.h5",
-        {
+    write_workspace(
+        run,
+        ps2=_ps_product(x, y, day, bperp, master, ifgday_ix=ifgday_ix),
+        rc2={"ph_rc": np.exp(1j * (phase - k_ps[:, None] * bperp)).astype(np.complex64)},
+        pm2={
             "ph_patch": np.exp(1j * phase).astype(np.complex64),
             "K_ps": k_ps,
             "C_ps": np.zeros(n_ps),
             "coh_ps": np.full(n_ps, 0.8),
         },
+        bp2={"bperp_mat": np.tile(bperp, (n_ps, 1)).astype(np.float32)},
     )
-    save_product(run / "bp2.h5", {"bperp_mat": np.tile(bperp, (n_ps, 1)).astype(np.float32)})
     return phase
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from factories import days, ps_product, write_workspace
 from scipy.spatial import ConvexHull, Delaunay
 
 from stamps_python.io.products import load_product, save_product
@@ -188,7 +189,7 @@ def _make_patch(tmp: Path, noisy: int = 17, n: int = 60, seed: int = 1) -> dict:
     """A patch with n candidates (all kept by Step 3 except the last two), one noisy PS."""
     rng = np.random.default_rng(seed)
     n_ifg, master_ix = 16, 7
-    day = 738000.0 + 12.0 * np.arange(n_ifg)
+    day = days(738000.0, n_ifg, 12.0)
     bperp = rng.uniform(-120, 120, n_ifg)
     bperp[master_ix] = 0.0
     cells = rng.choice(40 * 40, size=n, replace=False)
@@ -202,39 +203,24 @@ def _make_patch(tmp: Path, noisy: int = 17, n: int = 60, seed: int = 1) -> dict:
     phase[:, master_ix] = 0.0
     ph = (rng.uniform(0.5, 2.0, (n, 1)) * np.exp(1j * phase)).astype(np.complex64)
     hgt = rng.uniform(10, 100, n)
-    save_product(
-        tmp / "ps1.h5",
-        {
-            "ij": ij.astype(np.int32),
-            "xy": xy,
-            "lonlat": lonlat,
-            "bperp": bperp,
-            "day": day,
-            "master_day": day[master_ix],
-            "master_ix": master_ix,
-            "n_ifg": n_ifg,
-            "n_image": n_ifg,
-            "n_ps": n,
-            "sort_ix": np.arange(n),
-            "dates": [f"2021{m:04d}" for m in range(101, 101 + n_ifg)],
-            "ll0": np.array([10.0, 45.0]),
-        },
-    )
-    save_product(tmp / "ph1.h5", {"ph": ph})
-    save_product(tmp / "hgt1.h5", {"hgt": hgt})
-    save_product(tmp / "la1.h5", {"la": np.full(n, 0.6)})
     bperp_mat = np.repeat(np.delete(bperp, master_ix)[None, :], n, 0).astype(np.float32)
-    save_product(tmp / "bp1.h5", {"bperp_mat": bperp_mat})
     ph_patch = np.exp(1j * rng.uniform(-1, 1, (n, n_ifg - 1))).astype(np.complex64)
-    save_product(tmp / "pm1.h5", {"ph_patch": ph_patch})
-    ix = np.arange(n)
     keep = np.ones(n, dtype=bool)
     keep[-2:] = False
     coh = rng.uniform(0.5, 0.95, n)
-    save_product(
-        tmp / "select1.h5",
-        {
-            "ix": ix,
+    ps = ps_product(
+        xy[:, 1:], day, master_ix, bperp, ij=ij, lonlat=lonlat, ll0=np.array([10.0, 45.0])
+    )
+    write_workspace(
+        tmp,
+        ps1=ps | {"sort_ix": np.arange(n)},
+        ph1={"ph": ph},
+        hgt1={"hgt": hgt},
+        la1={"la": np.full(n, 0.6)},
+        bp1={"bperp_mat": bperp_mat},
+        pm1={"ph_patch": ph_patch},
+        select1={
+            "ix": np.arange(n),
             "keep_ix": keep,
             "K_ps2": k_ps,
             "C_ps2": rng.normal(0, 0.1, n),
