@@ -182,3 +182,53 @@ def test_resample_cells_aligned_to_one_metre_as_stamps():
     xy2 = xy.copy()
     xy2[:, 1] += 300.0
     assert ps_merge_patches.resample_cells(xy2, 100.0).tolist() == [0, 1, 1, 2]
+
+
+def _h5_tree(run: Path) -> dict:
+    import h5py
+
+    out = {}
+    for path in sorted(run.glob("*.h5")):
+        with h5py.File(path) as f:
+            for k in f:
+                out[(path.name, k)] = (f[k][()], f[k].dtype, f[k].chunks, dict(f[k].attrs))
+    return out
+
+
+@pytest.mark.parametrize("grid", [0.0, 100.0])
+def test_merge_tiny_row_blocks_write_identical_products(two_patches, monkeypatch, grid):
+    run, _, _ = two_patches
+    parms = default_parms()
+    parms["merge_resample_size"] = grid
+    for name in ("PATCH_1", "PATCH_2"):
+        ps_correct_phase.run(run / name, parms)
+    ps_merge_patches.run(run, parms)
+    big = _h5_tree(run)
+    monkeypatch.setattr(ps_merge_patches, "BLOCK_BYTES", 1)  # one row per block
+    ps_merge_patches.run(run, parms)
+    small = _h5_tree(run)
+    assert big.keys() == small.keys() and ("ph2.h5", "ph") in big
+    for key, (v, dtype, chunks, attrs) in big.items():
+        w, dtype2, chunks2, attrs2 = small[key]
+        assert dtype == dtype2 and chunks == chunks2 and attrs == attrs2, key
+        assert np.array_equal(v, w, equal_nan=v.dtype.kind in "fc"), key
+
+
+def test_merge_failure_leaves_no_product_and_no_temp_file(two_patches, monkeypatch):
+    run, _, _ = two_patches
+    parms = default_parms()
+    for name in ("PATCH_1", "PATCH_2"):
+        ps_correct_phase.run(run / name, parms)
+    rows = ps_merge_patches.merged_rows
+
+    def failing(plan, key, scratch_dir):
+        if key == "ph_patch":
+            raise RuntimeError("killed mid-merge")
+        yield from rows(plan, key, scratch_dir)
+
+    monkeypatch.setattr(ps_merge_patches, "merged_rows", failing)
+    with pytest.raises(RuntimeError, match="mid-merge"):
+        ps_merge_patches.run(run, parms)
+    assert [p.name for p in run.iterdir() if p.is_file() or p.name.startswith(".")] == [
+        "patch.list"
+    ]

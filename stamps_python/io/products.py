@@ -8,8 +8,8 @@ columns 1 and 2 are the 0-based azimuth line and range sample).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,32 @@ def write_dataset(group: h5py.Group, name: str, value: Any, chunk_large: bool = 
         group.create_dataset(name, data=np.array(value, dtype=object), dtype=h5py.string_dtype())
     else:
         arr = np.asarray(value)
-        if chunk_large and arr.ndim >= 1 and arr.size > 4096:
-            group.create_dataset(name, data=arr, chunks=True)
-        else:
-            group.create_dataset(name, data=arr)
+        group.create_dataset(name, data=arr, chunks=_chunks(arr.shape, chunk_large))
+
+
+def _chunks(shape: tuple[int, ...], chunk_large: bool = True) -> bool | None:
+    """h5py ``chunks`` argument of a dataset of ``shape``: automatic when it has more than 4096
+    elements and ``chunk_large``, else contiguous."""
+    return True if chunk_large and len(shape) >= 1 and int(np.prod(shape)) > 4096 else None
+
+
+@contextmanager
+def new_products(
+    paths: Sequence[str | Path], attrs: Mapping[str, Any] | None = None
+) -> Iterator[list[h5py.File]]:
+    """Products ``paths`` open for writing under temporary names, all renamed only if the block
+    succeeds (the first path renamed last); on failure none is written and no temporary is left.
+    """
+    with ExitStack() as stack:
+        yield [stack.enter_context(_new_product(Path(p), attrs)) for p in paths]
+
+
+def create_rows_dataset(
+    group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any
+) -> h5py.Dataset:
+    """Empty dataset ``name`` of final ``shape`` and ``dtype``, chunked exactly as
+    :func:`write_dataset` would chunk an array of that shape, to be filled by row ranges."""
+    return group.create_dataset(name, shape=shape, dtype=dtype, chunks=_chunks(shape))
 
 
 def save_product_rows(
