@@ -69,3 +69,76 @@ def generate_accuracy_stack(stack: Path, profile: str, seed: int, args: argparse
         bowl_anywhere=args.bowl_anywhere,
         ds_short_fraction=args.ds_short_fraction,
     )
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Summed resident memory (MiB) of process ``pid`` and all its descendants, now (psutil).
+    Pages shared between processes count once per process, so this is an upper bound."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total / 2**20
+
+
+def run_child_tree(
+    code: str,
+    *args: str,
+    log: Path,
+    interval_s: float = 0.2,
+    env: dict | None = None,
+    disk: Path | None = None,
+) -> dict:
+    """Like :func:`run_child`, sampling every ``interval_s`` the summed RSS of the child's whole
+    process tree (workers, snaphu): the JSON it prints last, plus ``tree_peak_mb`` (the largest
+    sample), ``process_wall`` (s, including the interpreter start-up), ``machine_cpu`` (CPU
+    seconds the whole machine was busy meanwhile, every process: minus the child's own CPU time,
+    what other work took from it) and, with ``disk``, the least free space seen on its file
+    system (``min_free_gib``). The child's stdout and stderr go to ``log`` (and ``log`` +
+    ``.out``)."""
+    import os
+    import shutil
+    import time
+
+    import psutil
+
+    def busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out_path = log.with_name(log.name + ".out")
+    child_env = {**os.environ, "TQDM_DISABLE": "1", **(env or {})}
+    t0 = time.perf_counter()
+    busy0 = busy()
+    peak = 0.0
+    min_free = float("inf")
+    with open(out_path, "w") as out, open(log, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=out, stderr=err, cwd=ROOT, env=child_env
+        )
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_mb(proc.pid))
+            if disk is not None:
+                min_free = min(min_free, shutil.disk_usage(disk).free / 2**30)
+            time.sleep(interval_s)
+    wall = time.perf_counter() - t0
+    machine_cpu = busy() - busy0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(args)} (log {log})\n{log.read_text()[-3000:]}")
+    res = json.loads(out_path.read_text().strip().splitlines()[-1])
+    res["tree_peak_mb"] = peak
+    res["process_wall"] = wall
+    res["machine_cpu"] = machine_cpu
+    if disk is not None:
+        res["min_free_gib"] = min_free
+    return res
