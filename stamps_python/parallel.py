@@ -17,7 +17,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +34,27 @@ _FS_MARKER = ".stamps_fs_check_"
 class ParallelOptions:
     """How to spread a run: ``n_cores`` local processes, or a Dask cluster.
 
+    ``n_cores`` None means the run's ``n_cores`` parameter (:meth:`for_run` fills it in).
     ``cluster`` is 'local', 'slurm' or 'pbs' (with ``num_workers`` workers; for slurm/pbs
     ``cluster_config`` is a YAML file of dask-jobqueue options, else Dask's own configuration
     under ``~/.config/dask/`` is used); ``scheduler`` (an address such as
     ``tcp://head:8786``) or ``scheduler_file`` connects to a scheduler started by the user.
     """
 
-    n_cores: int = 1
+    n_cores: int | None = None
     cluster: str | None = None
     num_workers: int | None = None
     cluster_config: Path | None = None
     scheduler: str | None = None
     scheduler_file: Path | None = None
+
+    def for_run(self, run_dir: Path) -> ParallelOptions:
+        """These options with ``n_cores`` taken from the run's parameters when it is None."""
+        if self.n_cores is not None:
+            return self
+        from stamps_python.parms import load_parms
+
+        return replace(self, n_cores=int(load_parms(run_dir)["n_cores"]))
 
     @property
     def uses_dask(self) -> bool:
@@ -53,7 +62,7 @@ class ParallelOptions:
 
     @property
     def parallel(self) -> bool:
-        return self.uses_dask or self.n_cores > 1
+        return self.uses_dask or (self.n_cores or 1) > 1
 
     def check(self) -> None:
         """One-line StampsError for a contradictory or invalid combination."""
@@ -72,7 +81,7 @@ class ParallelOptions:
             raise StampsError(
                 f"--cluster {self.cluster}: must be one of {', '.join(CLUSTER_KINDS)}"
             )
-        if self.n_cores < 1:
+        if self.n_cores is not None and self.n_cores < 1:
             raise StampsError(f"n_cores {self.n_cores}: must be at least 1")
         if self.num_workers is not None and self.num_workers < 1:
             raise StampsError(f"--num-workers {self.num_workers}: must be at least 1")
@@ -89,7 +98,7 @@ class ParallelOptions:
     @property
     def n_workers(self) -> int:
         """Workers to start for a cluster this run creates (default: ``n_cores``, at least 2)."""
-        return self.num_workers or max(self.n_cores, 2)
+        return self.num_workers or max(self.n_cores or 1, 2)
 
 
 def read_cluster_config(path: Path | None, kind: str) -> dict[str, Any]:
@@ -169,6 +178,11 @@ def _worker_environment() -> dict[str, str]:
     return {"TQDM_DISABLE": "1"}
 
 
+def _set_worker_environment() -> None:
+    """Initializer of the local worker processes (the driver's environment stays as it is)."""
+    os.environ.update(_worker_environment())
+
+
 @contextlib.contextmanager
 def open_executor(options: ParallelOptions, run_dir: Path) -> Iterator[cf.Executor | None]:
     """The executor ``options`` ask for (None: serial), closed (and any cluster it started
@@ -180,8 +194,11 @@ def open_executor(options: ParallelOptions, run_dir: Path) -> Iterator[cf.Execut
         return
     if not options.uses_dask:
         ctx = multiprocessing.get_context("spawn")
-        os.environ.update(_worker_environment())
-        with cf.ProcessPoolExecutor(max_workers=options.n_cores, mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(
+            max_workers=options.n_cores,
+            mp_context=ctx,
+            initializer=_set_worker_environment,
+        ) as pool:
             log.info("patches run in %d local processes (n_cores)", options.n_cores)
             yield pool
         return

@@ -337,8 +337,7 @@ def run_steps(
         raise StampsError(f"--start/--end: {start}/{end} outside 1..8")
     if start > end:
         raise StampsError(f"--start {start} is after --end {end}")
-    if parallel is None:
-        parallel = ParallelOptions(n_cores=int(load_parms(run_dir)["n_cores"]))
+    parallel = (parallel or ParallelOptions()).for_run(run_dir)
     parallel.check()
     log = get_logger()
     log.info("#" * 40)

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stamps_python.parallel import CLUSTER_KINDS, ParallelOptions
-from stamps_python.parms import load_parms
 from stamps_python.pipeline import run_steps
 from stamps_python.utils import (
     HelpFormatter,
@@ -86,13 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parallel_options(args: argparse.Namespace, run_dir: Path) -> ParallelOptions:
-    """Where to run, from the command line, else the run's ``n_cores`` parameter."""
-    n_cores = args.n_cores
-    if n_cores is None:
-        n_cores = int(load_parms(run_dir)["n_cores"]) if run_dir.is_dir() else 1
+def parallel_options(args: argparse.Namespace) -> ParallelOptions:
+    """Where to run, from the command line (``n_cores`` None: the run's parameter)."""
     options = ParallelOptions(
-        n_cores=n_cores,
+        n_cores=args.n_cores,
         cluster=args.cluster,
         num_workers=args.num_workers,
         cluster_config=args.cluster_config,
@@ -109,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = run_argument(args)
     setup_logging(run_dir if run_dir.is_dir() else None, verbose=args.verbose)
     try:
-        options = parallel_options(args, run_dir)
+        options = parallel_options(args)
         run_steps(run_dir, args.start, args.end, args.patches, options, args.verbose)
         get_logger().info("stamps_main finished")
     finally:

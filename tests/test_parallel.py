@@ -80,7 +80,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def serial(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("serial") / "run"
     shutil.copytree(prepared, run)
-    run_steps(run, 1, 6, parallel=ParallelOptions())
+    run_steps(run, 1, 6, parallel=ParallelOptions(n_cores=1))
     return run
 
 
