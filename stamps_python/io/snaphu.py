@@ -17,6 +17,7 @@ Files (all native little-endian, row-major, in a working folder):
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import importlib.util
 import os
 import shutil
@@ -151,7 +152,7 @@ def unwrap_one(
     colcost: np.ndarray,
     label: str,
     work_dir: str | None = None,
-    executable: str | None = None,
+    executable: str | Path | None = None,
 ) -> np.ndarray:
     """One snaphu run in a folder of its own (inside ``work_dir``, else the system's temporary
     folder), removed afterwards: the task an executor runs for one interferogram. snaphu is
@@ -203,22 +204,9 @@ def uw_stat_costs(
         log.debug("   snaphu: interferogram %d of %d, msd %.3f", i1 + 1, n_ifg, msd[i1])
 
     bar = tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False)
-    if executor is None:
-        tmp = Path(tempfile.mkdtemp(prefix=SNAPHU_TMP_PREFIX, dir=work_dir))
-        try:
-            runner = Snaphu(tmp, snaphu_exe)
-            for i1 in bar:
-                rowcost, colcost = ifg_costs(setup, int(i1))
-                label = f"interferogram {int(i1) + 1}"
-                store(int(i1), runner.unwrap(ph[Z, i1], rowcost, colcost, label=label))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return {"ph_uw": ph_uw, "msd": msd}
-    import concurrent.futures as cf
-
-    local = isinstance(executor, cf.ThreadPoolExecutor)
-    exe = str(snaphu_exe) if (local and snaphu_exe is not None) else None
-    where = str(work_dir) if local else None
+    # serially snaphu runs inside work_dir with the given executable; an executor's task finds
+    # snaphu, and a folder, where it runs
+    where, exe = (str(work_dir), snaphu_exe) if executor is None else (None, None)
     limit = max(1, n_workers) * IN_FLIGHT_PER_WORKER
     pending: dict[cf.Future, int] = {}
     todo = [int(i) for i in subset]
@@ -227,13 +215,17 @@ def uw_stat_costs(
             while todo and len(pending) < limit:
                 i1 = todo.pop(0)
                 rowcost, colcost = ifg_costs(setup, i1)
-                label = f"interferogram {i1 + 1}"
-                future = executor.submit(unwrap_one, ph[Z, i1], rowcost, colcost, label, where, exe)
-                pending[future] = i1
-            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                store(pending.pop(future), future.result())
-                bar.update(1)
+                args = (ph[Z, i1], rowcost, colcost, f"interferogram {i1 + 1}", where, exe)
+                if executor is None:
+                    store(i1, unwrap_one(*args))
+                    bar.update(1)
+                else:
+                    pending[executor.submit(unwrap_one, *args)] = i1
+            if pending:
+                done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    store(pending.pop(future), future.result())
+                    bar.update(1)
     finally:
         for future in pending:
             future.cancel()
