@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         description="List, read and change StaMPS parameters (parms.json / localparms.json). "
         "NAME may be any unique prefix of a parameter name.",
     )
-    parser.add_argument("run_dir", help="run (or patch) directory")
+    parser.add_argument("run_dir", metavar="RUN", help="run (or patch) directory")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every parameter with its value and source")
     p_get = sub.add_parser("get", help="print one parameter")
