@@ -13,7 +13,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
+import os
 import resource
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -199,9 +201,6 @@ def _patch_step(step: int, patch_dir: Path) -> str:
 
 def patch_step_task(patch_dir: str, step: int, verbose: bool = False) -> PatchStepReport:
     """Worker task: ``step`` of one patch, its log records captured for the driver."""
-    import os
-    import socket
-
     log = logging.getLogger(LOGGER_NAME)
     capture = _Capture()
     old = (log.level, log.propagate, list(log.handlers))
