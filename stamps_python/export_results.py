@@ -136,6 +136,9 @@ def write_layer(result: ExportResult, output_dir: str | Path, fmt: str = "gpkg")
                 driver="GPKG",
                 layer=result.correction.layer_name,
                 layer_metadata=_metadata_strings(meta),
+                # GeoPackage 1.2: read without a warning by the QGIS LTR releases still in use
+                # (QGIS 3.22 with GDAL 3.6 calls newer GDAL's 1.4 files "partially supported")
+                dataset_options={"VERSION": "1.2"},
             )
         elif fmt == "shp":
             pyogrio.write_dataframe(

@@ -420,6 +420,10 @@ def test_geopackage_fields_crs_metadata(run: tuple[Path, dict], tmp_path: Path) 
     assert meta["reference_date"] == truth["dates"][truth["master_ix"]]
     assert meta["reference_area"] == "all PS"
     assert meta["stamps_python_version"]
+    import sqlite3
+
+    with sqlite3.connect(path) as db:  # GeoPackage 1.2 (10200), which older QGIS read quietly
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
     gdf = gpd.read_file(path, layer="ps_v_do")
     assert gdf.crs.to_epsg() == 4326
     np.testing.assert_allclose(gdf.geometry.x, truth["lonlat"][:, 0])
