@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stamps_python.io.products import ifg_label, load_product, product_path, save_product
-from stamps_python.numerics.clap import clap_filt_patch
+from stamps_python.numerics.clap import clap_filt_patch_at, windows_at
 from stamps_python.numerics.random_phase import hist_centres
 from stamps_python.numerics.topofit import ps_topofit
 from stamps_python.parms import drop_ifg_index0, flag, number, required
@@ -215,7 +215,7 @@ def reestimate_patch_phase(
     cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
     origins = window_origins(cells, (n_i, n_j), n_win)
     local = cells - origins
-    offsets = np.arange(n_win)
+    ph_t = np.ascontiguousarray(np.moveaxis(ph_grid, 2, 0), dtype=np.complex128)
     out = np.zeros((cells.shape[0], n_ifg), dtype=np.complex128)
     step = max(1, _REEST_BYTES // (n_ifg * n_win * n_win * 16))
     chunks = range(0, cells.shape[0], step)
@@ -224,9 +224,7 @@ def reestimate_patch_phase(
     )
     for s in bar:
         o = origins[s : s + step]
-        rows = o[:, 0, None, None] + offsets[None, :, None]
-        cols = o[:, 1, None, None] + offsets[None, None, :]
-        windows = ph_grid[rows, cols, :].transpose(0, 3, 1, 2).astype(np.complex128)
+        windows = windows_at(ph_t, o, n_win)
         k = np.arange(o.shape[0])
         li, lj = local[s : s + step, 0], local[s : s + step, 1]
         reach = max(int(slc_osf), 1) - 1
@@ -237,8 +235,10 @@ def reestimate_patch_phase(
                 ni, nj = li + di, lj + dj
                 inside = (ni >= 0) & (ni < n_win) & (nj >= 0) & (nj < n_win)
                 windows[k[inside], :, ni[inside], nj[inside]] = 0
-        filtered = clap_filt_patch(windows, clap_alpha, clap_beta, low_pass)
-        out[s : s + step] = filtered[k, :, li, lj]
+        cells_local = np.stack([li, lj], axis=1)
+        out[s : s + step] = clap_filt_patch_at(
+            windows, cells_local, clap_alpha, clap_beta, low_pass
+        )
     return out
 
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 from tqdm import tqdm
 
@@ -155,6 +156,59 @@ def _weighted_k(noise: np.ndarray, bperp: np.ndarray, variance: np.ndarray) -> n
     return (noise @ (w * bperp)) / denom
 
 
+@numba.njit(cache=True)
+def _wrap_rint(x: float) -> float:
+    return x - np.rint(x * (0.5 / np.pi)) * (2.0 * np.pi)
+
+
+@numba.njit(cache=True)
+def _arc_time_noise(
+    d: np.ndarray,
+    weight: np.ndarray,
+    weight_loo: np.ndarray,
+    ops: np.ndarray,
+    time_diff: np.ndarray,
+    noise: np.ndarray,
+    noise_loo: np.ndarray,
+) -> None:
+    """Temporal noise of arcs d (n_arc, n) (unit phasors), written into noise and noise_loo.
+
+    For each epoch i the arc phase is reduced by the angle ``mu`` of its Gaussian-weighted mean
+    (``weight[i]``), a weighted local line (``ops[i]``: offset and slope against ``time_diff[i]``
+    days) is fitted to the wrapped remainder and a second offset to what is left; the smoothed
+    phase is ``mu`` plus both offsets and ``noise`` the wrapped difference from it (0 when the
+    weighted mean is 0). ``noise_loo`` is the angle of the arc against its weighted mean without
+    epoch i (``weight_loo``). Radians.
+    """
+    n_arc, n = d.shape
+    phi = np.empty(n)
+    adj = np.empty(n)
+    for e in range(n_arc):
+        for k in range(n):
+            phi[k] = np.angle(d[e, k])
+        for i in range(n):
+            mean = 0j
+            mean_loo = 0j
+            for k in range(n):
+                mean += weight[i, k] * d[e, k]
+                mean_loo += weight_loo[i, k] * d[e, k]
+            noise_loo[e, i] = np.angle(d[e, i] * np.conj(mean_loo))
+            if mean == 0:
+                noise[e, i] = 0.0
+                continue
+            mu = np.angle(mean)
+            m0 = 0.0
+            m1 = 0.0
+            for k in range(n):
+                adj[k] = _wrap_rint(phi[k] - mu)
+                m0 += adj[k] * ops[i, 0, k]
+                m1 += adj[k] * ops[i, 1, k]
+            offset2 = 0.0
+            for k in range(n):
+                offset2 += _wrap_rint(adj[k] - m0 - m1 * time_diff[i, k]) * ops[i, 0, k]
+            noise[e, i] = _wrap_rint(phi[i] - (mu + (m0 + offset2)))
+
+
 def arc_noise(
     dph_space: np.ndarray,
     day: np.ndarray,
@@ -187,7 +241,6 @@ def arc_noise(
         return np.std(noise, axis=1, ddof=1), np.max(np.abs(noise), axis=1)
 
     weight, ops = _local_line_operators(day, time_win)
-    ops_t = np.ascontiguousarray(ops.transpose(0, 2, 1))
     day = np.asarray(day, dtype=np.float64)
     time_diff = day[:, None] - day[None, :]
     weight_loo = weight.copy()
@@ -197,22 +250,16 @@ def arc_noise(
     chunks = range(0, n_edge, _EDGE_CHUNK)
     bar = tqdm(chunks, desc="arc noise", unit="chunk", disable=len(chunks) < 20, leave=False)
     for start in bar:
-        d = dph_space[start : start + _EDGE_CHUNK]
-        phi = np.angle(d)
-        dph_mean = d @ weight.T
-        mu = np.angle(dph_mean)
-        # (epoch i, arc, epoch k): arc phase minus its weighted mean around epoch i
-        adj = wrap_rint(phi[None, :, :] - mu.T[:, :, None])
-        m = np.matmul(adj, ops_t)
-        adj = wrap_rint(adj - m[:, :, 0:1] - m[:, :, 1:2] * time_diff[:, None, :])
-        offset2 = np.matmul(adj, ops_t[:, :, 0:1])[:, :, 0]
-        smooth_phase = mu + (m[:, :, 0] + offset2).T
-        smooth_loo = d @ weight_loo.T
-        # a zero smoothed phasor gives zero noise, as angle(x * 0) does in StaMPS
-        noise[start : start + _EDGE_CHUNK] = np.where(
-            dph_mean != 0, wrap_rint(phi - smooth_phase), 0.0
+        stop = min(start + _EDGE_CHUNK, n_edge)
+        _arc_time_noise(
+            dph_space[start:stop],
+            weight,
+            weight_loo,
+            ops,
+            time_diff,
+            noise[start:stop],
+            noise_loo[start:stop],
         )
-        noise_loo[start : start + _EDGE_CHUNK] = np.angle(d * np.conj(smooth_loo))
     variance = np.var(noise_loo, axis=0, ddof=1) if n_edge > 1 else np.zeros(n_use)
     del noise_loo
     noise -= _weighted_k(noise, bperp, variance)[:, None] * bperp[None, :]
