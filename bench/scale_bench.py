@@ -2,32 +2,34 @@
 
 It generates once, and keeps in ``--cache`` (default ``runs/bench_scale/``), a synthetic stack
 of 40 dates x 2500 lines x 10000 samples (the "frame", ~8 GB of SLC) and a reference stack of
-800 x 1600 with the same profile and date count. On each, serially and each in a fresh run
-folder, it runs prep_isce (8 x 2 patches), Steps 1-8 and export_results (v-do), every stage in
-its own process, and prints per stage: wall time, time per candidate, peak RSS of the driver
-(RUSAGE_SELF) and of its children (RUSAGE_CHILDREN: snaphu), and the peak of the process tree
-(the summed RSS of the process and all its descendants, sampled with psutil every 0.2 s), and
-its CPU time (user + system, of the process and its waited-for children: more than the wall
-time when a serial stage already runs on several cores, numba prange or BLAS threads). Then
-the number of candidates and of PS (after Step 4, summed over the patches, and in the merged
-ps2.h5), the time per candidate of the frame over that of the reference stack, the total time
-and the peak of the tree.
+800 x 1600 with the same profile and date count. On each, in a fresh run folder and with
+``n_cores`` ``--chain-cores`` (default 2: the target machine), it runs prep_isce (8 x 2
+patches), Steps 1-4, 5, 6, 7, 8 and export_results (v-do), every stage in its own process as a
+user runs them, and prints per stage: wall time, time per candidate, peak RSS of the driver
+(RUSAGE_SELF) and of its largest child (RUSAGE_CHILDREN: a worker process or snaphu), the peak
+of the process tree (the summed RSS of the process and all its descendants, sampled with
+psutil every 0.2 s) and the CPU time (user + system, of the process and its waited-for
+children), with the peak RSS of every worker of Steps 1-4. Then the number of candidates and
+of PS (after Step 4, summed over the patches, and in the merged ps2.h5), the time per
+candidate of the frame over that of the reference stack, the total time and the peak of the
+tree.
 
-Unless ``--skip-parallel``, on the frame it runs Step 6 again from a copy of the run folder
-taken after Step 5, and Steps 1-4 (after the serial run) from a fresh copy of the prepared run
-folder, with ``--workers`` local processes (``n_cores``) and with a Dask LocalCluster of as many
-workers, and prints the speed-up over the serial run (Steps 1-4: patch_wall; Step 6: its step
-time), the peak RSS of every worker, and whether the HDF5 datasets the parallel run wrote are
-byte-identical to those of the serial run ("identical" or the differing datasets). The copies
-hard-link the HDF5 products (every step writes its products under a temporary name and renames
-it, so a copy never changes the original).
+Unless ``--skip-parallel``, on the frame it then measures the speed-ups: Steps 1-4 of the
+first ``--speedup-patches`` patches (default 4) from a copy of the prepared run folder, and
+Step 6 from a copy of the run folder after Step 5, each serially, on ``--workers`` local
+processes (n_cores) and on a Dask LocalCluster of as many workers. It prints the speed-up over
+the serial run (Steps 1-4: patch_wall; Step 6: its step time), the peak RSS of every worker,
+and whether the HDF5 datasets each run wrote are byte-identical to those of the serial run and
+of the chain ("identical" or the differing datasets). The copies hard-link the HDF5 products
+(every step writes its products under a temporary name and renames it, so a copy never
+changes the original).
 
 Disk: the frame's stack takes ~11 GB (SLC, geometry, truth.h5) and a run folder that deletes
 nothing ~22 GB, so unless ``--no-prune`` the bench deletes the patch products no later stage
 reads: those of Steps 1-3 and the candidates after Step 4, every patch product after Step 5
 (the merge). This changes no time; the "HDF5 products written" figure is the size of a run
-folder that deletes nothing. The peak, ~23 GB with the stack, is the end of Steps 1-4 (serial or
-parallel), when every patch product exists. A stage does not start with less than 2 GiB free.
+folder that deletes nothing. The peak, ~23 GB with the stack, is the end of Steps 1-4, when
+every patch product exists. A stage does not start with less than 2 GiB free.
 
 Targets: time per candidate within 1.25x of the reference stack's; prep + Steps 1-8 + export
 under 20 min on 2 cores; the process tree under 8 GB; speed-up on 2 workers >= 1.7x (Steps 1-4)
@@ -47,7 +49,8 @@ compare: the largest of 200, 150, 100, 75, 50, 25 m that fits the reference stac
 ``--unwrap-grid-size``.
 
     python bench/scale_bench.py [--quick] [--skip-parallel] [--keep] [--regenerate]
-        [--cache runs/bench_scale] [--profile realistic] [--workers 2]
+        [--cache runs/bench_scale] [--profile realistic] [--chain-cores 2] [--workers 2]
+        [--speedup-patches 4]
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from common import run_child_tree  # noqa: E402
 
 from stamps_python.numerics.unwrap_grid import check_grid  # noqa: E402
 from stamps_python.parms import load_parms, set_parm  # noqa: E402
+from stamps_python.rundir import select_patches  # noqa: E402
 from stamps_python.utils import StampsError  # noqa: E402
 
 GRID_SIZES_M = (200.0, 150.0, 100.0, 75.0, 50.0, 25.0)
@@ -105,8 +109,10 @@ elif kind == "prep":
                 azimuth_patches=int(args[3]))
     out["n_candidates"] = int(r["n_candidates"])
 elif kind == "steps":
-    out["timings"] = run_steps(args[0], int(args[1]), int(args[2]),
-                               parallel=ParallelOptions(**json.loads(args[3])))
+    opts = json.loads(args[3])
+    patches = opts.pop("patches", None)
+    out["timings"] = run_steps(args[0], int(args[1]), int(args[2]), patches=patches,
+                               parallel=ParallelOptions(**opts))
 else:
     main(["--input-path", args[0], "--output-dir", args[1], "--correction", "v-do"])
 out["wall"] = time.perf_counter() - t
@@ -248,7 +254,6 @@ def n_ps_merged(run: Path) -> int:
 # runs
 
 
-SERIAL = {"n_cores": 1}
 # Patch products no step after Step 4 reads (Step 5 reads ps2/ph2/pm2/bp2/la2/inc2/hgt2, Steps
 # 6-8 and the export only the merged products of the run folder).
 DEAD_AFTER_STEP4 = ("pscands", "ps1", "ph1", "bp1", "pm1", "select1", "la1", "inc1", "hgt1", "da1")
@@ -308,14 +313,6 @@ class Bench:
         )
         return res
 
-    def variants(self) -> list[tuple[str, str, dict]]:
-        """(label, tag, ParallelOptions fields) of the parallel runs."""
-        w = self.args.workers
-        return [
-            (f"--n-cores {w}", "ncores", {"n_cores": w}),
-            (f"Dask LocalCluster {w} workers", "dask", {"cluster": "local", "num_workers": w}),
-        ]
-
 
 def ensure_stack(bench: Bench, spec: StackSpec) -> Path:
     """The stack of ``spec`` under ``cache/stacks``, generated unless present and complete (its
@@ -340,88 +337,102 @@ def ensure_stack(bench: Bench, spec: StackSpec) -> Path:
     return stack
 
 
-def parallel_run(
+def opts_of(cores: int, patches: list[str] | None = None, dask: bool = False) -> dict:
+    """ParallelOptions fields (plus ``patches``) of a run on ``cores`` processes or Dask workers."""
+    out: dict = {"cluster": "local", "num_workers": cores} if dask else {"n_cores": cores}
+    if patches:
+        out["patches"] = patches
+    return out
+
+
+def restrict(manifest: dict[str, str], patches: list[str]) -> dict[str, str]:
+    """The entries of ``manifest`` in the folders ``patches``."""
+    return {k: v for k, v in manifest.items() if k.split("/", 1)[0] in patches}
+
+
+def timed_run(
     bench: Bench,
     name: str,
-    variant: tuple[str, str, dict],
+    label: str,
+    tag: str,
+    opts: dict,
     steps: tuple[int, int],
     source: Path,
     pattern: str,
-    manifest: dict[str, str],
-) -> dict:
-    """Steps ``steps`` with ``variant`` in a copy of ``source``; compared with ``manifest``."""
-    label, tag, opts = variant
+) -> tuple[dict, dict[str, str]]:
+    """Steps ``steps`` with ``opts`` in a hard-linked copy of ``source`` (then deleted); the
+    result (``seconds``: patch_wall for Steps 1-4, the step time for Step 6) and the manifest
+    of the HDF5 files ``pattern`` it leaves."""
     start, end = steps
     run = bench.work / f"{name}_{tag}_{start}{end}"
     link_copy(source, run)
-    label_log = f"{name}_{tag}_steps{start}-{end}"
-    res = bench.child(label_log, "steps", str(run), str(start), str(end), json.dumps(opts))
-    t = res["timings"]
-    res.update(
-        label=label,
-        steps=f"{start}-{end}" if start != end else str(start),
-        steps_label=f"Steps {start}-{end}" if start != end else f"Step {start}",
-        seconds=t["patch_wall"] if end <= 5 else t[f"step{start}"],
-        identity=compare_manifests(manifest, h5_manifest(run, pattern)),
+    res = bench.child(
+        f"{name}_{tag}_steps{start}-{end}",
+        "steps",
+        str(run),
+        str(start),
+        str(end),
+        json.dumps(opts),
     )
+    t = res["timings"]
+    res.update(label=label, seconds=t["patch_wall"] if end <= 4 else t[f"step{start}"])
+    manifest = h5_manifest(run, pattern)
     shutil.rmtree(run, ignore_errors=True)
-    return res
+    return res, manifest
 
 
-def serial_run(bench: Bench, name: str, stack: Path, grid: float | None, parallel: bool) -> dict:
-    """prep_isce, Steps 1-8 and export on ``stack`` in a fresh ``runs/name``, every stage in its
-    own process. With ``parallel`` it also keeps the prepared run folder (for the parallel Steps
-    1-4, run later) and the HDF5 manifests after Steps 4 and 6, and runs the parallel Step 6
-    variants from a copy taken after Step 5. Unless ``--no-prune``, patch products no later
-    stage reads are deleted after Steps 4 and 5 (the times are unchanged; the disk is not)."""
+def chain_run(bench: Bench, name: str, stack: Path, grid: float | None, speedup: bool) -> dict:
+    """prep_isce, Steps 1-8 and export on ``stack`` in a fresh ``runs/name`` on
+    ``--chain-cores`` (n_cores: Steps 1-5a patch by patch in that many processes, Step 6's
+    snaphu calls on as many), as a user runs it: prep, Steps 1-4, 5, 6, 7, 8 and the export
+    each in its own process. With ``speedup`` it keeps copies of the prepared run folder and of
+    the run folder after Step 5 and the HDF5 manifests after Steps 4 and 6, for
+    :func:`speedups`. Unless ``--no-prune``, patch products no later stage reads are deleted
+    after Steps 4 and 5 (the times are unchanged; the disk is not)."""
     args = bench.args
+    cores = opts_of(args.chain_cores)
     run = bench.work / name
     shutil.rmtree(run, ignore_errors=True)
-    res: dict = {"name": name, "stages": {}, "parallel": []}
+    res: dict = {"name": name, "stages": {}}
     written: dict[str, int] = {}
 
-    def stage(key: str, kind: str, *a: str) -> None:
+    def stage(key: str, kind: str, *a: str) -> dict:
         res["stages"][key] = bench.child(f"{name}_{key}", kind, *a)
         written.update(h5_sizes(run))
+        return res["stages"][key]
 
     patches = (str(args.range_patches), str(args.azimuth_patches))
     stage("prep", "prep", str(stack / "merged"), str(run), *patches)
     res["n_candidates"] = res["stages"]["prep"]["n_candidates"]
     res["n_patch_candidates"] = n_patch_candidates(run)
-    if parallel:
+    res["patches"] = [p.name for p in select_patches(run)]
+    if speedup:
         link_copy(run, bench.work / f"{name}_prepared")
-    after5 = bench.work / f"{name}_after5"
-    for step in range(1, 9):
-        if step == 6:
-            if grid is None:
-                grid = fitting_grid_size(run)
-                if grid is None:
-                    raise SystemExit(f"{name}: no unwrap_grid_size of {GRID_SIZES_M} fits")
-            elif not grid_fits(run, grid):
-                raise SystemExit(f"{name}: unwrap_grid_size {grid:g} m does not fit this stack")
-            res["grid"] = grid
-            res["grid_200_fits"] = grid_fits(run, 200.0)
-            set_parm(run, "unwrap_grid_size", grid)
-            if parallel:
-                link_copy(run, after5)
-        stage(f"step{step}", "steps", str(run), str(step), str(step), json.dumps(SERIAL))
-        if step == 4:
-            res["n_ps_step4"] = n_ps_after_step4(run)
-            if parallel:
-                res["manifest4"] = h5_manifest(run, "PATCH_*/*.h5")
-            if args.prune:
-                prune(run, DEAD_AFTER_STEP4)
-        elif step == 5:
-            res["n_ps_merged"] = n_ps_merged(run)
-            if args.prune:
-                prune(run, None)
-        elif step == 6 and parallel:
+    stage("steps1-4", "steps", str(run), "1", "4", json.dumps(cores))
+    res["n_ps_step4"] = n_ps_after_step4(run)
+    if speedup:
+        res["manifest4"] = h5_manifest(run, "PATCH_*/*.h5")
+    if args.prune:
+        prune(run, DEAD_AFTER_STEP4)
+    stage("step5", "steps", str(run), "5", "5", json.dumps(cores))
+    res["n_ps_merged"] = n_ps_merged(run)
+    if args.prune:
+        prune(run, None)
+    if grid is None:
+        grid = fitting_grid_size(run)
+        if grid is None:
+            raise SystemExit(f"{name}: no unwrap_grid_size of {GRID_SIZES_M} fits")
+    elif not grid_fits(run, grid):
+        raise SystemExit(f"{name}: unwrap_grid_size {grid:g} m does not fit this stack")
+    res["grid"] = grid
+    res["grid_200_fits"] = grid_fits(run, 200.0)
+    set_parm(run, "unwrap_grid_size", grid)
+    if speedup:
+        link_copy(run, bench.work / f"{name}_after5")
+    for step in (6, 7, 8):
+        stage(f"step{step}", "steps", str(run), str(step), str(step), json.dumps(cores))
+        if step == 6 and speedup:
             res["manifest6"] = h5_manifest(run, "*.h5")
-            for variant in bench.variants():
-                res["parallel"].append(
-                    parallel_run(bench, name, variant, (6, 6), after5, "*.h5", res["manifest6"])
-                )
-            shutil.rmtree(after5, ignore_errors=True)
     stage("export", "export", str(run), str(bench.work / f"{name}_export"))
     res["written_gib"] = sum(written.values()) / 2**30
     if not args.keep:
@@ -430,16 +441,53 @@ def serial_run(bench: Bench, name: str, stack: Path, grid: float | None, paralle
     return res
 
 
-def parallel_steps_1_4(bench: Bench, res: dict) -> None:
-    """Steps 1-4 of every variant from a fresh copy of the prepared run folder of ``res``."""
-    prepared = bench.work / f"{res['name']}_prepared"
-    for variant in bench.variants():
-        res["parallel"].append(
-            parallel_run(
-                bench, res["name"], variant, (1, 4), prepared, "PATCH_*/*.h5", res["manifest4"]
+def speedups(bench: Bench, res: dict) -> None:
+    """Steps 1-4 of the first ``--speedup-patches`` patches from the prepared run folder, and
+    Step 6 from the run folder after Step 5: serially, on ``--workers`` processes (n_cores) and
+    on a Dask LocalCluster of as many workers. Each run's products are compared with the
+    serial run's and with the chain's (which ran on ``--chain-cores``)."""
+    args, name, w = bench.args, res["name"], bench.args.workers
+    subset = res["patches"][: args.speedup_patches]
+    variants = [
+        ("serial", "serial", False, 1),
+        (f"--n-cores {w}", "ncores", False, w),
+        (f"Dask LocalCluster {w} workers", "dask", True, w),
+    ]
+    res["speedup"] = {}
+    jobs = (
+        (
+            "1-4",
+            (1, 4),
+            f"{name}_prepared",
+            "PATCH_*/*.h5",
+            subset,
+            restrict(res["manifest4"], subset),
+        ),
+        ("6", (6, 6), f"{name}_after5", "*.h5", None, res["manifest6"]),
+    )
+    for key, steps, source, pattern, patches, chain_manifest in jobs:
+        runs = []
+        for label, tag, dask, cores in variants:
+            r, manifest = timed_run(
+                bench,
+                name,
+                label,
+                tag,
+                opts_of(cores, patches, dask),
+                steps,
+                bench.work / source,
+                pattern,
             )
-        )
-    shutil.rmtree(prepared, ignore_errors=True)
+            if patches:
+                manifest = restrict(manifest, patches)
+            r["vs_chain"] = compare_manifests(chain_manifest, manifest)
+            r["vs_serial"] = compare_manifests(runs[0]["manifest"], manifest) if runs else "-"
+            r["manifest"] = manifest
+            runs.append(r)
+        for r in runs:
+            del r["manifest"]
+        res["speedup"][key] = {"patches": patches or res["patches"], "runs": runs}
+        shutil.rmtree(bench.work / source, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,44 +495,61 @@ def parallel_steps_1_4(bench: Bench, res: dict) -> None:
 
 
 def total_s(res: dict) -> float:
-    return sum(res["stages"][s]["wall"] for s in STAGES)
+    return sum(r["wall"] for r in res["stages"].values())
 
 
-def print_stack(res: dict, spec: StackSpec) -> None:
+def tree_peak_mb(res: dict) -> float:
+    runs = [*res["stages"].values()]
+    for job in res.get("speedup", {}).values():
+        runs += job["runs"]
+    return max(r["tree_peak_mb"] for r in runs)
+
+
+def print_stack(res: dict, spec: StackSpec, cores: int) -> None:
     n, npc = res["n_candidates"], res["n_patch_candidates"]
     st = res["stages"]
     print(
         f"\n== {res['name']}: {spec.dates} dates x {spec.rows} x {spec.cols}, profile "
-        f"{spec.profile}: {n} candidates ({npc} in the patches, overlaps counted in each: "
-        f"{npc / n:.2f}x), {res['n_ps_step4']} PS after Step 4 (in the patches), "
-        f"{res['n_ps_merged']} PS in ps2.h5 (merged) =="
+        f"{spec.profile}, n_cores {cores}: {n} candidates ({npc} in the patches, overlaps "
+        f"counted in each: {npc / n:.2f}x), {res['n_ps_step4']} PS after Step 4 (in the "
+        f"patches), {res['n_ps_merged']} PS in ps2.h5 (merged) =="
     )
     print(
-        f"  {'stage':<8} {'wall s':>8} {'us/cand':>8} {'us/pcand':>8} {'CPU s':>8} "
-        f"{'driver MiB':>10} {'snaphu MiB':>10} {'tree MiB':>9} {'process s':>9}"
+        f"  {'stage':<9} {'wall s':>8} {'us/cand':>8} {'us/pcand':>8} {'CPU s':>8} "
+        f"{'driver MiB':>10} {'child MiB':>10} {'tree MiB':>9} {'process s':>9}"
     )
-    for s in (*STAGES, "total"):
-        if s == "total":
-            r = {
+    rows = list(st.items())
+    rows.append(
+        (
+            "total",
+            {
                 "wall": total_s(res),
-                "cpu": sum(st[k]["cpu"] for k in STAGES),
+                "cpu": sum(r["cpu"] for r in st.values()),
                 **{
-                    k: max(st[x][k] for x in STAGES)
+                    k: max(r[k] for r in st.values())
                     for k in ("peak_mb", "children_peak_mb", "tree_peak_mb")
                 },
-                "process_wall": sum(st[k]["process_wall"] for k in STAGES),
-            }
-        else:
-            r = st[s]
+                "process_wall": sum(r["process_wall"] for r in st.values()),
+            },
+        )
+    )
+    for s, r in rows:
         print(
-            f"  {s:<8} {r['wall']:8.1f} {1e6 * r['wall'] / n:8.1f} {1e6 * r['wall'] / npc:8.1f} "
+            f"  {s:<9} {r['wall']:8.1f} {1e6 * r['wall'] / n:8.1f} {1e6 * r['wall'] / npc:8.1f} "
             f"{r['cpu']:8.1f} {r['peak_mb']:10.0f} {r['children_peak_mb']:10.0f} "
             f"{r['tree_peak_mb']:9.0f} {r['process_wall']:9.1f}"
         )
-    patch = sum(st[f"step{k}"]["timings"]["patch_wall"] for k in range(1, 5))
+    t = st["steps1-4"]["timings"]
+    peaks = sorted(t.get("worker_peak_mb", {}).items())
     print(
-        f"  Steps 1-4 serial patch_wall {patch:.1f} s; unwrap_grid_size {res['grid']:g} m; "
-        f"HDF5 products written {res['written_gib']:.2f} GiB (a run folder that deletes nothing)"
+        "  Steps 1-4 per step, summed over the patches' tasks: "
+        + ", ".join(f"Step {k} {t[f'step{k}']:.1f} s" for k in range(1, 5))
+        + f"; patch_wall {t['patch_wall']:.1f} s; workers (MiB): "
+        + (", ".join(f"{w} {mb:.0f}" for w, mb in peaks) or "-")
+    )
+    print(
+        f"  unwrap_grid_size {res['grid']:g} m; HDF5 products written {res['written_gib']:.2f} "
+        "GiB (a run folder that deletes nothing)"
     )
 
 
@@ -495,11 +560,11 @@ def print_comparison(frame: dict, ref: dict) -> None:
         f"\n== time per candidate, frame / reference ({nf / nr:.1f}x the candidates, "
         f"{pf / pr:.1f}x the patch candidates) =="
     )
-    for s in (*STAGES, "total"):
+    for s in (*frame["stages"], "total"):
         tf = total_s(frame) if s == "total" else frame["stages"][s]["wall"]
         tr = total_s(ref) if s == "total" else ref["stages"][s]["wall"]
         print(
-            f"  {s:<8} frame {1e6 * tf / nf:8.1f} us  reference {1e6 * tr / nr:8.1f} us  "
+            f"  {s:<9} frame {1e6 * tf / nf:8.1f} us  reference {1e6 * tr / nr:8.1f} us  "
             f"ratio {(tf / nf) / (tr / nr):5.2f}   per patch candidate: ratio "
             f"{(tf / pf) / (tr / pr):5.2f}"
         )
@@ -509,47 +574,29 @@ def print_comparison(frame: dict, ref: dict) -> None:
     )
 
 
-def print_parallel(frame: dict, workers: int) -> None:
-    st = frame["stages"]
-    serial = {
-        "1-4": sum(st[f"step{k}"]["timings"]["patch_wall"] for k in range(1, 5)),
-        "6": st["step6"]["timings"]["step6"],
-    }
-    steps14 = [st[f"step{k}"] for k in range(1, 5)]
-    cpu14 = sum(r["cpu"] for r in steps14)
-    other14 = sum(max(0.0, r["machine_cpu"] - r["cpu"]) for r in steps14)
-    print(
-        f"\n== parallel on the frame ({workers} workers; serial: the run above, whose Steps 1-4 "
-        f"took {cpu14:.0f} s CPU in {serial['1-4']:.0f} s while other work on the machine took "
-        f"{other14 / sum(r['process_wall'] for r in steps14):.1f} cores) =="
-    )
-    par = sorted(frame["parallel"], key=lambda r: (r["steps"] != "1-4", r["label"]))
-    for r in par:
-        sp = serial[r["steps"]] / r["seconds"]
-        target = 1.7 if r["steps"] == "1-4" else 1.6
-        peaks = sorted(r["timings"].get("worker_peak_mb", {}).items())
-        workers_mb = ", ".join(f"{w} {mb:.0f}" for w, mb in peaks) or "-"
-        print(
-            f"  {r['steps_label']:<10} {r['label']:<30} {r['seconds']:8.1f} s (serial "
-            f"{serial[r['steps']]:.1f} s): speed-up {sp:4.2f}x (target {target}x); process "
-            f"{r['process_wall']:.1f} s, CPU {r['cpu']:.1f} s; other work on the machine "
-            f"{others_cores(r):.1f} cores"
+def print_speedups(frame: dict, workers: int) -> None:
+    print(f"\n== speed-up on the frame, {workers} workers ==")
+    for key, target in (("1-4", 1.7), ("6", 1.6)):
+        job = frame["speedup"][key]
+        runs = job["runs"]
+        what = (
+            f"Steps 1-4 of {len(job['patches'])} patches ({', '.join(job['patches'])}), patch_wall"
+            if key == "1-4"
+            else "Step 6, its step time"
         )
-        print(
-            f"    driver {r['peak_mb']:.0f} MiB, largest child {r['children_peak_mb']:.0f} MiB, "
-            f"tree {r['tree_peak_mb']:.0f} MiB; workers (MiB): {workers_mb}"
-        )
-        print(f"    products vs serial: {r['identity']}")
-    by_label: dict[str, dict[str, float]] = {}
-    for r in par:
-        by_label.setdefault(r["label"], {})[r["steps"]] = r["seconds"]
-    base = total_s(frame) - serial["1-4"] - serial["6"]
-    for label, secs in by_label.items():
-        t = base + secs["1-4"] + secs["6"]
-        print(
-            f"  total prep + Steps 1-8 + export with {label} for Steps 1-4 and 6 (the rest "
-            f"serial, as measured): {t:.0f} s = {t / 60:.1f} min (target < 20 min)"
-        )
+        print(f"  {what}:")
+        for r in runs:
+            sp = runs[0]["seconds"] / r["seconds"]
+            peaks = sorted(r["timings"].get("worker_peak_mb", {}).items())
+            print(
+                f"    {r['label']:<28} {r['seconds']:8.1f} s  speed-up {sp:4.2f}x"
+                + ("" if r is runs[0] else f" (target {target}x)")
+                + f"; process {r['process_wall']:.1f} s, CPU {r['cpu']:.1f} s, other work "
+                f"{others_cores(r):.1f} cores; driver {r['peak_mb']:.0f} MiB, tree "
+                f"{r['tree_peak_mb']:.0f} MiB; workers (MiB): "
+                + (", ".join(f"{w} {mb:.0f}" for w, mb in peaks) or "-")
+            )
+            print(f"      products vs serial: {r['vs_serial']}; vs the chain: {r['vs_chain']}")
 
 
 def main() -> int:
@@ -564,7 +611,21 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--range-patches", type=int, default=8)
     p.add_argument("--azimuth-patches", type=int, default=2)
-    p.add_argument("--workers", type=int, default=2, help="processes / Dask workers (default 2)")
+    p.add_argument(
+        "--chain-cores",
+        type=int,
+        default=2,
+        help="n_cores of the chains on both stacks (default 2, the target machine's cores)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="processes / Dask workers of the speed-ups (2)"
+    )
+    p.add_argument(
+        "--speedup-patches",
+        type=int,
+        default=4,
+        help="patches (the first of patch.list) of the Steps 1-4 speed-up runs (default 4)",
+    )
     p.add_argument(
         "--unwrap-grid-size",
         type=float,
@@ -608,11 +669,11 @@ def main() -> int:
     ref_stack = ensure_stack(bench, ref_spec)
     shutil.rmtree(bench.work, ignore_errors=True)
 
-    parallel = not args.skip_parallel
-    ref = serial_run(bench, "reference", ref_stack, args.unwrap_grid_size, parallel=False)
-    frame = serial_run(bench, "frame", frame_stack, ref["grid"], parallel=parallel)
-    if parallel:
-        parallel_steps_1_4(bench, frame)
+    speedup = not args.skip_parallel
+    ref = chain_run(bench, "reference", ref_stack, args.unwrap_grid_size, speedup=False)
+    frame = chain_run(bench, "frame", frame_stack, ref["grid"], speedup=speedup)
+    if speedup:
+        speedups(bench, frame)
     print(
         f"\nunwrap_grid_size {ref['grid']:g} m on both stacks (synthetic pixels 13.9 m azimuth x "
         f"3.70 m ground range; the largest of {', '.join(f'{g:g}' for g in GRID_SIZES_M)} m that "
@@ -620,20 +681,21 @@ def main() -> int:
         f"StaMPS' 200 m default {'fits' if frame['grid_200_fits'] else 'does not fit'} the "
         f"frame, {'fits' if ref['grid_200_fits'] else 'does not fit'} the reference stack"
     )
-    print_stack(ref, ref_spec)
-    print_stack(frame, frame_spec)
+    print_stack(ref, ref_spec, args.chain_cores)
+    print_stack(frame, frame_spec, args.chain_cores)
     print_comparison(frame, ref)
-    tree = max(r["tree_peak_mb"] for r in frame["stages"].values())
+    if speedup:
+        print_speedups(frame, args.workers)
+    chain_tree = max(r["tree_peak_mb"] for r in frame["stages"].values())
+    tree = tree_peak_mb(frame)
     print(
-        f"\nframe, serial: prep + Steps 1-8 + export {total_s(frame):.0f} s = "
-        f"{total_s(frame) / 60:.1f} min on 1 core (in-process walls; target < 20 min on 2 "
-        f"cores); process tree peak {tree:.0f} MiB = {tree / 1024:.2f} GiB (target < 8 GiB; "
-        "summed RSS of each stage's process and its descendants, psutil every 0.2 s)"
+        f"\nframe: prep + Steps 1-8 + export {total_s(frame):.0f} s = "
+        f"{total_s(frame) / 60:.1f} min with n_cores {args.chain_cores} (in-process walls; "
+        f"target < 20 min on 2 cores); process tree peak {chain_tree:.0f} MiB = "
+        f"{chain_tree / 1024:.2f} GiB in the chain, {tree:.0f} MiB = {tree / 1024:.2f} GiB over "
+        "every run (target < 8 GiB; summed RSS of each stage's process and its descendants, "
+        "psutil every 0.2 s)"
     )
-    if parallel:
-        print_parallel(frame, args.workers)
-        tree = max([tree, *(r["tree_peak_mb"] for r in frame["parallel"])])
-        print(f"  process tree peak over every run {tree:.0f} MiB = {tree / 1024:.2f} GiB")
     print(
         f"\nbenchmark wall {(time.perf_counter() - t0) / 60:.1f} min; cache at most "
         f"{bench.peak_cache_gib:.1f} GiB after a stage (hard links counted once; "
