@@ -566,13 +566,17 @@ def compute_results(
         ph_aps=ph_aps,
         model_deramp=model_deramp,
     )
+    del ph_uw, ph_scla, ph_scn, ph_aps  # n_ps x n_ifg each: only ph is needed from here on
     reference = reference or reference_from_parms(run.parms)
     lonlat = np.asarray(run.ps["lonlat"], dtype=np.float64)
     coh = run.per_ps("pm2", "coh_ps", "COHERENCE").astype(np.float64)
-    series = ph[:, use_ix] - (0.0 if c_ps_uw is None else c_ps_uw.reshape(-1, 1))
+    series = ph[:, use_ix]
+    if c_ps_uw is not None:
+        series -= c_ps_uw.reshape(-1, 1)
     tcoh = point_temporal_coherence(
         series, ps_xy[:, 1:3], G_use, float(run.parms["scn_wavelength"])
     )
+    del series
     keep, rule_counts = quality_mask(coh, tcoh, run.parms)
     for rule, count in rule_counts.items():
         log.info("%s: %d of %d points left out of the export", rule, count, run.n_ps)
@@ -668,8 +672,9 @@ def point_temporal_coherence(
     """TCOH of every point: temporal coherence of its phase ``series`` (n, m, rad) against the
     per-point model ``G`` (m, p), after the residual's Gaussian low-pass in space (std
     ``wavelength`` m: the atmosphere left in) is removed too."""
-    resid = np.asarray(series, dtype=np.float64)
-    resid = resid - fit_rows(resid, model_projector(G))
+    series = np.asarray(series, dtype=np.float64)
+    resid = fit_rows(series, model_projector(G))
+    np.subtract(series, resid, out=resid)
     resid -= spatial_lowpass(xy_m, resid.astype(np.float32), wavelength, show_progress=False)
     return temporal_coherence(resid)
 

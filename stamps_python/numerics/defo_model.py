@@ -105,10 +105,14 @@ def residual_deramp(
 
 
 def temporal_coherence(resid: np.ndarray) -> np.ndarray:
-    """``|mean_k exp(j resid_k)|`` of each row of ``resid`` (n, m), rad; NaNs skipped."""
-    r = np.asarray(resid, dtype=np.float64)
-    ok = np.isfinite(r)
-    z = np.where(ok, np.exp(1j * np.where(ok, r, 0.0)), 0.0)
-    count = ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.abs(z.sum(axis=1)) / count
+    """``|mean_k exp(j resid_k)|`` of each row of ``resid`` (n, m), rad; NaNs skipped (in row
+    chunks: a few chunk-sized arrays besides ``resid``)."""
+    resid = np.asarray(resid)
+    out = np.empty(resid.shape[0])
+    for r0 in range(0, resid.shape[0], _ROW_CHUNK):
+        r = np.asarray(resid[r0 : r0 + _ROW_CHUNK], dtype=np.float64)
+        ok = np.isfinite(r)
+        z = np.where(ok, np.exp(1j * np.where(ok, r, 0.0)), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[r0 : r0 + _ROW_CHUNK] = np.abs(z.sum(axis=1)) / ok.sum(axis=1)
+    return out

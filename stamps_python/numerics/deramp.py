@@ -98,3 +98,43 @@ def ps_deramp(
     if squeeze:
         return deramped[:, 0], ramp[:, 0]
     return deramped, ramp
+
+
+def ps_deramp_inplace(xy: np.ndarray, ph: np.ndarray, degree: float = 1) -> np.ndarray:
+    """:func:`ps_deramp` of the float64 array ``ph`` (n_ps, n_ifg, radians) in place, the
+    surfaces subtracted over row chunks (no n_ps x n_ifg ramp is held); returns ``ph``.
+
+    ``xy`` is ps2 ``xy`` (n_ps, 3: id, x m, y m). Columns with too few valid PS stay as they are.
+    """
+    if ph.dtype != np.float64 or ph.ndim != 2:
+        raise ValueError("ps_deramp_inplace needs a 2-D float64 array")
+    A = deramp_design(np.asarray(xy, dtype=np.float64)[:, 1:3], degree)
+    if A.shape[0] != ph.shape[0]:
+        raise ValueError(f"xy has {A.shape[0]} PS but ph has {ph.shape[0]} rows")
+    has_nan = np.zeros(ph.shape[1], dtype=bool)
+    for r0 in range(0, ph.shape[0], _ROW_CHUNK):
+        has_nan |= np.isnan(ph[r0 : r0 + _ROW_CHUNK]).any(axis=0)
+    full_cols = np.flatnonzero(~has_nan)
+    every = full_cols.size == ph.shape[1]
+    full_coeff = None
+    if full_cols.size:
+        full_coeff = _lstsq_columns(A, ph if every else ph[:, full_cols])
+    # columns with NaNs: one fit each over their valid PS (as ps_deramp, matrix-vector products)
+    col_coeff: dict[int, np.ndarray] = {}
+    for k in np.flatnonzero(has_nan):
+        ok = ~np.isnan(ph[:, k])
+        if np.count_nonzero(ok) > _MIN_VALID:
+            col_coeff[int(k)] = np.linalg.lstsq(A[ok], ph[ok, k], rcond=None)[0]
+        else:
+            get_logger().info(
+                "ifg %d is not deramped (only %d valid PS)", k + 1, int(np.count_nonzero(ok))
+            )
+    for r0 in range(0, ph.shape[0], _ROW_CHUNK):
+        rows = slice(r0, r0 + _ROW_CHUNK)
+        if every:
+            ph[rows] -= A[rows] @ full_coeff
+        elif full_coeff is not None:
+            ph[rows, full_cols] = ph[rows][:, full_cols] - A[rows] @ full_coeff
+        for k, c in col_coeff.items():
+            ph[rows, k] -= A[rows] @ c
+    return ph

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.numerics.defo_model import residual_deramp
-from stamps_python.numerics.deramp import ps_deramp
+from stamps_python.numerics.deramp import ps_deramp_inplace
 from stamps_python.numerics.geodesy import llh2local
 from stamps_python.numerics.lscov import lscov_operator
 from stamps_python.parms import number, required
@@ -148,7 +148,7 @@ def corrected_phase(
         if correction.has(letter):
             if term is None:
                 raise StampsError(f"correction '{correction.text}' needs {name}")
-            ph -= np.asarray(term, dtype=np.float64)
+            np.subtract(ph, np.asarray(term), out=ph)
     if correction.kind == "u" and correction.has("m"):
         if c_ps_uw is None:
             raise StampsError(f"correction '{correction.text}' needs C_ps_uw")
@@ -157,7 +157,7 @@ def corrected_phase(
         if ps_xy is None:
             raise StampsError(f"correction '{correction.text}' needs the PS x, y")
         if model_deramp is None:
-            ph = ps_deramp({"xy": ps_xy}, ph)[0]
+            ps_deramp_inplace(ps_xy, ph)
         else:
             cols, G = model_deramp
             ph[:, cols] = residual_deramp(ph[:, cols], np.asarray(ps_xy)[:, 1:3], G)[0]
