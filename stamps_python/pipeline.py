@@ -26,7 +26,7 @@ import numpy as np
 
 from stamps_python import __version__
 from stamps_python.io.products import load_product, product_path
-from stamps_python.parallel import ParallelOptions, open_executor
+from stamps_python.parallel import ParallelOptions, open_executor, prepare_worker
 from stamps_python.parms import flag, load_parms
 from stamps_python.rundir import select_patches
 from stamps_python.steps import (
@@ -44,7 +44,7 @@ from stamps_python.steps import (
     sb_invert_uw,
     sb_load_initial,
 )
-from stamps_python.utils import LOGGER_NAME, StampsError, get_logger, peak_memory_mb
+from stamps_python.utils import LOGGER_NAME, StampsError, get_logger, peak_memory_mb, progress_bar
 
 STEP_NAMES = {
     1: "load initial (ps_load_initial_isce; sb_load_initial_isce for small baselines)",
@@ -127,12 +127,13 @@ def _run_merged_step(
     parms: dict[str, Any],
     executor: cf.Executor | None = None,
     n_workers: int = 1,
+    n_threads: int = 1,
 ) -> None:
     """Steps 6-8 on the merged workspaces, in the order stamps.m calls them; Step 6's snaphu
-    calls go to ``executor`` when there is one."""
+    calls go to ``executor`` when there is one, its loops over PS run on ``n_threads``."""
     small_baseline = flag(parms, "small_baseline_flag")
     if step == 6:
-        ps_unwrap.run(run_dir, parms, executor=executor, n_workers=n_workers)
+        ps_unwrap.run(run_dir, parms, executor=executor, n_workers=n_workers, n_threads=n_threads)
         if small_baseline:
             sb_invert_uw.run(run_dir, parms)
     elif step == 7:
@@ -201,6 +202,7 @@ def _patch_step(step: int, patch_dir: Path) -> str:
 
 def patch_step_task(patch_dir: str, step: int, verbose: bool = False) -> PatchStepReport:
     """Worker task: ``step`` of one patch, its log records captured for the driver."""
+    prepare_worker()
     log = logging.getLogger(LOGGER_NAME)
     capture = _Capture()
     old = (log.level, log.propagate, list(log.handlers))
@@ -238,7 +240,6 @@ def _patch_steps_parallel(
 ) -> list[Path]:
     """Steps ``steps`` of every patch through ``executor``, one task per (patch, step); returns
     the patches that still hold PS. A failing task stops the run with its patch's name."""
-    from tqdm import tqdm
 
     log = get_logger()
     active = {p.name: p for p in patch_dirs}
@@ -253,7 +254,9 @@ def _patch_steps_parallel(
 
     for patch_dir in patch_dirs:
         submit(patch_dir, 0)
-    bar = tqdm(total=len(patch_dirs) * len(steps), desc="patch steps", unit="step", disable=None)
+    bar = progress_bar(
+        total=len(patch_dirs) * len(steps), desc="patch steps", unit="step", hide=None
+    )
     try:
         while pending:
             done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
@@ -388,7 +391,9 @@ def run_steps(
         for step in range(max(start, 6), end + 1):
             log.info("########## Step %d: %s ##########", step, STEP_NAMES[step])
             t0 = time.perf_counter()
-            _run_merged_step(step, run_dir, load_parms(run_dir), snaphu_pool, n_snaphu)
+            _run_merged_step(
+                step, run_dir, load_parms(run_dir), snaphu_pool, n_snaphu, parallel.driver_threads
+            )
             timings[f"step{step}"] = time.perf_counter() - t0
             _log_step_done(step, timings)
     return timings

@@ -1,8 +1,8 @@
 """Small utilities shared by every stamps_python script and step.
 
 Error reporting (one-line errors, non-zero exit), output-folder checks, --help formatting, atomic
-product writes, logging to the console and to ``stamps.log``, step timing, and StaMPS/MATLAB date
-numbers.
+product writes, logging to the console and to ``stamps.log``, progress bars, step timing, and
+StaMPS/MATLAB date numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 LOGGER_NAME = "stamps"
 LOG_FILE = "stamps.log"
@@ -181,6 +182,23 @@ def timed(label: str) -> Iterator[None]:
     log.info("%s ...", label)
     yield
     log.info("%s done in %.1f s", label, time.perf_counter() - start)
+
+
+BARS_OFF = "TQDM_DISABLE"  # set (to anything but "" or "0") in processes that draw no bars
+
+
+def bars_off() -> bool:
+    """True in a process that must draw no progress bars (a worker: the driver draws one bar
+    over the patches), i.e. when the environment sets ``TQDM_DISABLE``."""
+    return os.environ.get(BARS_OFF, "") not in ("", "0")
+
+
+def progress_bar(iterable: Any = None, *, hide: bool | None = False, **kwargs: Any) -> Any:
+    """A tqdm bar over ``iterable``, hidden when ``hide`` is True or :func:`bars_off` (``hide``
+    None: hidden unless the console is a terminal, tqdm's rule)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, disable=True if bars_off() else hide, **kwargs)
 
 
 def peak_memory_mb() -> float:

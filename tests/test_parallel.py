@@ -381,3 +381,38 @@ def test_slurm_and_pbs_job_scripts_from_a_config_file(tmp_path):
     flat.write_text("queue: long\ncores: 1\nmemory: 2GB\nno-such-option: 1\n")
     with pytest.raises(StampsError, match="--cluster slurm: bad dask-jobqueue option"):
         jobqueue_cluster("slurm", read_cluster_config(flat, "slurm"))
+
+
+def test_local_cluster_workers_keep_glibc_malloc_and_draw_no_bars():
+    # Dask's nanny would start them with MALLOC_TRIM_THRESHOLD_=65536 (Steps 1-4 ~30% slower);
+    # one thread per worker for OpenMP/BLAS stays. The nanny also writes its pre-spawn
+    # environment into this process's os.environ: restore it.
+    from stamps_python.parallel import _dask_client
+
+    names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "TQDM_DISABLE")
+    saved = dict(os.environ)
+    try:
+        with _dask_client(ParallelOptions(cluster="local", num_workers=1)) as client:
+            seen = client.run(lambda: {k: os.environ.get(k) for k in names})
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    (env,) = seen.values()
+    assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def test_a_task_on_any_worker_lifts_dask_malloc_trim_and_hides_bars(monkeypatch):
+    from stamps_python.parallel import _lift_malloc_trim, prepare_worker
+    from stamps_python.utils import bars_off, progress_bar
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert _lift_malloc_trim() is False  # nothing to undo in a plain process
+    assert not bars_off() and not progress_bar(range(3), hide=False).disable
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # as a Dask nanny starts a worker
+    assert _lift_malloc_trim() is sys.platform.startswith("linux")
+    prepare_worker()
+    assert bars_off()
+    bar = progress_bar(range(3), hide=False)  # an explicit hide=False does not draw either
+    assert bar.disable
+    bar.close()

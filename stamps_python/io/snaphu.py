@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.numerics.unwrap_costs import cost_setup, grid_msd, ifg_costs
-from stamps_python.utils import StampsError, get_logger
+from stamps_python.utils import StampsError, get_logger, progress_bar
 
 SNAPHU_ENV = "SNAPHU_BIN"
 CONF_NAME = "snaphu.conf"
@@ -185,7 +185,6 @@ def uw_stat_costs(
     Returns the ``uw_phaseuw`` workspace: ``ph_uw`` (n_nodes, n_ifg) float32 radians and
     ``msd`` (n_ifg,) mean square neighbour difference of each unwrapped grid (rad^2).
     """
-    from tqdm import tqdm
 
     log = get_logger()
     setup = cost_setup(unwrap_method, uw_grid, uw_interp, uw_space_time, variance)
@@ -203,7 +202,7 @@ def uw_stat_costs(
         ph_uw[:, i1] = ifguw[nz_i, nz_j]
         log.debug("   snaphu: interferogram %d of %d, msd %.3f", i1 + 1, n_ifg, msd[i1])
 
-    bar = tqdm(subset, desc="snaphu", unit="ifg", disable=not progress, leave=False)
+    bar = progress_bar(subset, desc="snaphu", unit="ifg", hide=not progress, leave=False)
     # serially snaphu runs inside work_dir with the given executable; an executor's task finds
     # snaphu, and a folder, where it runs
     where, exe = (str(work_dir), snaphu_exe) if executor is None else (None, None)

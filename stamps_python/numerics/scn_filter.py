@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from tqdm import tqdm
+
+from stamps_python.utils import progress_bar
 
 _PAIR_BUDGET = 4_000_000  # PS pairs held at once by the spatial filter
 _ROW_CHUNK = 131072
@@ -263,11 +264,11 @@ def spatial_lowpass(
     w = np.zeros(size, dtype=np.float64)
     lengths = np.empty(n, dtype=np.int64)
     two_var = 2.0 * wavelength**2
-    for t0, t1 in tqdm(
+    for t0, t1 in progress_bar(
         list(zip(blocks[:-1], blocks[1:])),
         desc="low-pass filtering in space",
         unit="chunk",
-        disable=not show_progress or len(blocks) < 3,
+        hide=not show_progress or len(blocks) < 3,
     ):
         starts = np.zeros(t1 - t0, dtype=np.int64)
         np.cumsum(room[t0 : t1 - 1], out=starts[1:])

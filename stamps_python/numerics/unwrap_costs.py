@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from stamps_python.numerics.matlab import matlab_round_array
+from stamps_python.numerics.threads import run_rows
 
 COSTSCALE = 100
 NSHORTCYCLE = 200
@@ -157,12 +158,15 @@ def grid_msd(ifguw: np.ndarray) -> float:
     return float((np.sum(d1.astype(np.float64) ** 2) + np.sum(d2.astype(np.float64) ** 2)) / n)
 
 
-def uw_unwrap_from_grid(uw_grid: dict[str, Any], ph_uw_grid: np.ndarray) -> np.ndarray:
+def uw_unwrap_from_grid(
+    uw_grid: dict[str, Any], ph_uw_grid: np.ndarray, n_threads: int = 1
+) -> np.ndarray:
     """Unwrapped phase (n_ps, n_ifg) float32 radians of every PS from the unwrapped grid nodes.
 
     Each PS takes its cell's unwrapped phase plus its own wrapped difference from it; PS whose
     cell is empty are NaN. Predefined (held) values replace the result where given, shifted by the
-    whole number of cycles that best matches the new solution.
+    whole number of cycles that best matches the new solution. Blocks of PS run on
+    ``n_threads`` threads.
     """
     ph_in = np.asarray(uw_grid["ph_in"])
     nzix = np.asarray(uw_grid["nzix"], dtype=bool)
@@ -175,13 +179,18 @@ def uw_unwrap_from_grid(uw_grid: dict[str, Any], ph_uw_grid: np.ndarray) -> np.n
     node = np.maximum(node, 0)
     ph_uw_grid = np.asarray(ph_uw_grid)
     ph_uw = np.empty(ph_in.shape, dtype=np.float32)
-    for j in range(ph_in.shape[1]):
-        uw_pix = ph_uw_grid[node, j].astype(np.float64)
-        if np.iscomplexobj(ph_in):
-            resid = np.angle(ph_in[:, j] * np.exp(-1j * uw_pix))
-        else:
-            resid = np.angle(np.exp(1j * (ph_in[:, j] - uw_pix)))
-        ph_uw[:, j] = np.where(have, uw_pix + resid, np.nan)
+    is_complex = np.iscomplexobj(ph_in)
+
+    def block(rows: slice) -> None:
+        for j in range(ph_in.shape[1]):
+            uw_pix = ph_uw_grid[node[rows], j].astype(np.float64)
+            if is_complex:
+                resid = np.angle(ph_in[rows, j] * np.exp(-1j * uw_pix))
+            else:
+                resid = np.angle(np.exp(1j * (ph_in[rows, j] - uw_pix)))
+            ph_uw[rows, j] = np.where(have[rows], uw_pix + resid, np.nan)
+
+    run_rows(block, ph_in.shape[0], n_threads)
     predef = uw_grid.get("ph_in_predef")
     if predef is not None:
         predef = np.asarray(predef, dtype=np.float64)

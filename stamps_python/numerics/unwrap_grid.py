@@ -24,7 +24,8 @@ from scipy.ndimage import correlate1d
 
 from stamps_python.numerics.clap import gausswin
 from stamps_python.numerics.matlab import matlab_round
-from stamps_python.utils import StampsError
+from stamps_python.numerics.threads import run_blocks
+from stamps_python.utils import StampsError, progress_bar
 
 # Upper bound on the window spectra held at once (bytes), to bound memory on large grids.
 _MAX_BATCH_BYTES = 32 * 1024 * 1024
@@ -206,6 +207,7 @@ def uw_grid_wrapped(
     unwrap_gold_alpha: float,
     ph_in_predef: np.ndarray | None = None,
     progress: bool = True,
+    n_threads: int = 1,
 ) -> dict[str, Any]:
     """Grid and prefilter the wrapped phase ``ph_in`` (n_ps, n_ifg) of PS at ``xy_in`` (n_ps, 3).
 
@@ -215,12 +217,12 @@ def uw_grid_wrapped(
     filtered too, on windows of ``unwrap_gold_n_win`` cells (StaMPS' ``pix_size``,
     ``prefilt_win``, ``goldfilt_flag``, ``gold_alpha``).
     ``ph_in_predef`` (radians, NaN where unknown) are previously unwrapped values to hold.
+    The interferograms are gridded and filtered on ``n_threads`` threads (same result).
     Returns the ``uw_grid`` workspace: ``ph`` (n_nodes, n_ifg) complex64 gridded (filtered)
     phase, ``ph_lowpass`` (or None), ``ph_uw_predef`` (or None), ``xy`` (node id, x, y of cell
     centres, m), ``ij`` (0-based node cells), ``nzix``, ``grid_ij``, ``n_i``, ``n_j``, ``n_ps``
     (nodes), ``n_ifg``, ``grid_x_min``, ``grid_y_min``, ``pix_size``, ``ph_in``, ``ph_in_predef``.
     """
-    from tqdm import tqdm
 
     ph_in = np.asarray(ph_in)
     n_ifg = ph_in.shape[1]
@@ -249,9 +251,11 @@ def uw_grid_wrapped(
     ph_lowpass = np.zeros((n_nodes, n_ifg), dtype=np.complex64) if lowfilt_flag else None
     predef = ph_in_predef is not None
     ph_uw_predef = np.zeros((n_nodes, n_ifg), dtype=np.float32) if predef else None
-    for i1 in tqdm(
-        range(n_ifg), desc="grid + filter", unit="ifg", disable=not progress, leave=False
-    ):
+    bar = progress_bar(
+        total=n_ifg, desc="grid + filter", unit="ifg", hide=not progress, leave=False
+    )
+
+    def one(i1: int) -> None:
         ph_grid = first if i1 == 0 else grid_of(i1)
         if unwrap_prefilter_flag or lowfilt_flag:
             gold, low = wrap_filt(ph_grid, unwrap_gold_n_win, unwrap_gold_alpha, None, lowfilt_flag)
@@ -272,6 +276,12 @@ def uw_grid_wrapped(
             col = mean_uw.copy()
             col[known] = mean_uw[known] + diff
             ph_uw_predef[:, i1] = col
+        bar.update(1)
+
+    try:
+        run_blocks(lambda s, e: [one(i1) for i1 in range(s, e)], n_ifg, n_threads, 1)
+    finally:
+        bar.close()
     xy = np.column_stack(
         [
             np.arange(1, n_nodes + 1),

@@ -41,7 +41,7 @@ from scipy.interpolate import griddata
 from scipy.spatial import QhullError
 
 from stamps_python.numerics.matlab import matlab_round_array, wrap
-from stamps_python.utils import StampsError, get_logger
+from stamps_python.utils import StampsError, get_logger, progress_bar
 
 ANNEAL_SEED = 2007
 _CHUNK_BYTES = 16 * 1024 * 1024  # bytes per block of temporaries (bounds memory)
@@ -530,7 +530,6 @@ def _gradient_prediction(
     uw_grid: dict[str, Any], edges: np.ndarray, prefilt_win: int, progress: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Edge phase predicted from local phase gradients, its spread, and the node gradients."""
-    from tqdm import tqdm
 
     nzix = uw_grid["nzix"]
     ij = np.asarray(uw_grid["ij"], dtype=np.float64)
@@ -540,8 +539,8 @@ def _gradient_prediction(
     ifreq_ij = np.full((n_nodes, n_ifg), np.nan)
     jfreq_ij = np.full((n_nodes, n_ifg), np.nan)
     ifgw = np.zeros(nzix.shape, dtype=np.complex128)
-    for i in tqdm(
-        range(n_ifg), desc="phase gradients", unit="ifg", disable=not progress, leave=False
+    for i in progress_bar(
+        range(n_ifg), desc="phase gradients", unit="ifg", hide=not progress, leave=False
     ):
         ifgw[nz_i, nz_j] = ph[:, i]
         ifreq, jfreq, grad_ij, hmag = gradient_filt(ifgw, prefilt_win)
@@ -740,15 +739,14 @@ def _anneal_edges(
     progress: bool,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Annealing fits (n_image, batch) of edges ``edges_ix``, batch by batch (start, fit)."""
-    from tqdm import tqdm
 
     per_edge = 9 * (G.shape[0] + G.shape[1]) * 8 * 4
     batch = max(1, min(2048, _CHUNK_BYTES // per_edge))
-    for s0 in tqdm(
+    for s0 in progress_bar(
         range(0, len(edges_ix), batch),
         desc="annealing",
         unit="batch",
-        disable=not progress or len(edges_ix) <= batch,
+        hide=not progress or len(edges_ix) <= batch,
         leave=False,
     ):
         sel = edges_ix[s0 : s0 + batch]

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from stamps_python.io import isce
 from stamps_python.numerics.amplitude import (
@@ -33,7 +32,7 @@ from stamps_python.numerics.amplitude import (
     weight_error,
 )
 from stamps_python.prep.calamp import calamp_sample
-from stamps_python.utils import StampsError, get_logger
+from stamps_python.utils import StampsError, get_logger, progress_bar
 
 # Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
 SPILL_AFTER_BYTES = 768 * 2**20
@@ -108,7 +107,7 @@ def _scan(
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(load, 0, starts[0])
         weights, select = criterion()
-        for b, r0 in enumerate(tqdm(starts, desc=label, unit="block", leave=False)):
+        for b, r0 in enumerate(progress_bar(starts, desc=label, unit="block", leave=False)):
             pending.result()
             buf, geo_buf = bufs[b % 2], geo_bufs[b % 2]
             if b + 1 < len(starts):

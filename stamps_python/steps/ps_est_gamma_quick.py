@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from stamps_python.io.products import load_product, product_path, save_product
 from stamps_python.numerics.clap import clap_filt, clap_low_pass, gausswin
@@ -31,7 +30,7 @@ from stamps_python.numerics.matlab import matlab_interp
 from stamps_python.numerics.random_phase import hist_centres, random_phase_distribution
 from stamps_python.numerics.topofit import ps_topofit
 from stamps_python.parms import number, required
-from stamps_python.utils import StampsError, get_logger, timed
+from stamps_python.utils import StampsError, get_logger, progress_bar, timed
 
 PSVER = 1
 RHO = 830000.0  # mean slant range, m (StaMPS: need only be approximately correct)
@@ -183,7 +182,7 @@ def _topofit_all(
     """Fit the look-angle error of every candidate against its patch phase; update ``state``."""
     n_ps = ph.shape[0]
     blocks = range(0, n_ps, TOPOFIT_CHUNK)
-    for s in tqdm(blocks, desc=f"gamma iteration {i_loop}", unit="block", disable=None):
+    for s in progress_bar(blocks, desc=f"gamma iteration {i_loop}", unit="block", hide=None):
         e = min(s + TOPOFIT_CHUNK, n_ps)
         psdph = ph[s:e] * np.conj(ph_patch[s:e].astype(np.complex128))
         ok = np.all(psdph != 0, axis=1)

@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from stamps_python.io.products import ifg_label, load_product, product_path, save_product
 from stamps_python.numerics.clap import clap_filt_patch_at, windows_at
 from stamps_python.numerics.random_phase import hist_centres
 from stamps_python.numerics.topofit import ps_topofit
 from stamps_python.parms import drop_ifg_index0, flag, number, required
-from stamps_python.utils import StampsError, get_logger, timed
+from stamps_python.utils import StampsError, get_logger, progress_bar, timed
 
 BOOTSTRAP_SEED = 2006
 N_BOOTSTRAP = 100
@@ -219,8 +218,8 @@ def reestimate_patch_phase(
     out = np.zeros((cells.shape[0], n_ifg), dtype=np.complex128)
     step = max(1, _REEST_BYTES // (n_ifg * n_win * n_win * 16))
     chunks = range(0, cells.shape[0], step)
-    bar = tqdm(
-        chunks, desc="gamma re-estimation", unit="chunk", disable=len(chunks) < 10, leave=False
+    bar = progress_bar(
+        chunks, desc="gamma re-estimation", unit="chunk", hide=len(chunks) < 10, leave=False
     )
     for s in bar:
         o = origins[s : s + step]

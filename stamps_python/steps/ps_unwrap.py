@@ -40,6 +40,7 @@ import numpy as np
 from stamps_python.io.products import load_product, product_path, require, save_product
 from stamps_python.io.snaphu import find_snaphu, remove_stale_snaphu_dirs, uw_stat_costs
 from stamps_python.numerics.sb_closure import closure_loops, identify_good_pixels, image_bperp
+from stamps_python.numerics.threads import run_rows
 from stamps_python.numerics.tropo import tropo_correction
 from stamps_python.numerics.unwrap_costs import uw_unwrap_from_grid
 from stamps_python.numerics.unwrap_grid import check_grid, uw_grid_wrapped
@@ -123,6 +124,7 @@ def uw_3d(
     snaphu_exe: str | Path | None = None,
     executor: Any = None,
     n_workers: int = 1,
+    n_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Unwrap the phase time series ``ph`` (n_ps, n_ifg) (StaMPS ``uw_3d``).
 
@@ -133,6 +135,8 @@ def uw_3d(
     hold; ``variance`` (n_ps,) for the '2D' costs (both uw_3d options in MATLAB). The workspaces
     uw_grid/uw_interp/uw_space_time/uw_phaseuw.h5 are written to ``work_dir``. ``snaphu_exe``
     defaults to :func:`~stamps_python.io.snaphu.find_snaphu`, looked up before any gridding.
+    ``executor`` (of ``n_workers``) runs the snaphu calls; the gridding, filtering and the way
+    back to the PS run on ``n_threads`` threads (the result does not depend on either).
     Returns (ph_uw (n_ps, n_ifg) float32 radians, msd (n_ifg,) rad^2).
     """
     log = get_logger()
@@ -162,6 +166,7 @@ def uw_3d(
         unwrap_gold_alpha=options.unwrap_gold_alpha,
         ph_in_predef=ph_uw_predef,
         progress=progress,
+        n_threads=n_threads,
     )
     log.info(
         "   %d interferograms, %d points, %d resampled points", ph.shape[1], ph.shape[0], ug["n_ps"]
@@ -203,7 +208,7 @@ def uw_3d(
     )
     save_product(work_dir / "uw_phaseuw.h5", pu)
     log.info("Unwrapping from grid")
-    return uw_unwrap_from_grid(ug, pu["ph_uw"]), pu["msd"]
+    return uw_unwrap_from_grid(ug, pu["ph_uw"], n_threads), pu["msd"]
 
 
 def n_trial_wraps_of(run_dir: Path, ps: Mapping[str, Any], parms: Mapping[str, Any]) -> float:
@@ -226,10 +231,17 @@ def n_trial_wraps_of(run_dir: Path, ps: Mapping[str, Any], parms: Mapping[str, A
     return (bperp.max() - bperp.min()) * max_k / (2 * np.pi)
 
 
-def _rotate(ph: np.ndarray, phase_of: Callable[[int], np.ndarray]) -> None:
-    """Multiply column j of complex ``ph`` in place by exp(1i * phase_of(j)) (radians)."""
-    for j in range(ph.shape[1]):
-        ph[:, j] *= np.exp(1j * phase_of(j)).astype(ph.dtype)
+def _rotate(
+    ph: np.ndarray, phase_of: Callable[[slice, int], np.ndarray], n_threads: int = 1
+) -> None:
+    """Multiply complex ``ph`` in place by exp(1i * phase_of(rows, j)) (radians) for every
+    column j, over blocks of rows on ``n_threads`` threads."""
+
+    def block(rows: slice) -> None:
+        for j in range(ph.shape[1]):
+            ph[rows, j] *= np.exp(1j * phase_of(rows, j)).astype(ph.dtype)
+
+    run_rows(block, ph.shape[0], n_threads)
 
 
 def _patch_phase(
@@ -323,11 +335,13 @@ def run(
     progress: bool = True,
     executor: Any = None,
     n_workers: int = 1,
+    n_threads: int = 1,
 ) -> Path:
     """ps_unwrap on the merged workspaces of ``run_dir``; returns the path of phuw2/phuw_sb2.h5.
 
     ``executor`` (a concurrent.futures.Executor of ``n_workers``) runs the snaphu calls of the
-    interferograms side by side; the products are those of a serial run."""
+    interferograms side by side, and the loops over PS and interferograms run on ``n_threads``
+    threads of this process; the products are those of a serial run."""
     log = get_logger()
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -375,11 +389,15 @@ def run(
             pm = load_product(pm_path)
             k_ps = np.asarray(pm.get("K_ps", np.zeros(0)), dtype=np.float64).ravel()
             if k_ps.size:
-                _rotate(ph_w, lambda j: k_ps * bperp_mat[:, j])
-    for j in range(n_ifg):  # unit magnitude (zeros stay zero)
-        col = ph_w[:, j]
-        mag = np.abs(col)
-        np.divide(col, mag, out=col, where=mag != 0)
+                _rotate(ph_w, lambda r, j: k_ps[r] * bperp_mat[r, j], n_threads)
+
+    def unit_magnitude(rows: slice) -> None:  # zeros stay zero
+        for j in range(n_ifg):
+            col = ph_w[rows, j]
+            mag = np.abs(col)
+            np.divide(col, mag, out=col, where=mag != 0)
+
+    run_rows(unit_magnitude, n_ps, n_threads)
 
     hold_good = flag(parms, "unwrap_hold_good_values")
     predef = None
@@ -394,16 +412,16 @@ def run(
     if scla is not None:
         log.info("   subtracting scla%s", "" if small_baseline else " and master aoe")
         k_uw = np.asarray(scla["K_ps_uw"], dtype=np.float64).ravel()
-        _rotate(ph_w, lambda j: -k_uw * bperp_mat[:, j])
+        _rotate(ph_w, lambda r, j: -k_uw[r] * bperp_mat[r, j], n_threads)
         if predef is not None:
             predef = predef - k_uw[:, None] * bperp_mat
         if not small_baseline:
             c_uw = np.asarray(scla["C_ps_uw"], dtype=np.float64).ravel()
-            _rotate(ph_w, lambda j: -c_uw)
+            _rotate(ph_w, lambda r, j: -c_uw[r], n_threads)
         ph_ramp = scla.get("ph_ramp")
         if scla_deramp and ph_ramp is not None and np.asarray(ph_ramp).shape[0] == n_ps:
             ramp = np.asarray(ph_ramp)
-            _rotate(ph_w, lambda j: -ramp[:, j].astype(np.float64))
+            _rotate(ph_w, lambda r, j: -ramp[r, j].astype(np.float64), n_threads)
             if predef is not None:
                 predef = predef - ramp
 
@@ -412,7 +430,7 @@ def run(
     if subtr_tropo and aps_path.is_file():
         log.info("   subtracting slave aps")
         aps_corr = tropo_correction(load_product(aps_path), str(required(parms, "tropo_method")))
-        _rotate(ph_w, lambda j: -aps_corr[:, j])
+        _rotate(ph_w, lambda r, j: -aps_corr[r, j], n_threads)
         if predef is not None:
             predef = predef - aps_corr
 
@@ -441,6 +459,7 @@ def run(
         snaphu_exe=snaphu_exe,
         executor=executor,
         n_workers=n_workers,
+        n_threads=n_threads,
     )
 
     ph_uw = np.zeros((n_ps, n_ifg), dtype=np.float32)
@@ -450,20 +469,32 @@ def run(
     del ph_uw_some
     if scla is not None:
         log.info("Adding back SCLA%s", "" if small_baseline else " and master AOE")
-        for j in range(n_ifg):
-            ph_uw[:, j] += k_uw * bperp_mat[:, j]
-            if c_uw is not None:
-                ph_uw[:, j] += c_uw
-            if ramp is not None:
-                ph_uw[:, j] += ramp[:, j]
+
+        def add_scla(rows: slice) -> None:
+            for j in range(n_ifg):
+                ph_uw[rows, j] += k_uw[rows] * bperp_mat[rows, j]
+                if c_uw is not None:
+                    ph_uw[rows, j] += c_uw[rows]
+                if ramp is not None:
+                    ph_uw[rows, j] += ramp[rows, j]
+
+        run_rows(add_scla, n_ps, n_threads)
     if aps_corr is not None:
         log.info("Adding back slave APS")
-        ph_uw += aps_corr
+
+        def add_aps(rows: slice) -> None:
+            ph_uw[rows] += aps_corr[rows]
+
+        run_rows(add_aps, n_ps, n_threads)
     if patch_phase:
         ph_patch = _patch_phase(pm_path, master_ix, small_baseline, master_value=0.0)
         ph_rc = load_product(product_path(run_dir, "rc2"), ["ph_rc"])["ph_rc"]
-        for j in range(n_ifg):
-            ph_uw[:, j] += np.angle(ph_rc[:, j] * np.conj(ph_patch[:, j]))
+
+        def add_patch(rows: slice) -> None:
+            for j in range(n_ifg):
+                ph_uw[rows, j] += np.angle(ph_rc[rows, j] * np.conj(ph_patch[rows, j]))
+
+        run_rows(add_patch, n_ps, n_threads)
     not_unwrapped = np.setdiff1d(np.arange(n_ifg), unwrap_ix)
     ph_uw[:, not_unwrapped] = 0
     path = save_product(run_dir / phuw_name, {"ph_uw": ph_uw, "msd": msd})

@@ -34,13 +34,12 @@ from typing import Any
 
 import numba
 import numpy as np
-from tqdm import tqdm
 
 from stamps_python.io.products import ifg_label, load_product, product_path, save_product
 from stamps_python.numerics.matlab import wrap_rint
 from stamps_python.numerics.triangulation import delaunay_edges
 from stamps_python.parms import drop_ifg_index0, flag, number
-from stamps_python.utils import get_logger, timed
+from stamps_python.utils import get_logger, progress_bar, timed
 
 STALE_STAGE2 = ("scla_smooth", "scla", "scla_smooth_sb", "scla_sb", "aps", "scn")
 _EDGE_CHUNK = 4096
@@ -248,7 +247,7 @@ def arc_noise(
     noise = np.empty((n_edge, n_use))
     noise_loo = np.empty((n_edge, n_use))
     chunks = range(0, n_edge, _EDGE_CHUNK)
-    bar = tqdm(chunks, desc="arc noise", unit="chunk", disable=len(chunks) < 20, leave=False)
+    bar = progress_bar(chunks, desc="arc noise", unit="chunk", hide=len(chunks) < 20, leave=False)
     for start in bar:
         stop = min(start + _EDGE_CHUNK, n_edge)
         _arc_time_noise(

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from stamps_python.io import isce
 from stamps_python.io.products import (
@@ -32,7 +31,7 @@ from stamps_python.io.products import (
 from stamps_python.io.pscands import PSCANDS, candidate_bperp, step1_layout, step1_vectors
 from stamps_python.io.sb_list import read_sb_list
 from stamps_python.rundir import read_metadata, sb_list_path
-from stamps_python.utils import StampsError, get_logger, peak_memory_mb
+from stamps_python.utils import StampsError, get_logger, peak_memory_mb, progress_bar
 
 # One block of lines of one SLC read at a time, MiB.
 READ_BLOCK_MB = 64.0
@@ -186,7 +185,7 @@ def read_candidate_slcs(
     out = np.zeros((len(ij), len(paths)), dtype=np.complex64)
     if len(ij) == 0:
         return out
-    for k, path in enumerate(tqdm(paths, desc=label, unit="date", leave=False, disable=None)):
+    for k, path in enumerate(progress_bar(paths, desc=label, unit="date", leave=False, hide=None)):
         width = isce.raster_shape(path)[1]
         lines = max(1, int(block_mb * 2**20 // (width * 8)))
         out[:, k] = isce.sample_raster(path, ij[:, 0], ij[:, 1], block_rows=lines, mmap=False)

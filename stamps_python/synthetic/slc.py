@@ -11,7 +11,6 @@ from pathlib import Path
 import h5py
 import numba
 import numpy as np
-from tqdm import tqdm
 
 from stamps_python.synthetic.atmosphere import (
     _atmosphere,
@@ -27,6 +26,7 @@ from stamps_python.synthetic.fields import _CoarseGrid, _rng
 from stamps_python.synthetic.geometry import _Geometry
 from stamps_python.synthetic.isce_xml import _write_slc
 from stamps_python.synthetic.scatterers import _Scene
+from stamps_python.utils import progress_bar
 
 PHASE_CUBES = {  # truth cube name: (term index of _phase_term_grid, what it holds)
     "atmosphere_rad": (0, "turbulent + stratified atmospheric phase atm + strat*(h - h_mean)/1000"),
@@ -170,7 +170,7 @@ def _write_dates(
     sl_prim_flat = ps_r[scene.sl_p] * cols + ps_c[scene.sl_p]
     sl_coh = scene.sl_k * scene.coh.reshape(-1)[sl_prim_flat]
     term_buf = np.empty((rows, cols), dtype=np.float32) if phase_ds else None
-    for k in tqdm(range(n_dates), desc="synthetic SLCs", unit="date", disable=not progress):
+    for k in progress_bar(range(n_dates), desc="synthetic SLCs", unit="date", hide=not progress):
         rng_k = _rng(seed, "date", k)
         atm = _turbulent_screen(rng_k, grid, sc.atm_std[k])
         bc_rows, bu_rows = base.components(k, geom.t_rows)
