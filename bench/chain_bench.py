@@ -5,9 +5,10 @@ subsidence bowl anywhere in the scene and a population of short-lived distribute
 `--bowl-anywhere` / `--ds-short-fraction`, see docs/synthetic.md), runs prep_isce, Steps 1-8
 (each step in its own process, for its peak memory; unwrap_grid_size 50 m, as a scene of a few
 km needs) and export_results, twice:
-- **faithful**: the StaMPS defaults, layers `v-do` and `v-dso`;
+- **faithful**: the StaMPS defaults, layers `v-do`, `v-dso` and `v-dao` (after `aps_linear`:
+  TRAIN's linear tropospheric correction, fitted on all PS);
 - **accurate**: the same run after `stamps_parms RUN preset accurate` and Steps 7-8 again
-  (Steps 1-6 do not read the preset's parameters), layers `v-do` and `v-dso`.
+  (Steps 1-6 do not read the preset's parameters), layers `v-do`, `v-dso` and `v-dao`.
 
 It reads the exported GeoPackages as a user would (geopandas), places each point on the truth
 grid by its lon/lat and prints, for every layer, on all exported points and on the true PS among
@@ -27,6 +28,7 @@ outliers under 1 %, at least 95 % of the true PS kept; `v-dso` below it on `real
 
     python bench/chain_bench.py [--profiles easy realistic] [--seeds 1 2 3]
         [--rows 400 --cols 800] [--ds-short-fraction 0.3] [--no-bowl-anywhere]
+        [--strat-std 2]   # the strong-stratification stack of docs/troposphere.md
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from common import add_accuracy_stack_arguments, generate_accuracy_stack, run_ch
 
 from stamps_python.synthetic import CLASS_NAMES  # noqa: E402
 
-CORRECTIONS = ("v-do", "v-dso")
+CORRECTIONS = ("v-do", "v-dso", "v-dao")
 OUTLIER_MM_YR = 5.0
 OUTLIER_NEIGHBOURS = 8
 
@@ -64,6 +66,9 @@ if kind == "prep":
     prepare(sys.argv[2], sys.argv[3], bootstrap_metadata=True, range_patches=2, azimuth_patches=1)
     # a few-km scene needs a finer unwrapping grid than the 200 m default (StaMPS stops otherwise)
     set_parm(sys.argv[3], "unwrap_grid_size", 50)
+elif kind == "aps":
+    from stamps_python.steps.aps_linear import aps_linear
+    aps_linear(sys.argv[2])
 elif kind == "preset":
     from stamps_python.parms import apply_preset
     apply_preset(sys.argv[2], sys.argv[3])
@@ -73,7 +78,7 @@ elif kind == "step":
 else:
     from stamps_python.export_results import main
     main(["--input-path", sys.argv[2], "--output-dir", sys.argv[3], "--correction", "v-do",
-          "--correction", "v-dso", "--n-boot", "20"])
+          "--correction", "v-dso", "--correction", "v-dao", "--n-boot", "20"])
 print(json.dumps({"wall": time.perf_counter() - t,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -238,6 +243,7 @@ def bench_stack(workdir: Path, profile: str, seed: int, args: argparse.Namespace
     res["timing"]["prep"] = _child("prep", str(stack / "merged"), str(run))
     for step in range(1, 9):
         res["timing"][f"step{step}"] = _child("step", str(run), str(step))
+    res["timing"]["aps_linear"] = _child("aps", str(run))
     res["timing"]["export"] = _child("export", str(run), str(workdir / "faithful"))
     acc_run = workdir / "run_accurate"
     shutil.copytree(run, acc_run)
@@ -309,6 +315,17 @@ def print_summary(results: list[dict]) -> None:
                 f"{100 * m('outliers', 'all'):5.2f} %  true PS: RMSE {m('rmse', 'ps'):5.2f} "
                 f"(floor {m('rmse', 'floor_ps'):5.2f})  kept "
                 f"{100 * np.mean([x['true_ps_kept'] for x in ls]):5.1f} %"
+            )
+        for mode in ("faithful", "accurate"):
+            do = [r["layers"][f"{mode} v-do"]["all"]["rmse"] for r in rs]
+            dao = [r["layers"][f"{mode} v-dao"]["all"]["rmse"] for r in rs]
+            gt_do = [r["layers"][f"{mode} v-do"]["all"]["gt5"] for r in rs]
+            gt_dao = [r["layers"][f"{mode} v-dao"]["all"]["gt5"] for r in rs]
+            print(
+                f"    troposphere ({mode}): v-do RMSE {np.mean(do):5.2f} >5 "
+                f"{100 * np.mean(gt_do):5.1f} %  |  v-dao (aps_linear) RMSE {np.mean(dao):5.2f} "
+                f">5 {100 * np.mean(gt_dao):5.1f} %  |  RMSE "
+                f"{100 * (1 - np.mean(dao) / np.mean(do)):+.1f} % better"
             )
         for name in ("accurate v-do", "accurate v-dso"):
             ok = []

@@ -33,8 +33,10 @@ def add_profile_stack_arguments(p: argparse.ArgumentParser) -> None:
 def add_accuracy_stack_arguments(
     p: argparse.ArgumentParser, profiles: list[str], seeds: list[int]
 ) -> None:
-    """--profiles/--seeds/--rows/--cols/--ds-short-fraction/--no-bowl-anywhere of the stacks the
-    chain and error-budget benches draw (bowl anywhere, short-lived DS: docs/synthetic.md)."""
+    """--profiles/--seeds/--rows/--cols/--ds-short-fraction/--strat-std/--terrain-relief/
+    --no-bowl-anywhere of the
+    stacks the chain and error-budget benches draw (bowl anywhere, short-lived DS:
+    docs/synthetic.md)."""
     p.add_argument("--profiles", nargs="+", default=profiles)
     p.add_argument("--seeds", nargs="+", type=int, default=seeds)
     p.add_argument("--rows", type=int, default=400)
@@ -44,6 +46,21 @@ def add_accuracy_stack_arguments(
         type=float,
         default=0.3,
         help="share of the distributed scatterers that stay coherent for weeks only (default 0.3)",
+    )
+    p.add_argument(
+        "--strat-std",
+        type=float,
+        default=None,
+        metavar="RAD_PER_KM",
+        help="per-date stratified delay coefficient std (default: the profile's; 2 makes the "
+        "strong-stratification stack of docs/troposphere.md)",
+    )
+    p.add_argument(
+        "--terrain-relief",
+        type=float,
+        default=None,
+        metavar="M",
+        help="hill height scale, m (default: the profile's; 1000 for a mountainous scene)",
     )
     p.add_argument(
         "--no-bowl-anywhere",
@@ -68,6 +85,8 @@ def generate_accuracy_stack(stack: Path, profile: str, seed: int, args: argparse
         progress=False,
         bowl_anywhere=args.bowl_anywhere,
         ds_short_fraction=args.ds_short_fraction,
+        strat_std=getattr(args, "strat_std", None),
+        terrain_relief=getattr(args, "terrain_relief", None),
     )
 
 

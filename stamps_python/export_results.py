@@ -29,6 +29,7 @@ import numpy as np
 from stamps_python.numerics.timeseries import Correction, parse_correction
 from stamps_python.results import (
     ExportResult,
+    add_aps_argument,
     add_bootstrap_arguments,
     add_reference_arguments,
     check_inputs,
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ps_plot velocity type, repeatable: v, v-d, v-o, v-do, v-s, v-so, v-ds, "
         "v-dso, v-a, v-da, v-ao, v-dao (default v-do)",
     )
+    add_aps_argument(p)
     add_reference_arguments(p)
     p.add_argument("--plot", action="store_true", help="also write the PNG plots (ps_plot)")
     add_bootstrap_arguments(p)
@@ -217,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(run_dir, args.verbose)
     log = get_logger()
     run = load_run(run_dir)
+    run.aps = args.aps
     corrections = check_inputs(run, corrections)
     written: list[Path] = []
     for correction in corrections:

@@ -47,6 +47,7 @@ from stamps_python.results import (
     ExportResult,
     Reference,
     RunData,
+    add_aps_argument,
     add_bootstrap_arguments,
     add_reference_arguments,
     aps_phase,
@@ -500,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with the largest and the smallest velocity)",
     )
     p.add_argument("--output-dir", help="folder for the PNG files (default: RUN/plots)")
+    add_aps_argument(p)
     add_reference_arguments(p)
     add_bootstrap_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
@@ -539,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = check_output_dir(args.output_dir or run_dir / "plots", "--output-dir")
     setup_logging(run_dir, args.verbose)
     run = load_run(run_dir)
+    run.aps = args.aps
     (correction,) = check_inputs(run, [correction])
     result = compute_results(run, correction, reference, args.n_boot, args.seed)
     for path in make_plots(run, result, out, points):

@@ -30,6 +30,7 @@ from stamps_python.numerics.timeseries import (
     sb_velocity,
     used_ifg_index,
 )
+from stamps_python.numerics.tropo import check_tropo_method
 from stamps_python.parms import drop_ifg_index0, flag, load_parms, number
 from stamps_python.utils import StampsError, datestr, get_logger
 
@@ -45,11 +46,11 @@ WORKSPACES = {
     "scla2": ("Step 7 (stamps_main --start 7 --end 7)", "SCLA / reference AOE"),
     "scn2": ("Step 8 (stamps_main --start 8 --end 8)", "spatially correlated noise"),
     "tca2": (
-        "the TRAIN tropospheric correction (tca2, not made by stamps_python)",
+        "aps_linear RUN (or TRAIN in MATLAB and aps_import RUN tca2.mat)",
         "tropospheric phase",
     ),
     "tca_sb2": (
-        "the TRAIN tropospheric correction of the small-baseline interferograms (tca_sb2)",
+        "aps_linear RUN (or TRAIN in MATLAB and aps_import RUN tca_sb2.mat)",
         "small-baseline tropospheric phase",
     ),
 }
@@ -129,6 +130,25 @@ def add_bootstrap_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help="random seed of the V_STDEV bootstrap"
+    )
+
+
+def add_aps_argument(p: argparse.ArgumentParser) -> None:
+    """The --aps option: the TRAIN correction the 'a' letter subtracts (ps_plot's second
+    argument, e.g. ps_plot('v-dao', 'a_linear'))."""
+
+    def method(text: str) -> str:
+        try:
+            return check_tropo_method(text, "--aps")
+        except StampsError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--aps: ")) from None
+
+    p.add_argument(
+        "--aps",
+        type=method,
+        metavar="NAME",
+        help="TRAIN correction of the 'a' letter: a_l / a_linear, a_era5, a_gacos, a_p, ... "
+        "(default: the parameter tropo_method)",
     )
 
 
@@ -227,6 +247,15 @@ class RunData:
     parms: dict[str, Any]
     ps: dict[str, Any]
     cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aps: str | None = None
+    """TRAIN correction of the 'a' letter when the command line names one (--aps)."""
+
+    @property
+    def tropo_method(self) -> str:
+        """The TRAIN correction the 'a' letter subtracts: --aps, else parameter tropo_method."""
+        if self.aps is not None:
+            return check_tropo_method(self.aps, "--aps")
+        return check_tropo_method(str(self.parms["tropo_method"]))
 
     @property
     def n_ps(self) -> int:
@@ -310,7 +339,7 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def aps_phase(run: RunData, why: str, sb_ifgs: bool = False) -> np.ndarray:
-    """TRAIN tropospheric phase (rad) chosen by tropo_method, as ps_plot_tca.
+    """TRAIN tropospheric phase (rad) chosen by --aps or tropo_method, as ps_plot_tca.
 
     A PS run reads tca2 ((n_ps, n_ifg)). A small-baseline run reads tca_sb2: as it is, (n_ps,
     n_sb_ifg), for the velocities fitted to the small-baseline interferograms (``sb_ifgs``,
@@ -320,7 +349,7 @@ def aps_phase(run: RunData, why: str, sb_ifgs: bool = False) -> np.ndarray:
     """
     from stamps_python.numerics.tropo import sb_invert_tropo, tropo_correction
 
-    method = str(run.parms["tropo_method"])
+    method = run.tropo_method
     name = "tca_sb2" if run.small_baseline else "tca2"
     corr = tropo_correction(run.product(name, f"{why} (tropo_method {method})"), method)
     expected = (run.n_ps, run.n_ifg if run.small_baseline else run.n_sm)
@@ -661,6 +690,8 @@ def compute_results(
         "software": f"stamps_python {__version__}",
         "stamps_python_version": __version__,
     }
+    if correction.has("a"):
+        metadata["tropo_method"] = run.tropo_method
     codes = np.asarray(run.ps["ij"])[:, 0].astype(np.int32)[keep]
     rows = None if keep.all() else np.flatnonzero(keep)
     return ExportResult(correction, ts, dates, codes, lonlat, hgt, coh, metadata, tcoh, rows)

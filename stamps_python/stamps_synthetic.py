@@ -83,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--ds-short-coherence", type=float, nargs=2, default=(0.5, 0.9), metavar=("LO", "HI"),
         help="12-day coherence of those scatterers, uniform in [LO, HI] (default 0.5 0.9)",
     )  # fmt: skip
+    p.add_argument(
+        "--strat-std", type=float, default=None, metavar="RAD_PER_KM",
+        help="std of the per-date stratified tropospheric delay coefficient K, rad/km "
+        "(default: the profile's, 0.1 easy, 1.0 realistic)",
+    )  # fmt: skip
+    p.add_argument(
+        "--terrain-relief", type=float, default=None, metavar="M",
+        help="height scale of the hills, m (default: the profile's, 150 easy, 300 realistic; "
+        "1000 for a mountainous scene)",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing stack in OUTDIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -110,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bowl_anywhere=args.bowl_anywhere,
         ds_short_fraction=args.ds_short_fraction,
         ds_short_alpha12=tuple(args.ds_short_coherence),
+        strat_std=args.strat_std,
+        terrain_relief=args.terrain_relief,
     )
     print(
         f"{summary['outdir']}: {summary['shape'][0]}x{summary['shape'][1]}, "

@@ -32,6 +32,8 @@ CLIS = {
         "stamps_synthetic",
         "stamps_parms",
         "pipeline",
+        "aps_linear",
+        "aps_import",
     )
 }
 

@@ -745,3 +745,25 @@ def test_cli_options(tmp_path):
     assert run_cli(main, [str(tmp_path / "z"), "--bowl-anywhere", "--bowl-centre", "0.5", "0.5",
                           "--quiet"]) == 1  # fmt: skip
     assert not (tmp_path / "z").exists()
+
+
+def test_strat_std_and_terrain_relief_change_only_their_terms(tmp_path: Path) -> None:
+    kw = dict(profile="realistic", rows=48, cols=96, n_dates=5, seed=2, progress=False)
+    syn.generate_stack(tmp_path / "base", **kw)
+    syn.generate_stack(tmp_path / "strat", strat_std=2.0, **kw)
+    syn.generate_stack(tmp_path / "hills", terrain_relief=1500.0, **kw)
+    with (
+        h5py.File(tmp_path / "base" / "truth.h5") as a,
+        h5py.File(tmp_path / "strat" / "truth.h5") as b,
+        h5py.File(tmp_path / "hills" / "truth.h5") as c,
+    ):
+        # the same draws, scaled from the profile's 1.0 rad/km to 2.0
+        np.testing.assert_allclose(b["strat_rad_per_km"][()], 2.0 * a["strat_rad_per_km"][()])
+        np.testing.assert_array_equal(b["hgt"][()], a["hgt"][()])
+        np.testing.assert_array_equal(b["atm_std_rad"][()], a["atm_std_rad"][()])
+        assert np.std(c["hgt"][()]) > 3 * np.std(a["hgt"][()])  # 1500 m hills against 300 m
+        np.testing.assert_array_equal(c["strat_rad_per_km"][()], a["strat_rad_per_km"][()])
+    with pytest.raises(StampsError, match="strat std"):
+        syn.generate_stack(tmp_path / "bad", strat_std=-1.0, **kw)
+    with pytest.raises(StampsError, match="terrain relief"):
+        syn.generate_stack(tmp_path / "bad2", terrain_relief=5000.0, **kw)

@@ -66,16 +66,36 @@ _tca(("a_era5-h",), ("ph_tropo_era5_hydro",))
 _tca(("a_era5-w",), ("ph_tropo_era5_wet",))
 
 
+def tropo_methods() -> list[str]:
+    """Every ``tropo_method`` name ps_plot_tca accepts (short and long spellings)."""
+    return list(_TCA_METHODS)
+
+
+def tropo_fields() -> set[str]:
+    """The TRAIN datasets (``ph_tropo_*``, ``K_tropo_powerlaw``, ``strat_corr``) methods read."""
+    return {f for fields, mask in _TCA_METHODS.values() for f in fields + ((mask,) if mask else ())}
+
+
+def check_tropo_method(method: str, what: str = "parameter tropo_method") -> str:
+    """``method`` if it names a TRAIN correction, else a one-line StampsError naming ``what``."""
+    if method not in _TCA_METHODS:
+        raise StampsError(
+            f"{what}: '{method}' is not a TRAIN correction (a_l, a_linear, a_e, a_era5, "
+            f"a_gacos, ... see docs/troposphere.md)"
+        )
+    return method
+
+
 def tropo_correction(tca: Mapping[str, np.ndarray], method: str) -> np.ndarray:
     """The TRAIN correction (rad, n_ps x n_ifg) that ``tropo_method`` names (as ps_plot_tca)."""
-    if method not in _TCA_METHODS:
-        raise StampsError(f"parameter tropo_method: '{method}' is not a TRAIN correction")
+    check_tropo_method(method)
     fields, mask = _TCA_METHODS[method]
     missing = [f for f in fields + ((mask,) if mask else ()) if f not in tca]
     if missing:
         raise StampsError(
             f"tropo_method '{method}' needs {', '.join(missing)} in the TRAIN "
-            f"correction product, which lacks it; run TRAIN for it first"
+            f"correction product, which lacks it; run aps_linear (a_l) or TRAIN and "
+            f"aps_import for it first"
         )
     corr = np.sum([np.asarray(tca[f], dtype=np.float64) for f in fields], axis=0)
     if mask is not None:

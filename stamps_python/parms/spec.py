@@ -737,8 +737,8 @@ _SPECS: tuple[ParmSpec, ...] = (
         "n",
         "",
         "6, 7",
-        "'y': subtract the tropo_method tropospheric estimate before unwrapping and SCLA "
-        "(added back after unwrapping)",
+        "'y': subtract the tropo_method tropospheric estimate (tca2.h5 / tca_sb2.h5, from "
+        "aps_linear or aps_import) before unwrapping and SCLA (added back after unwrapping)",
     ),
     _p(
         "tropo_method",
@@ -746,7 +746,8 @@ _SPECS: tuple[ParmSpec, ...] = (
         "a_l",
         "",
         "6, 7",
-        "Which TRAIN tropospheric correction subtr_tropo uses",
+        "Which TRAIN tropospheric correction subtr_tropo and the export's 'a' letter use "
+        "(docs/troposphere.md)",
         choices=_TROPO_METHODS,
     ),
     # ---- beyond StaMPS (opt-in; the defaults are StaMPS' behaviour; docs/differences.md)

@@ -188,7 +188,8 @@ def run(
         tca = load_product(
             require(
                 product_path(run_dir, tca_name, 2),
-                "TRAIN (tropospheric correction; or set subtr_tropo to 'n')",
+                f"aps_linear {run_dir} (or TRAIN and aps_import) for the tropospheric "
+                f"correction subtr_tropo 'y' asks for, or set subtr_tropo 'n',",
             )
         )
         corr = tropo_correction(tca, method)

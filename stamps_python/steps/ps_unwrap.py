@@ -352,6 +352,12 @@ def run(
     _require(run_dir, ("ps2", "rc2", "pm2") if patch_phase else ("ps2", "rc2"))
     suffix = "_sb" if small_baseline else ""
     scla_name, aps_name, phuw_name = f"scla_smooth{suffix}2", f"tca{suffix}2", f"phuw{suffix}2.h5"
+    if subtr_tropo and not product_path(run_dir, aps_name).is_file():
+        raise StampsError(
+            f"{product_path(run_dir, aps_name)} not found: subtr_tropo is 'y'; write it with "
+            f"aps_linear {run_dir} (or aps_import {run_dir} {aps_name}.mat from TRAIN), or set "
+            f"subtr_tropo 'n'"
+        )
     for stale in remove_stale_snaphu_dirs(run_dir):
         log.info("   removed %s, left by an interrupted Step 6", stale.name)
     snaphu_exe = find_snaphu()
@@ -427,9 +433,14 @@ def run(
 
     aps_path = product_path(run_dir, aps_name)
     aps_corr = None
-    if subtr_tropo and aps_path.is_file():
+    if subtr_tropo:
         log.info("   subtracting slave aps")
         aps_corr = tropo_correction(load_product(aps_path), str(required(parms, "tropo_method")))
+        if aps_corr.shape != (n_ps, n_ifg):
+            raise StampsError(
+                f"{aps_path}: the {required(parms, 'tropo_method')} correction has shape "
+                f"{aps_corr.shape}, expected ({n_ps}, {n_ifg}); rerun aps_linear / aps_import"
+            )
         _rotate(ph_w, lambda r, j: -aps_corr[r, j], n_threads)
         if predef is not None:
             predef = predef - aps_corr

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import h5py
@@ -146,6 +146,8 @@ def generate_stack(
     bowl_anywhere: bool = False,
     ds_short_fraction: float = 0.0,
     ds_short_alpha12: tuple[float, float] = (0.5, 0.9),
+    strat_std: float | None = None,
+    terrain_relief: float | None = None,
 ) -> dict:
     """Write a synthetic ISCE2 topsStack stack to ``outdir`` and its truth to ``outdir/truth.h5``.
 
@@ -162,8 +164,10 @@ def generate_stack(
     scene (default: within the profile's central ``bowl_centre_spread``).
     ``ds_short_fraction`` (0..1) of the distributed scatterers, in spatial patches, become
     class 5 'distributed_short': no long-term coherence, 12-day correlation uniform in
-    ``ds_short_alpha12``. With these four at their defaults the stack is the same as without
-    them, byte for byte.
+    ``ds_short_alpha12``. ``strat_std`` (rad/km) replaces the profile's per-date stratified
+    delay coefficient std (``strat_std_rad_per_km``; the same draws, scaled), ``terrain_relief``
+    (m) its hill height scale (``terrain_relief_m``: a mountainous scene). With these six at
+    their defaults the stack is the same as without them, byte for byte.
     Everything random derives from ``seed``: the same arguments give byte-identical files.
     Returns the paths written and a summary (counts, dates, timings).
     """
@@ -172,6 +176,14 @@ def generate_stack(
     if profile not in PROFILES:
         raise StampsError(f"profile: '{profile}' is not one of {', '.join(PROFILES)}")
     prof = PROFILES[profile]
+    if strat_std is not None:
+        if not (np.isfinite(strat_std) and strat_std >= 0):
+            raise StampsError(f"strat std: {strat_std} rad/km must be finite and >= 0")
+        prof = replace(prof, strat_std_rad_per_km=float(strat_std))
+    if terrain_relief is not None:
+        if not (np.isfinite(terrain_relief) and 0 <= terrain_relief <= 3000):
+            raise StampsError(f"terrain relief: {terrain_relief} m must be in [0, 3000]")
+        prof = replace(prof, terrain_relief_m=float(terrain_relief))
     n_dates = prof.n_dates if n_dates is None else int(n_dates)
     rows, cols, seed = int(rows), int(cols), int(seed)
     if rows < 24 or cols < 48:
