@@ -20,6 +20,12 @@ Usage::
     prep_isce STACK/merged RUN --reference-date 20210529 --bootstrap-metadata \
         --range-patches 2 --azimuth-patches 2 --write-step1
     prep_isce STACK/merged RUN --bootstrap-metadata --small-baseline
+    prep_isce STACK/merged RUN --crop-box 37.1 37.3 -120.6 -120.3 --mask water.gpkg
+
+``--crop-box S N W E`` (deg) or ``--crop-window LINE0 LINE1 SAMPLE0 SAMPLE1`` (0-based, ends
+exclusive) restrict the run to part of the merged grid (as ``crop_rdr.py`` before mt_prep), and
+``--mask FILE`` excludes pixels (a raster on the merged grid, non-zero = excluded, as mt_prep's
+maskfile; or a Shapefile / GeoPackage polygon layer in lon/lat, inside = excluded).
 """
 
 if __name__ == "__main__" and not __package__:
@@ -131,6 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
         "is used where the file system allows it); may be faster on network file "
         "systems",
     )
+    p.add_argument(
+        "--crop-box",
+        nargs=4,
+        type=float,
+        metavar=("S", "N", "W", "E"),
+        help="only the pixels of the smallest line/sample window covering this lat/lon box "
+        "(deg, through the lat/lon geometry rasters), as crop_rdr.py -b (default: the whole "
+        "merged grid)",
+    )
+    p.add_argument(
+        "--crop-window",
+        nargs=4,
+        type=int,
+        metavar=("LINE0", "LINE1", "SAMPLE0", "SAMPLE1"),
+        help="only lines LINE0..LINE1-1 and samples SAMPLE0..SAMPLE1-1 of the merged grid "
+        "(0-based, ends exclusive; default: the whole merged grid)",
+    )
+    p.add_argument(
+        "--mask",
+        metavar="FILE",
+        help="pixels left out of calamp and the candidates: a raster on the merged grid "
+        "(non-zero = excluded, as mt_prep's maskfile) or a .shp/.gpkg/.geojson polygon "
+        "layer in lon/lat (inside = excluded); default: no mask",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
 
@@ -160,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         small_baseline=args.small_baseline,
         sb_list=args.sb_list,
         direct_io=not args.buffered_io,
+        crop_box=None if args.crop_box is None else tuple(args.crop_box),
+        crop_window=None if args.crop_window is None else tuple(args.crop_window),
+        mask=args.mask,
     )
     inputs = check_inputs(args.merged, output, options)
     setup_logging(inputs.output, verbose=args.verbose)

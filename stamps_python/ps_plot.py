@@ -11,6 +11,14 @@ For one velocity correction (``v-do``, ``v-dso``, ...) it writes into the output
 
     python stamps_python/ps_plot.py RUN --correction v-dso [--ts-points LON,LAT ...]
         [--output-dir DIR]
+
+Any other ps_plot value type (``w-dmo``, ``u-do``, ``usb-do``, ``rsb``, ``d``, ``D``, ``m``, ``o``,
+``s``, ``a``, ``hgt``, ``vdrop-do``, ...) is drawn as ``ps_plot_<type>.png``, one lon/lat panel
+per interferogram (``--value-type``, with ps_plot's REF_IFG, IFG_LIST and colour limits as
+``--ref-ifg``, ``--ifg-list``, ``--lims``), and written as a point layer with ``--export``:
+
+    python stamps_python/ps_plot.py RUN --value-type u-dmo --value-type vdrop-do \
+        [--ref-ifg N] [--ifg-list 2 5-9] [--lims MIN MAX] [--export csv]
 """
 
 if __name__ == "__main__" and not __package__:
@@ -42,7 +50,16 @@ from stamps_python.numerics.timeseries import (
     parse_correction,
     subtract_reference,
 )
+from stamps_python.numerics.value_types import ValueType, parse_value_type
 from stamps_python.parms import number
+from stamps_python.plot_types import (
+    EXPORT_FORMATS,
+    PlotValues,
+    output_stem,
+    plot_values,
+    write_values,
+    write_vdrop_table,
+)
 from stamps_python.results import (
     ExportResult,
     Reference,
@@ -74,6 +91,15 @@ TS_PANEL_IN = (10.0, 3.2)
 VELOCITY_CMAP = "RdYlBu"  # red: away from the satellite, blue: toward it (as EGMS)
 PHASE_CMAP = "twilight"
 UNWRAPPED_CMAP = "RdBu_r"
+# plot_color_scheme -> colour map of the value-type panels (ps_plot_ifg: inflation is flipud(jet))
+SCHEME_CMAPS = {
+    "inflation": "jet_r",
+    "deflation": "jet",
+    "gray": "gray_r",
+    "GMT_relief": "terrain",
+    "GMT_globe": "terrain",
+}
+WRAPPED_CMAP = "hsv"  # ps_plot_ifg draws complex phase with hsv(64)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -363,6 +389,130 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
+def plot_value_panels(
+    lonlat: np.ndarray,
+    values: np.ndarray,
+    titles: Sequence[str],
+    path: str | Path,
+    *,
+    lims: tuple[float, float],
+    cmap: str,
+    units: str,
+    suptitle: str,
+    px: int = 3,
+) -> Path:
+    """A grid of lon/lat panels, one per column of ``values``, PS drawn as ``px``-pixel squares,
+    with longitude / latitude ticks on the outer panels, a title per panel (interferogram number
+    and date) and one colour bar (``lims``, in ``units``; arrows where values are clipped)."""
+    lonlat = np.asarray(lonlat, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[1]
+    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    coslat = max(math.cos(math.radians(float(np.mean(lonlat[:, 1])))), 1e-3)
+    aspect = float(np.clip(span[1] / (span[0] * coslat), 0.2, 5.0))
+    ncols = max(1, math.ceil(math.sqrt(n / aspect)))
+    nrows = math.ceil(n / ncols)
+    panel_w = 6.0 if n == 1 else min(2.6, 30.0 / ncols)
+    panel_h = min(panel_w * aspect, 30.0 / nrows)
+    left, right, bottom, top = 0.95, 1.2, 0.75, 0.8
+    fig_w = panel_w * ncols + left + right
+    fig_h = panel_h * nrows + bottom + top + 0.2 * (nrows - 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(fig_w, fig_h), squeeze=False)
+    fig.subplots_adjust(
+        left=left / fig_w,
+        right=1 - right / fig_w,
+        bottom=bottom / fig_h,
+        top=1 - top / fig_h,
+        wspace=0.05,
+        hspace=0.2 / panel_h + 0.05,
+    )
+    nx = max(16, round(panel_w * DPI * 0.9))
+    ny = max(16, round(nx * span[1] / (span[0] * coslat)))
+    px = max(px, min(8, int(0.5 * math.sqrt(nx * ny / max(len(lonlat), 1)))))
+    pad = np.array([span[0] * px / nx, span[1] * px / ny])
+    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    im = None
+    for k, ax in enumerate(axes.ravel()):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        img = rasterize_points(lonlat, values[:, k], (ny, nx), extent, px)
+        im = ax.imshow(
+            img,
+            origin="lower",
+            extent=extent,
+            interpolation="nearest",
+            cmap=cmap,
+            vmin=lims[0],
+            vmax=lims[1],
+        )
+        ax.set_aspect(1.0 / coslat)
+        ax.set_title(titles[k], fontsize=7 if n > 1 else 10, pad=2)
+        row, col = divmod(k, ncols)
+        ax.xaxis.set_major_locator(MaxNLocator(3 if n > 1 else 5))
+        ax.yaxis.set_major_locator(MaxNLocator(3 if n > 1 else 6))
+        ax.ticklabel_format(useOffset=False)
+        ax.tick_params(labelsize=6 if n > 1 else 9, length=2)
+        if col != 0:
+            ax.set_yticklabels([])
+        if row != nrows - 1 and k + ncols < n:
+            ax.set_xticklabels([])
+    fig.supxlabel("longitude (deg)", fontsize=9, y=0.15 / fig_h, va="bottom")
+    fig.supylabel("latitude (deg)", fontsize=9, x=0.1 / fig_w, ha="left")
+    fig.suptitle(suptitle, fontsize=10, y=1 - 0.3 / fig_h, va="center")
+    if im is not None:
+        finite = values[np.isfinite(values)]
+        below = finite.size > 0 and finite.min() < lims[0]
+        above = finite.size > 0 and finite.max() > lims[1]
+        extend = {(False, False): "neither", (True, False): "min", (False, True): "max"}.get(
+            (bool(below), bool(above)), "both"
+        )
+        cax = fig.add_axes((1 - 0.85 / fig_w, 0.2, 0.15 / fig_w, 0.6))
+        cbar = fig.colorbar(im, cax=cax, extend=extend)
+        cbar.set_label(units)
+    return _save(fig, Path(path))
+
+
+def value_cmap(run: RunData, vt: ValueType) -> str:
+    """Colour map of a value type: hsv for wrapped phase, terrain for 'hgt' (ps_plot uses
+    GMT_globe), else plot_color_scheme's."""
+    if vt.wrapped:
+        return WRAPPED_CMAP
+    if vt.base == "hgt":
+        return "terrain"
+    return SCHEME_CMAPS.get(str(run.parms.get("plot_color_scheme", "inflation")), "jet_r")
+
+
+def plot_value_type(
+    run: RunData, pv: PlotValues, output_dir: str | Path, export: str | None = None
+) -> list[Path]:
+    """``ps_plot_<type>.png`` of computed values ``pv`` (and for 'vdrop' the RMS table
+    ``ps_plot_<type>_rms.csv``, with ``export`` the point layer ``ps_plot_<type>.<export>``)."""
+    out = Path(output_dir)
+    vt = pv.value_type
+    ref = "no reference" if pv.ref_ix is None else f"reference: {pv.ref_ix.size} PS"
+    paths = [
+        plot_value_panels(
+            np.asarray(run.ps["lonlat"], dtype=np.float64),
+            pv.values,
+            pv.titles,
+            out / f"{output_stem(vt)}.png",
+            lims=pv.lims,
+            cmap=value_cmap(run, vt),
+            units=pv.units,
+            suptitle=f"{pv.description}\n{ref}; colour range {pv.lims[0]:.4g} to "
+            f"{pv.lims[1]:.4g} {pv.units}",
+            px=int(number(run.parms, "plot_pixels_scatterer")),
+        )
+    ]
+    if pv.table is not None:
+        paths.append(write_vdrop_table(pv, out))
+    if export is not None:
+        paths.append(write_values(run, pv, out, export))
+    return paths
+
+
 def make_plots(
     run: RunData,
     result: ExportResult,
@@ -491,7 +641,51 @@ def build_parser() -> argparse.ArgumentParser:
         "unwrapped interferograms.",
     )
     add_run_argument(p, "run directory after Steps 6-8", aliases=["--input-path"])
-    p.add_argument("--correction", default="v-do", help="velocity type, e.g. v-do, v-dso")
+    p.add_argument(
+        "--correction",
+        help="velocity type, e.g. v-do, v-dso (default v-do; without --value-type only)",
+    )
+    p.add_argument(
+        "--value-type",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="other ps_plot value type, repeatable: w, w-d, w-o, w-do, w-dm, w-dmo, w-a, u, "
+        "u-d, u-o, u-do, u-dm, u-dmo, u-dms, u-dmos, u-a, u-da, u-dao, ..., d, D, m, o, s, a, "
+        "a-o, hgt; small baselines usb, usb-d, usb-o, usb-do, usb-a, usb-dao, rsb, rsb-o, asb, "
+        "asb-o, dsb; vdrop, vdrop-d, vdrop-o, vdrop-do, vdrop-dos, vdrop-dao (Vdrop...: from "
+        "the single-master series of an SB run)",
+    )
+    p.add_argument(
+        "--ref-ifg",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ps_plot's REF_IFG: subtract interferogram N from every shown one; -1: each "
+        "minus the one shown before it (default 0: none)",
+    )
+    p.add_argument(
+        "--ifg-list",
+        nargs="+",
+        type=_ifg_numbers,
+        metavar="N",
+        help="ps_plot's IFG_LIST: interferograms to show (1-based numbers or ranges like "
+        "3-7; for vdrop those of the velocity fit; default: those in use)",
+    )
+    p.add_argument(
+        "--lims",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="colour limits of the value-type panels (default: 0.1 and 99.9 %% of the "
+        "shown values, as ps_plot; wrapped phase always -pi..pi)",
+    )
+    p.add_argument(
+        "--export",
+        choices=EXPORT_FORMATS,
+        help="also write each value type's shown values as a point layer "
+        "ps_plot_<type>.<ext> (default: PNG files only)",
+    )
     p.add_argument(
         "--ts-points",
         nargs="+",
@@ -506,6 +700,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_bootstrap_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="more detail on the console")
     return p
+
+
+def _ifg_numbers(text: str) -> list[int]:
+    """``N`` or ``A-B`` (inclusive) as a list of 1-based interferogram numbers."""
+    m = re.match(r"^\s*(\d+)\s*(?:-\s*(\d+))?\s*$", text)
+    if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number N or a range A-B (A <= B)")
+    first = int(m.group(1))
+    return list(range(first, int(m.group(2) or first) + 1))
 
 
 def _protect_points(argv: Sequence[str]) -> list[str]:
@@ -530,8 +733,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(
         _protect_points(sys.argv[1:] if argv is None else argv)
     )
-    correction = parse_correction(args.correction)
+    value_types = [parse_value_type(t) for t in args.value_type]
+    if args.correction is None and not value_types:
+        args.correction = "v-do"
+    correction = None if args.correction is None else parse_correction(args.correction)
     points = [parse_point(p) for p in args.ts_points]
+    if args.lims is not None and not args.lims[0] < args.lims[1]:
+        raise StampsError(f"--lims {args.lims[0]:g} {args.lims[1]:g}: MIN must be below MAX")
+    ifg_list = None if args.ifg_list is None else sorted({k for g in args.ifg_list for k in g})
     reference: Reference | None = reference_from_args(
         args.ref_lonlat, args.ref_radius, args.ref_lon_box, args.ref_lat_box
     )
@@ -542,10 +751,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(run_dir, args.verbose)
     run = load_run(run_dir)
     run.aps = args.aps
-    (correction,) = check_inputs(run, [correction])
-    result = compute_results(run, correction, reference, args.n_boot, args.seed)
-    for path in make_plots(run, result, out, points):
-        print(path)
+    if correction is not None:
+        (correction,) = check_inputs(run, [correction])
+        result = compute_results(run, correction, reference, args.n_boot, args.seed)
+        for path in make_plots(run, result, out, points):
+            print(path)
+    log = get_logger()
+    for vt in value_types:
+        pv = plot_values(
+            run,
+            vt,
+            ref_ifg=args.ref_ifg,
+            ifg_list=ifg_list,
+            reference=reference,
+            lims=None if args.lims is None else (args.lims[0], args.lims[1]),
+        )
+        log.info(
+            "%s: %d interferogram(s), colour range %g to %g %s",
+            vt.name,
+            len(pv.numbers),
+            *pv.lims,
+            pv.units,
+        )
+        for path in plot_value_type(run, pv, out, args.export):
+            log.info("wrote %s", path)
+            print(path)
     return 0
 
 

@@ -53,6 +53,12 @@ WORKSPACES = {
         "aps_linear RUN (or TRAIN in MATLAB and aps_import RUN tca_sb2.mat)",
         "small-baseline tropospheric phase",
     ),
+    "scla_smooth2": ("Step 7 (stamps_main --start 7 --end 7)", "smoothed SCLA / reference AOE"),
+    "scla_sb2": ("Step 7 (stamps_main --start 7 --end 7)", "small-baseline SCLA"),
+    "scla_smooth_sb2": ("Step 7 (stamps_main --start 7 --end 7)", "smoothed small-baseline SCLA"),
+    "phuw_sb2": ("Step 6 (stamps_main --start 6 --end 6)", "unwrapped small-baseline phase"),
+    "phuw_sb_res2": ("Step 6 (stamps_main --start 6 --end 6)", "small-baseline inversion"),
+    "hgt2": ("Step 5 (stamps_main --start 5 --end 5)", "DEM height"),
 }
 
 
@@ -402,6 +408,12 @@ def model_deramp_of(run: RunData) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     use_ix = _sm_dates(run)[0]
     return use_ix, model_design_of(run, use_ix)
+
+
+def sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:
+    """Dates of the single-master velocity fit (0-based, reference date excluded) and, in a
+    small-baseline run, their covariance ``sm_cov`` (rad^2; None: weights from ifgstd2)."""
+    return _sm_dates(run)
 
 
 def _sm_dates(run: RunData) -> tuple[np.ndarray, np.ndarray | None]:

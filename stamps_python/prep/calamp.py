@@ -15,6 +15,7 @@ import numpy as np
 
 from stamps_python.io import isce
 from stamps_python.numerics.amplitude import accumulate_amplitudes, weight_error
+from stamps_python.prep.window import CropWindow, blank_excluded, whole_grid
 
 CALAMP_FILE = "calamp.txt"
 SAMPLE_EVERY = 32
@@ -23,20 +24,25 @@ MIN_MARGIN = 0.002
 MAX_MARGIN = 0.02
 
 
-def calamp_sample(stack: isce.IsceStack, direct_io: bool = True) -> tuple[np.ndarray, float]:
+def calamp_sample(
+    stack: isce.IsceStack, direct_io: bool = True, window: CropWindow | None = None
+) -> tuple[np.ndarray, float]:
     """Provisional calamp constants from 1/SAMPLE_EVERY of the lines, and their error margin.
 
-    The sample is runs of SAMPLE_RUN lines spread over the image, read as the pass reads
-    (:class:`isce.BlockStack`). The margin is the relative disagreement (between images, up to a
-    common factor) of the constants from the two interleaved halves of the sample (odd and even
-    runs), clipped to [MIN_MARGIN, MAX_MARGIN].
+    The sample is runs of SAMPLE_RUN lines spread over the image (over ``window``, its masked
+    pixels left out), read as the pass reads (:class:`isce.BlockStack`). The margin is the
+    relative disagreement (between images, up to a common factor) of the constants from the
+    two interleaved halves of the sample (odd and even runs), clipped to [MIN_MARGIN,
+    MAX_MARGIN].
     """
-    length, width = stack.length, stack.width
-    starts = np.arange(0, length, SAMPLE_RUN * SAMPLE_EVERY) + (SAMPLE_RUN * SAMPLE_EVERY) // 2
-    runs = [np.arange(r, min(r + SAMPLE_RUN, length)) for r in starts if r < length]
+    window = window or whole_grid(stack)
+    line0, line1, width = window.line0, window.line1, window.samples
+    step = SAMPLE_RUN * SAMPLE_EVERY
+    starts = np.arange(line0, line1, step) + step // 2
+    runs = [np.arange(r, min(r + SAMPLE_RUN, line1)) for r in starts if r < line1]
     if not runs:  # a short image: one run in its middle
-        first = max(0, (length - SAMPLE_RUN) // 2)
-        runs = [np.arange(first, min(first + SAMPLE_RUN, length))]
+        first = max(line0, (line0 + line1 - SAMPLE_RUN) // 2)
+        runs = [np.arange(first, min(first + SAMPLE_RUN, line1))]
     lines = max(len(run) for run in runs)
     s1 = np.zeros((lines, width))
     s2 = np.zeros_like(s1)
@@ -46,7 +52,12 @@ def calamp_sample(stack: isce.IsceStack, direct_io: bool = True) -> tuple[np.nda
         [stack.slc[d] for d in stack.dates], lines, n_buffers=1, direct=direct_io
     ) as slcs:
         for j, run in enumerate(runs):
-            block = slcs.read(int(run[0]), int(run[-1]) + 1)
+            r0, r1 = int(run[0]), int(run[-1]) + 1
+            block = slcs.read(r0, r1)[:, :, window.columns()]
+            excluded = window.excluded_rows(r0, r1)
+            if excluded is not None:
+                block = block.copy()
+                blank_excluded(block, excluded)
             for i in range(block.shape[0]):
                 t, c = accumulate_amplitudes(block[i], 1.0, s1[: len(run)], s2[: len(run)])
                 totals[i, j % 2] += t

@@ -32,6 +32,7 @@ from stamps_python.numerics.amplitude import (
     weight_error,
 )
 from stamps_python.prep.calamp import calamp_sample
+from stamps_python.prep.window import CropWindow, blank_excluded, whole_grid
 from stamps_python.utils import StampsError, get_logger, progress_bar
 
 # Superset pixels of the amplitude pass are kept in memory up to this many bytes, then spilled.
@@ -64,6 +65,7 @@ def _scan(
     amplitudes_only: bool = False,
     geometry: Sequence[isce.RasterRows] = (),
     on_sure: OnSure | None = None,
+    window: CropWindow | None = None,
 ) -> tuple[list, np.ndarray, np.ndarray]:
     """One streaming pass: calamp sums, and the pixels a criterion keeps.
 
@@ -79,24 +81,32 @@ def _scan(
     What each block keeps (see SPILL_PARTS)
     stays in memory up to SPILL_AFTER_BYTES in all, later blocks are spilled to ``spill``; with
     ``amplitudes_only`` (small baselines, whose criterion needs no phase) only the float32
-    amplitudes of MAYBE pixels are kept, half the bytes. Returns (per block the kept arrays or
-    the spill file stem, amplitude sums, counts per image).
+    amplitudes of MAYBE pixels are kept, half the bytes. Only the lines of ``window`` are read
+    (whole lines), only its samples are looked at, and its masked pixels are zeroed first (so
+    they are in no calamp sum and never candidates). Returns (per block the kept arrays or the
+    spill file stem, amplitude sums, counts per image); rows and columns are the merged grid's.
     """
-    n, length, width = len(slcs.readers), stack.length, stack.width
+    window = window or whole_grid(stack)
+    n, width = len(slcs.readers), stack.width
+    cols, c0 = window.columns(), window.sample0
     bufs: list[np.ndarray | None] = [None, None]
-    geo_bufs = [[np.empty((block_rows, width), dtype=g.dtype) for g in geometry] for _ in range(2)]
+    geo_full = [[np.empty((block_rows, width), dtype=g.dtype) for g in geometry] for _ in range(2)]
+    geo_bufs: list[list[np.ndarray]] = [[], []]
     sums = np.zeros(n)
     counts = np.zeros(n, dtype=np.int64)
     blocks: list[Path | tuple[np.ndarray, ...]] = []
     in_memory = 0
     spill.mkdir(parents=True, exist_ok=True)
-    starts = list(range(0, length, block_rows))
+    starts = list(range(window.line0, window.line1, block_rows))
 
     def load(k: int, r0: int) -> None:
-        r1 = min(r0 + block_rows, length)
-        bufs[k] = slcs.read(r0, r1)
-        for reader, buf in zip(geometry, geo_bufs[k]):
+        r1 = min(r0 + block_rows, window.line1)
+        block = slcs.read(r0, r1)[:, :, cols]
+        blank_excluded(block, window.excluded_rows(r0, r1))
+        bufs[k] = block
+        for reader, buf in zip(geometry, geo_full[k]):
             reader.read(r0, r1, out=buf[: r1 - r0])
+        geo_bufs[k] = [buf[: r1 - r0, cols] for buf in geo_full[k]]
 
     def gather(geo_buf: list[np.ndarray], rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
         out = np.empty((len(geo_buf), rr.size), dtype=np.float32)
@@ -116,7 +126,11 @@ def _scan(
             sums += t
             counts += c
             sr, sc = np.nonzero(state == SURE)
-            sure = ((sr + r0).astype(np.int32), sc.astype(np.int32), gather_pixels(buf, sr, sc))
+            sure = (
+                (sr + r0).astype(np.int32),
+                (sc + c0).astype(np.int32),
+                gather_pixels(buf, sr, sc),
+            )
             if sr.size and on_sure is not None:
                 on_sure(b, *sure, gather(geo_buf, sr, sc))
             rr, cc = np.nonzero(state == MAYBE)
@@ -126,7 +140,7 @@ def _scan(
             kept = (
                 *sure,
                 (rr + r0).astype(np.int32),
-                cc.astype(np.int32),
+                (cc + c0).astype(np.int32),
                 values,
                 gather(geo_buf, rr, cc),
             )
@@ -227,6 +241,7 @@ def candidate_blocks(
     on_sure: OnSure | None = None,
     on_discard: Callable[[], None] | None = None,
     direct_io: bool = True,
+    window: CropWindow | None = None,
 ) -> tuple[np.ndarray, CandidateBlocks]:
     """calamp + selpsc over the whole stack, reading every SLC byte once (plus a 1/32 sample).
 
@@ -241,9 +256,11 @@ def candidate_blocks(
     may be below it (:func:`superset_threshold`) are kept and decided after the pass with the
     exact constants. Should the sample be off by more than its margin, or a SURE pixel turn out
     not to be a candidate (both checked), ``on_discard()`` is called and a second pass with the
-    exact constants is made.
+    exact constants is made. With ``window`` only its lines and samples take part, its masked
+    pixels in neither calamp nor the selection (mt_prep's maskfile).
     """
     log = get_logger()
+    window = window or whole_grid(stack)
     t0 = time.perf_counter()
     first: dict[str, Any] = {}
     block_rows = _block_rows(len(stack.dates), stack.width, block_mb)
@@ -269,12 +286,21 @@ def candidate_blocks(
         criterion: Callable[[], tuple[np.ndarray, Select]], label: str
     ) -> tuple[list, np.ndarray, np.ndarray]:
         return _scan(
-            stack, slcs, criterion, block_rows, spill, label, pairs is not None, geometry, on_sure
+            stack,
+            slcs,
+            criterion,
+            block_rows,
+            spill,
+            label,
+            pairs is not None,
+            geometry,
+            on_sure,
+            window,
         )
 
     def sampled() -> tuple[np.ndarray, Select]:
         provisional, margin = (
-            sample.result() if sample is not None else calamp_sample(stack, direct_io)
+            sample.result() if sample is not None else calamp_sample(stack, direct_io, window)
         )
         first.update(provisional=provisional, margin=margin, waited=time.perf_counter() - t0)
         return 1.0 / provisional, select(margin)
@@ -283,8 +309,13 @@ def candidate_blocks(
         files, sums, counts = scan(sampled, "amplitude pass")
         provisional, margin, t_sample = first["provisional"], first["margin"], first["waited"]
         for date, count in zip(stack.dates, counts):
-            if count == 0:
+            if count == 0 and window.full:
                 raise StampsError(f"{stack.slc[date]}: SLC is all zero (no amplitude above 0.001)")
+            if count == 0:
+                raise StampsError(
+                    f"{stack.slc[date]}: no amplitude above 0.001 in {window.describe()}; "
+                    f"choose another --crop-box / --crop-window / --mask"
+                )
         calconst = sums / counts
         err = weight_error(provisional, calconst)
         log.info(
@@ -324,7 +355,7 @@ def candidate_blocks(
         cands.n_candidates,
         "D_A" if pairs is None else "D_a_sb",
         d_thresh,
-        stack.length * stack.width,
+        window.lines * window.samples - window.n_excluded,
         cands.n_checked,
     )
     return calconst, cands

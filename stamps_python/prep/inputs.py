@@ -14,6 +14,7 @@ from stamps_python import rundir
 from stamps_python.io import isce
 from stamps_python.io.sb_list import read_sb_list
 from stamps_python.prep.layout import Patch, patch_layout
+from stamps_python.prep.window import CropWindow, crop_window
 from stamps_python.utils import LOG_FILE, StampsError, check_output_dir, parse_yyyymmdd
 
 PS_AMP_DISPERSION = 0.4
@@ -32,6 +33,9 @@ class PrepOptions:
     the look angle; ``block_mb`` MiB for one block of lines of all SLCs; with
     ``small_baseline`` the candidates are selected on the pairs of ``sb_list`` (default
     ``output/small_baselines.list``); ``direct_io=False`` reads the SLCs through the page cache.
+    ``crop_box`` (S, N, W, E deg) or ``crop_window`` (line0, line1, sample0, sample1, 0-based,
+    ends exclusive) restrict the run to part of the merged grid; ``mask`` names a raster on the
+    merged grid (non-zero = excluded) or a polygon layer in lon/lat (inside = excluded).
     """
 
     reference_date: str | None = None
@@ -49,6 +53,9 @@ class PrepOptions:
     small_baseline: bool = False
     sb_list: str | Path | None = None
     direct_io: bool = True
+    crop_box: tuple[float, float, float, float] | None = None
+    crop_window: tuple[int, int, int, int] | None = None
+    mask: str | Path | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,8 @@ class PrepInputs:
 
     ``amp_dispersion`` is the threshold in use; ``meta`` the metadata known before the pass
     (the previous run's, or the stack's dates and size) with the wavelength and heading in it,
-    None when they are bootstrapped during the pass; ``pairs`` only for small baselines.
+    None when they are bootstrapped during the pass; ``pairs`` only for small baselines;
+    ``window`` the part of the merged grid the run covers (:mod:`.window`).
     """
 
     merged: Path
@@ -80,6 +88,7 @@ class PrepInputs:
     patches: list[Patch]
     meta: dict[str, Any] | None
     pairs: SbPairs | None
+    window: CropWindow
 
 
 def check_inputs(merged: str | Path, output: str | Path, options: PrepOptions) -> PrepInputs:
@@ -117,13 +126,16 @@ def check_inputs(merged: str | Path, output: str | Path, options: PrepOptions) -
     if small_baseline:
         sb_list = options.sb_list
         pairs = read_pairs(Path(sb_list) if sb_list is not None else output / rundir.SB_LIST, stack)
+    window = crop_window(stack, options.crop_box, options.crop_window, options.mask)
     patches = patch_layout(
-        stack.width,
-        stack.length,
+        window.samples,
+        window.lines,
         options.range_patches,
         options.azimuth_patches,
         options.range_overlap,
         options.azimuth_overlap,
+        window.sample0,
+        window.line0,
     )
     meta = None
     if not options.bootstrap_metadata:
@@ -139,7 +151,7 @@ def check_inputs(merged: str | Path, output: str | Path, options: PrepOptions) -
             }
         meta = checked_metadata(previous, options)
     return PrepInputs(
-        merged, output, options, stack, reference, amp_dispersion, patches, meta, pairs
+        merged, output, options, stack, reference, amp_dispersion, patches, meta, pairs, window
     )
 
 

@@ -29,10 +29,19 @@ class Patch:
 
 
 def patch_layout(
-    width: int, length: int, n_rg: int, n_az: int, overlap_rg: int, overlap_az: int
+    width: int,
+    length: int,
+    n_rg: int,
+    n_az: int,
+    overlap_rg: int,
+    overlap_az: int,
+    first_sample: int = 0,
+    first_line: int = 0,
 ) -> list[Patch]:
     """Patches as mt_prep lays them out: range-major numbering, cores plus overlap.
 
+    ``width`` x ``length`` is the area laid out (a crop window), starting at the 0-based
+    ``first_sample`` / ``first_line`` of the merged grid; the windows are in merged-grid pixels.
     Differs from mt_prep in one way: mt_prep sizes cores with integer division, so when the
     width (length) is not a multiple of the patch count the last columns (lines) belong to no
     core. Here the last core runs to the image edge, so the cores tile the image exactly once.
@@ -46,6 +55,7 @@ def patch_layout(
     if overlap_rg < 0 or overlap_az < 0:
         raise StampsError("--range-overlap/--azimuth-overlap: must not be negative")
     width_p, length_p = width // n_rg, length // n_az
+    ds, dl = first_sample, first_line
     patches = []
     for irg in range(1, n_rg + 1):
         rg1 = width_p * (irg - 1) + 1
@@ -56,10 +66,10 @@ def patch_layout(
             patches.append(
                 Patch(
                     name=rundir.patch_name(len(patches) + 1),
-                    rg=(max(rg1 - overlap_rg, 1), min(rg2 + overlap_rg, width)),
-                    az=(max(az1 - overlap_az, 1), min(az2 + overlap_az, length)),
-                    rg_core=(rg1, rg2),
-                    az_core=(az1, az2),
+                    rg=(max(rg1 - overlap_rg, 1) + ds, min(rg2 + overlap_rg, width) + ds),
+                    az=(max(az1 - overlap_az, 1) + dl, min(az2 + overlap_az, length) + dl),
+                    rg_core=(rg1 + ds, rg2 + ds),
+                    az_core=(az1 + dl, az2 + dl),
                 )
             )
     return patches

@@ -61,7 +61,8 @@ def run_prep(inputs: PrepInputs) -> dict[str, Any]:
     # kernels load in the background, side by side
     background = ThreadPoolExecutor(max_workers=4)
     try:
-        sample = background.submit(calamp_sample, stack, opts.direct_io)
+        window = inputs.window
+        sample = background.submit(calamp_sample, stack, opts.direct_io, window)
         # coarse topsStack grids go into pscands.h5 whole (Step 1 interpolates them at the PS)
         # and are only needed after the pass; full-resolution ones are read with the geometry,
         # line block by line block, into bperp_mat per candidate
@@ -88,6 +89,8 @@ def run_prep(inputs: PrepInputs) -> dict[str, Any]:
             stack.width,
             reference,
         )
+        if not window.full:
+            log.info("crop: %s", window.describe())
         if meta_future is not None:
             # a missing or unreadable XML fails now; the rest of the metadata is read during the
             # pass and checked after it
@@ -139,6 +142,7 @@ def run_prep(inputs: PrepInputs) -> dict[str, Any]:
                     on_sure=None if small_baseline else writers.on_sure,
                     on_discard=writers.discard,
                     direct_io=opts.direct_io,
+                    window=window,
                 )
                 writers.wait()
             finally:
@@ -190,8 +194,9 @@ def run_prep(inputs: PrepInputs) -> dict[str, Any]:
                 pdir = staging / name
                 ps_load_initial.write_step1(pdir, load_product(pdir / PSCANDS))
         if not patch_names:
+            where = "" if window.full else f" ({window.describe()})"
             raise StampsError(
-                f"no pixel of {inputs.merged} has {'D_a_sb' if small_baseline else 'D_A'}"
+                f"no pixel of {inputs.merged}{where} has {'D_a_sb' if small_baseline else 'D_A'}"
                 f" < {inputs.amp_dispersion}: no candidates"
             )
         _add_prep_metadata(meta, inputs, n_cand, bperp, calconst, grid_paths is not None)
@@ -260,6 +265,10 @@ def _add_prep_metadata(
             "calconst": dict(zip(dates, map(float, calconst))),
         }
     )
+    if inputs.window.full:
+        meta.pop("crop", None)
+    else:
+        meta["crop"] = inputs.window.metadata()
     if inputs.pairs is not None:
         meta["small_baseline"] = {
             "list": rundir.SB_LIST,
