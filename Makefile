@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   := runs/demo
 DEMOSB := runs/demo-sb
+DEMOCR := runs/demo-cr
 
-.PHONY: all venv demo demo-sb test bench clean
+.PHONY: all venv demo demo-sb demo-cr test bench clean
 
 all: test
 
@@ -33,6 +34,18 @@ demo: $(STAMP)
 	@echo "  run directory:    $(DEMO)/run     (parms.json, stamps.log, ps2.h5, phuw2.h5, ...)"
 	@echo "  GeoPackages:      $$(ls $(DEMO)/export/*.gpkg | tr '\n' ' ')"
 	@echo "  plots (PNG):      $(DEMO)/export/*.png ($$(ls $(DEMO)/export/*.png | wc -l) files)"
+
+demo-cr: $(STAMP)
+	rm -rf $(DEMOCR)
+	$(VENV)/bin/stamps_synthetic $(DEMOCR)/stack --profile easy --rows 300 --cols 600 \
+		--dates 30 --seed 7 --corner-reflectors 8 --quiet
+	$(VENV)/bin/cr_insar $(DEMOCR)/stack/merged --cr-list $(DEMOCR)/stack/corner_reflectors.csv \
+		--output $(DEMOCR)/cr --v-range -80 80
+	@echo
+	@echo "Corner-reflector demo finished."
+	@echo "  synthetic stack:  $(DEMOCR)/stack   (truth: $(DEMOCR)/stack/truth.h5, group cr)"
+	@echo "  results:          $(DEMOCR)/cr/cr_insar.csv, $(DEMOCR)/cr/cr_insar.gpkg"
+	@echo "  plots (PNG):      $(DEMOCR)/cr/*.png ($$(ls $(DEMOCR)/cr/*.png | wc -l) files)"
 
 demo-sb: $(STAMP)
 	rm -rf $(DEMOSB)

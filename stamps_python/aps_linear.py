@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=float,
         metavar="DEG",
-        help="non-deforming area as vertices lon1 lat1 lon2 lat2 lon3 lat3 ... (degrees)",
+        help="non-deforming area as vertices lon1 lat1 lon2 lat2 lon3 lat3 ... (degrees; "
+        "default: fit on all PS)",
     )
     p.add_argument(
         "--dem-corr",

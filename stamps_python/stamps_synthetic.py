@@ -17,7 +17,7 @@ import argparse
 from collections.abc import Sequence
 
 from stamps_python.synthetic import PROFILES, generate_stack
-from stamps_python.utils import HelpFormatter, run_cli, setup_logging
+from stamps_python.utils import HelpFormatter, StampsError, run_cli, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,9 +93,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="height scale of the hills, m (default: the profile's, 150 easy, 300 realistic; "
         "1000 for a mountainous scene)",
     )  # fmt: skip
+    p.add_argument(
+        "--corner-reflectors", type=int, default=0, metavar="N",
+        help="add N corner reflectors (bright point targets, the first the stable reference; "
+        "truth in truth.h5 group cr, list in OUTDIR/corner_reflectors.csv for cr_insar; "
+        "default 0: none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--azimuth-misreg", nargs="+", default=[], metavar="DATE:PX",
+        help="misregister these dates in azimuth by PX pixels (TOPS burst phase ramps, jumps "
+        "at the seams), e.g. 20210406:0.003 (default: none)",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing stack in OUTDIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _misreg_arg(items: Sequence[str]) -> dict[str, float] | None:
+    """{YYYYMMDD: pixels} of ``--azimuth-misreg DATE:PX ...``; a malformed item is an error."""
+    out: dict[str, float] = {}
+    for item in items:
+        date, sep, px = item.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            out[date] = float(px)
+        except ValueError:
+            raise StampsError(f"--azimuth-misreg: '{item}' is not DATE:PIXELS") from None
+    return out or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds_short_alpha12=tuple(args.ds_short_coherence),
         strat_std=args.strat_std,
         terrain_relief=args.terrain_relief,
+        corner_reflectors=args.corner_reflectors,
+        azimuth_misreg=_misreg_arg(args.azimuth_misreg),
     )
     print(
         f"{summary['outdir']}: {summary['shape'][0]}x{summary['shape'][1]}, "

@@ -34,6 +34,8 @@ CLIS = {
         "pipeline",
         "aps_linear",
         "aps_import",
+        "cr_insar",
+        "esd_misreg",
     )
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from stamps_python.synthetic.atmosphere import (
 )
 from stamps_python.synthetic.baselines import _Baselines
 from stamps_python.synthetic.constants import _FOUR_PI_OVER_LAMBDA
+from stamps_python.synthetic.corner_reflectors import _CornerReflectors
 from stamps_python.synthetic.deformation import _Deformation
 from stamps_python.synthetic.fields import _CoarseGrid, _rng
 from stamps_python.synthetic.geometry import _Geometry
@@ -151,10 +153,12 @@ def _write_dates(
     scene: _Scene, defo: _Deformation, base: _Baselines, sc: _DateScalars, grid: _CoarseGrid,
     terms: _PhaseTerms, disp_ds: h5py.Dataset | None, progress: bool,
     phase_ds: dict[str, h5py.Dataset] | None = None,
+    corner_reflectors: _CornerReflectors | None = None,
+    misreg: Callable[[int, np.ndarray], None] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Write every date's SLC (and the truth cubes: displacement ``disp_ds``, the phase terms
-    ``phase_ds`` of PHASE_CUBES); return the nuisance phase (rad) of each date at the PS,
-    (n_ps, n_dates) float32."""
+    ``phase_ds`` of PHASE_CUBES; with ``corner_reflectors``, their signal added to each SLC);
+    return the nuisance phase (rad) of each date at the PS, (n_ps, n_dates) float32."""
     rows, cols = scene.pixel_class.shape
     n_dates = len(dates)
     ps_r, ps_c = scene.ps_r, scene.ps_c
@@ -188,6 +192,13 @@ def _write_dates(
                 sc.cal[k] * sl_coh * np.exp(1j * phase.reshape(-1)[sl_prim_flat].astype(np.float64))
             )
             slc.reshape(-1)[sl_flat] += leak.astype(np.complex64)
+        if corner_reflectors is not None:
+            corner_reflectors.add_to_date(
+                k, slc, sc.cal[k], atm, grid, sc.strat[k], terms.hz, sc.ramps[k, 0],
+                sc.ramps[k, 1], yn, xn, bc_rows, bu_rows,
+            )  # fmt: skip
+        if misreg is not None:  # azimuth misregistration of chosen dates (synthetic/misreg.py)
+            misreg(k, slc)
         _write_slc(outdir, dates[k].strftime("%Y%m%d"), slc)
         nuisance[:, k] = _nuisance_points(
             ps_r, ps_c, atm, grid.iy0, grid.wy, grid.ix0, grid.wx, sc.strat[k], terms.hz,

@@ -23,11 +23,17 @@ from stamps_python.synthetic.constants import (
     SATELLITE_ALTITUDE_M,
     WAVELENGTH_M,
 )
+from stamps_python.synthetic.corner_reflectors import (
+    CR_CSV,
+    _build_corner_reflectors,
+    _write_cr_truth,
+)
 from stamps_python.synthetic.dates import decimal_year, make_dates
 from stamps_python.synthetic.deformation import _build_deformation, _Deformation
 from stamps_python.synthetic.fields import _coarse_grid, _rng
 from stamps_python.synthetic.geometry import _build_geometry, _Geometry
 from stamps_python.synthetic.isce_xml import _make_bursts, _reference_product_xml, _write_text
+from stamps_python.synthetic.misreg import check_azimuth_misreg, misreg_hook
 from stamps_python.synthetic.profiles import PROFILES
 from stamps_python.synthetic.scatterers import CLASS_NAMES, _build_scene, _Scene
 from stamps_python.synthetic.slc import PHASE_CUBES, _phase_terms, _PhaseTerms, _write_dates
@@ -44,7 +50,7 @@ from stamps_python.utils import (
 def _prepare_outdir(outdir: Path, overwrite: bool) -> None:
     check_output_dir(outdir, "OUTDIR")
     existing = [
-        n for n in ("merged", "baselines", "reference", "truth.h5") if (outdir / n).exists()
+        n for n in ("merged", "baselines", "reference", "truth.h5", CR_CSV) if (outdir / n).exists()
     ]
     if existing and not overwrite:
         raise StampsError(
@@ -148,6 +154,8 @@ def generate_stack(
     ds_short_alpha12: tuple[float, float] = (0.5, 0.9),
     strat_std: float | None = None,
     terrain_relief: float | None = None,
+    corner_reflectors: int = 0,
+    azimuth_misreg: dict[str, float] | None = None,
 ) -> dict:
     """Write a synthetic ISCE2 topsStack stack to ``outdir`` and its truth to ``outdir/truth.h5``.
 
@@ -168,6 +176,11 @@ def generate_stack(
     delay coefficient std (``strat_std_rad_per_km``; the same draws, scaled), ``terrain_relief``
     (m) its hill height scale (``terrain_relief_m``: a mountainous scene). With these six at
     their defaults the stack is the same as without them, byte for byte.
+    ``corner_reflectors`` > 0 adds that many corner reflectors (bright point targets, the first
+    a stable reference; group ``cr`` of truth.h5 and ``corner_reflectors.csv``); 0 changes
+    nothing.
+    ``azimuth_misreg`` {YYYYMMDD: pixels} misregisters those dates in azimuth (TOPS burst
+    phase ramps, jumps at the seams; ``truth/azimuth_misreg_px``); None or {} changes nothing.
     Everything random derives from ``seed``: the same arguments give byte-identical files.
     Returns the paths written and a summary (counts, dates, timings).
     """
@@ -211,6 +224,12 @@ def generate_stack(
         raise StampsError(
             f"ds short coherence: {ds_short_alpha12} must be LO HI with 0 < LO <= HI < 1"
         )
+    corner_reflectors = int(corner_reflectors)
+    if corner_reflectors < 0 or corner_reflectors == 1:
+        raise StampsError(
+            f"corner reflectors: {corner_reflectors} must be 0 or at least 2 (one is the "
+            "stable reference)"
+        )
     pass_direction = pass_direction.upper()
     if pass_direction not in ("DESCENDING", "ASCENDING"):
         raise StampsError(f"pass_direction: '{pass_direction}' is not DESCENDING or ASCENDING")
@@ -229,6 +248,7 @@ def generate_stack(
             )
         ref_ix = date_str.index(reference_date)
     ref_str = date_str[ref_ix]
+    misreg_px = check_azimuth_misreg(azimuth_misreg, date_str, ref_str)
     t_years = np.array([(d - dates[ref_ix]).days / 365.25 for d in dates])
     dec_year = np.array([decimal_year(d) for d in dates])
     outdir = Path(outdir)
@@ -274,6 +294,11 @@ def generate_stack(
             bowl_anywhere,
         )
         del mod_f
+        crs = None
+        if corner_reflectors:
+            crs = _build_corner_reflectors(
+                seed, corner_reflectors, geom, scene, pix, t_years, ref_ix
+            )
         terrain_height = float(pix["hgt"][scene.pixel_class > 0].mean())
         terms = _phase_terms(
             geom, pix.pop("hgt"), pix.pop("inc_deg"), pix.pop("look_deg"), dem_err, scene
@@ -299,6 +324,7 @@ def generate_stack(
                 pass_direction=pass_direction, terrain_height=terrain_height,
             ),
         )  # fmt: skip
+        misreg = misreg_hook(misreg_px, outdir / "reference" / "IW1.xml", rows, cols)
         params = {
             "args": {
                 "profile": profile, "rows": rows, "cols": cols, "n_dates": n_dates, "seed": seed,
@@ -325,6 +351,10 @@ def generate_stack(
             "bowl": defo.bowl,
             "bursts": [asdict(b) for b in bursts],
         }  # fmt: skip
+        if corner_reflectors:  # only then: a stack without reflectors keeps its bytes
+            params["args"]["corner_reflectors"] = corner_reflectors
+        if misreg_px:  # likewise
+            params["args"]["azimuth_misreg"] = {date_str[k]: v for k, v in misreg_px.items()}
         attrs = {
             "generator": "stamps_python.synthetic (ISCE2 topsStack layout)",
             "profile": profile,
@@ -410,9 +440,15 @@ def generate_stack(
             disp_ds,
             progress,
             phase_ds,
+            corner_reflectors=crs,
+            misreg=misreg,
         )
         stage("dates")
         _write_ps_truth(h5, scene, defo, base, terms, geom, t_years, nuisance, ps_dem_err, ref_ix)
+        if crs is not None:
+            _write_cr_truth(h5, outdir, crs, base, geom, seed, ref_ix)
+        if misreg is not None:
+            misreg.write_truth(h5, n_dates)
         n_ps, n_sl = scene.ps_r.size, scene.sl_r.size
         n_short = int(np.count_nonzero(scene.pixel_class == 5))
 
@@ -436,6 +472,7 @@ def generate_stack(
         "n_ps": int(n_ps),
         "n_sidelobes": int(n_sl),
         "n_ds_short": int(n_short),
+        "n_corner_reflectors": corner_reflectors,
         "truth_cube": bool(cube),
         "bperp_m": [float(b) for b in base.bperp_txt],
         "heading_deg": geom.heading_deg,
