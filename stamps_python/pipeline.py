@@ -33,10 +33,12 @@ from stamps_python.steps import (
     ps_calc_ifg_std,
     ps_calc_scla,
     ps_correct_phase,
+    ps_est_gamma,
     ps_est_gamma_quick,
     ps_load_initial,
     ps_merge_patches,
     ps_scn_filt,
+    ps_scn_filt_krig,
     ps_select,
     ps_smooth_scla,
     ps_unwrap,
@@ -48,14 +50,14 @@ from stamps_python.utils import LOGGER_NAME, StampsError, get_logger, peak_memor
 
 STEP_NAMES = {
     1: "load initial (ps_load_initial_isce; sb_load_initial_isce for small baselines)",
-    2: "estimate gamma (ps_est_gamma_quick)",
+    2: "estimate gamma (ps_est_gamma_quick; ps_est_gamma if quick_est_gamma_flag is 'n')",
     3: "select PS (ps_select)",
     4: "weed PS (ps_weed)",
     5: "correct phase, merge patches, ifg std "
     "(ps_correct_phase, ps_merge_patches, ps_calc_ifg_std)",
     6: "unwrap (ps_unwrap; sb_invert_uw for small baselines)",
     7: "spatially correlated look angle error (ps_calc_scla, ps_smooth_scla)",
-    8: "spatially correlated noise (ps_scn_filt)",
+    8: "spatially correlated noise (ps_scn_filt; ps_scn_filt_krig if scn_kriging_flag is 'y')",
 }
 # The workspace each per-patch step needs, and the step that writes it.
 PATCH_PREREQ = {
@@ -94,17 +96,12 @@ def _run_patch_step(step: int, patch_dir: Path, parms: dict[str, Any]) -> None:
     small_baseline = flag(parms, "small_baseline_flag")
     runners: dict[int, Callable[[Path, dict[str, Any]], Any]] = {
         1: sb_load_initial.run if small_baseline else ps_load_initial.run,
-        2: ps_est_gamma_quick.run,
+        2: ps_est_gamma_quick.run if flag(parms, "quick_est_gamma_flag") else ps_est_gamma.run,
         3: ps_select.run,
         4: ps_weed.run,
         5: ps_correct_phase.run,
     }
     _check_prereq(step, patch_dir)
-    if step == 2 and not flag(parms, "quick_est_gamma_flag"):
-        raise StampsError(
-            "quick_est_gamma_flag = 'n' (the slow ps_est_gamma) is not supported; "
-            "set it to 'y' (the StaMPS default)"
-        )
     runners[step](patch_dir, parms)
     n_ps = _n_ps_after(step, patch_dir)
     if n_ps == 0:
@@ -147,12 +144,7 @@ def _run_merged_step(
             ps_calc_scla.run(run_dir, parms, use_small_baselines=False, coest_mean_vel=True)
             ps_smooth_scla.run(run_dir, parms)
     elif step == 8:
-        if flag(parms, "scn_kriging_flag"):
-            raise StampsError(
-                "scn_kriging_flag = 'y' (ps_scn_filt_krig) is not supported; set it "
-                "to 'n' (the StaMPS default)"
-            )
-        ps_scn_filt.run(run_dir, parms)
+        (ps_scn_filt_krig if flag(parms, "scn_kriging_flag") else ps_scn_filt).run(run_dir, parms)
 
 
 @dataclass

@@ -232,7 +232,9 @@ _SPECS: tuple[ParmSpec, ...] = (
         "y",
         "",
         "2",
-        "'y': fast gamma estimation (ps_est_gamma_quick); 'n': the older full estimator",
+        "'y': fast gamma estimation on a CLAP-filtered grid (ps_est_gamma_quick); 'n': the "
+        "per-pixel estimator ps_est_gamma (circular patch of the other candidates, slower; Step 3 "
+        "then keeps its gamma)",
     ),
     _p(
         "select_reest_gamma_flag",
@@ -553,7 +555,15 @@ _SPECS: tuple[ParmSpec, ...] = (
         "Interferograms whose planar ramp is estimated and added to the SCN",
         allow_all=True,
     ),
-    _p("scn_kriging_flag", _FLAG, "n", "", "8", "'y': estimate SCN by kriging (ps_scn_filt_krig)"),
+    _p(
+        "scn_kriging_flag",
+        _FLAG,
+        "n",
+        "",
+        "8",
+        "'y': estimate SCN by kriging (ps_scn_filt_krig: per-arc deformation model and temporal "
+        "variograms, spatial kriging per interferogram; slower than the Gaussian filters)",
+    ),
     _p(
         "ref_lon",
         "pair",

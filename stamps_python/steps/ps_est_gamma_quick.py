@@ -24,56 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from stamps_python.io.products import load_product, product_path, save_product
-from stamps_python.numerics.clap import clap_filt, clap_low_pass, gausswin
-from stamps_python.numerics.matlab import matlab_interp
-from stamps_python.numerics.random_phase import hist_centres, random_phase_distribution
+from stamps_python.io.est_gamma_inputs import load_inputs, mean_incidence
+from stamps_python.io.products import product_path, save_product
+from stamps_python.numerics.clap import clap_filt, clap_low_pass
+from stamps_python.numerics.est_gamma import prand_weighting, snr_weighting
+from stamps_python.numerics.random_phase import random_phase_distribution
 from stamps_python.numerics.topofit import ps_topofit
 from stamps_python.parms import number, required
 from stamps_python.utils import StampsError, get_logger, progress_bar, timed
 
 PSVER = 1
 RHO = 830000.0  # mean slant range, m (StaMPS: need only be approximately correct)
-DEFAULT_INC = 21 * np.pi / 180  # incidence angle guess, rad, when neither inc1 nor la1 exists
-LOOK_TO_INC = 0.052  # rad (~3 deg) added to the mean look angle to approximate the incidence angle
 TOPOFIT_CHUNK = 20000  # candidates per ps_topofit block
-
-
-def prand_weighting(
-    coh_ps: np.ndarray, nr: np.ndarray, nr_max_nz_ix: int, coh_bins: np.ndarray, low_coh_thresh: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``P-square`` weights (1 - P_random(coh))^2 of the candidates and the rescaled ``Nr``.
-
-    The random-phase histogram ``nr`` is scaled to the candidates' histogram over the lowest
-    ``low_coh_thresh`` bins; P_random per bin is their ratio (1 below the threshold, 0 above the
-    last non-empty random bin ``nr_max_nz_ix`` (0-based), at most 1), smoothed by a causal 7-tap
-    Gaussian and interpolated to 0.001 coherence steps.
-    """
-    na = hist_centres(coh_ps, coh_bins)
-    nr = nr * na[:low_coh_thresh].sum() / nr[:low_coh_thresh].sum()
-    na[na == 0] = 1
-    prand = nr / na
-    prand[:low_coh_thresh] = 1
-    prand[nr_max_nz_ix + 1 :] = 0
-    prand[prand > 1] = 1
-    g = gausswin(7)
-    padded = np.r_[np.ones(7), prand]
-    prand = np.convolve(padded, g)[: len(padded)][7:] / g.sum()
-    prand = matlab_interp(np.r_[1.0, prand], 10)[:-9]
-    ix = np.floor(np.nan_to_num(coh_ps) * 1000 + 0.5).astype(np.int64)
-    prand_ps = prand[np.clip(ix, 0, len(prand) - 1)]
-    return (1 - prand_ps) ** 2, nr
-
-
-def snr_weighting(amp: np.ndarray, ph_res: np.ndarray) -> np.ndarray:
-    """Signal-to-noise weights g / sigma_n from amplitudes and residual phases (rad), per PS."""
-    amp = amp.astype(np.float64)
-    g = np.mean(amp * np.cos(ph_res), axis=1)
-    sigma_n = np.sqrt(0.5 * (np.mean(amp**2, axis=1) - g**2))
-    weighting = np.zeros_like(g)
-    nz = sigma_n != 0
-    weighting[nz] = g[nz] / sigma_n[nz]
-    return weighting
 
 
 def grid_indices(xy: np.ndarray, grid_size: float) -> np.ndarray:
@@ -106,69 +68,6 @@ def grid_phase(ph_weight: np.ndarray, grid_ij: np.ndarray, n_i: int, n_j: int) -
         grid[:, k].real = np.bincount(lin, weights=col.real, minlength=n_i * n_j)
         grid[:, k].imag = np.bincount(lin, weights=col.imag, minlength=n_i * n_j)
     return grid.reshape(n_i, n_j, n_ifg)
-
-
-def _mean_incidence(patch_dir: Path) -> float:
-    """Mean incidence (rad) from inc1.h5, else mean look angle of la1.h5 + 0.052, else 21 deg."""
-    log = get_logger()
-    inc_path = product_path(patch_dir, "inc", PSVER)
-    la_path = product_path(patch_dir, "la", PSVER)
-    if inc_path.is_file():
-        inc = np.asarray(load_product(inc_path, ["inc"])["inc"], dtype=np.float64)
-        log.info("read %s (incidence angle)", inc_path)
-        return float(np.mean(inc[inc != 0]))
-    if la_path.is_file():
-        la = np.asarray(load_product(la_path, ["la"])["la"], dtype=np.float64)
-        log.info("read %s (look angle)", la_path)
-        return float(np.mean(la)) + LOOK_TO_INC
-    log.warning("neither %s nor %s found: assuming a 21 deg incidence angle", inc_path, la_path)
-    return DEFAULT_INC
-
-
-def _load_inputs(patch_dir: Path, small_baseline: bool) -> dict[str, Any]:
-    """Candidate phase (normalised, master removed for PS), baselines, xy, D_A, as the step uses."""
-    log = get_logger()
-    ps_path = product_path(patch_dir, "ps", PSVER)
-    names = ["xy", "bperp", "n_ps", "n_ifg", "master_ix"]
-    if small_baseline:
-        names = ["xy", "bperp", "n_ps", "n_ifg", "n_image", "ifgday_ix"]
-    ps = load_product(ps_path, names)
-    log.info("read %s", ps_path)
-    ph_path = product_path(patch_dir, "ph", PSVER)
-    ph = np.asarray(load_product(ph_path, ["ph"])["ph"])
-    log.info("read %s", ph_path)
-    bp_path = product_path(patch_dir, "bp", PSVER)
-    bperp_mat = np.asarray(load_product(bp_path, ["bperp_mat"])["bperp_mat"], dtype=np.float64)
-    log.info("read %s", bp_path)
-    n_ps = int(ps["n_ps"])
-    da_path = product_path(patch_dir, "da", PSVER)
-    if da_path.is_file():
-        d_a = np.asarray(load_product(da_path, ["D_A"])["D_A"], dtype=np.float64)
-        log.info("read %s", da_path)
-    else:
-        d_a = np.ones(n_ps)
-    bperp = np.asarray(ps["bperp"], dtype=np.float64)
-    out: dict[str, Any] = {"xy": np.asarray(ps["xy"]), "n_ps": n_ps, "D_A": d_a}
-    if small_baseline:
-        out["ifgday_ix"] = np.asarray(ps["ifgday_ix"], dtype=np.int64)
-        out["n_image"] = int(ps["n_image"])
-    else:
-        keep = np.arange(int(ps["n_ifg"])) != int(ps["master_ix"])
-        ph = ph[:, keep]
-        bperp = bperp[keep]
-    if ph.shape[0] != n_ps or bperp_mat.shape != ph.shape or len(bperp) != ph.shape[1]:
-        raise StampsError(
-            f"{patch_dir}: inconsistent Step-1 products: ph {ph.shape}, "
-            f"bperp_mat {bperp_mat.shape}, "
-            f"bperp {bperp.shape}, n_ps {n_ps}"
-        )
-    amp = np.abs(ph).astype(np.float32)
-    amp[amp == 0] = 1
-    out["amp"] = amp
-    out["ph"] = ph.astype(np.complex128) / amp
-    out["bperp"] = bperp
-    out["bperp_mat"] = bperp_mat
-    return out
 
 
 def _topofit_all(
@@ -229,14 +128,14 @@ def run(patch_dir: Path, parms: Mapping[str, Any]) -> Path:
     low_coh_thresh = 15 if small_baseline else 31  # in coh_bins: coherence 0.15 / 0.31
 
     low_pass = clap_low_pass(n_win, grid_size, low_pass_wavelength)
-    data = _load_inputs(patch_dir, small_baseline)
+    data = load_inputs(patch_dir, small_baseline)
     ph, amp, bperp, bperp_mat = data["ph"], data["amp"], data["bperp"], data["bperp_mat"]
     n_ps, n_ifg = ph.shape
     n_null = int(np.any(ph == 0, axis=1).sum())
     if n_null:
         log.info("%d candidates have a null phase in at least one interferogram", n_null)
 
-    inc_mean = _mean_incidence(patch_dir)
+    inc_mean = mean_incidence(patch_dir)
     max_k = max_topo_err / (wavelength * RHO * math.sin(inc_mean) / 4 / math.pi)
     bperp_range = float(np.max(bperp) - np.min(bperp))
     n_trial_wraps = bperp_range * max_k / (2 * math.pi)
