@@ -3,7 +3,10 @@
 For each correction (a StaMPS ``ps_plot`` velocity value type such as ``v-do`` or ``v-dso``) one
 EPSG:4326 point layer is written with the fields CODE, HEIGHT (m), H_STDEV, VEL (mm/yr), V_STDEV
 (mm/yr), COHERENCE, EFF_AREA, TCOH and one DYYYYMMDD field per date (mm, 0 on the reference date),
-displacements and velocities positive toward the satellite. See docs/export.md.
+displacements and velocities positive toward the satellite. ``--format mintpy`` also writes,
+beside the GeoPackage, MintPy's HDF5 files on the radar grid (``mintpy_<correction>/``,
+:mod:`stamps_python.io.mintpy`); ``--format html`` one self-contained interactive viewer of all
+corrections (``ps_view.html``, :mod:`stamps_python.html_view`). See docs/export.md.
 
     python stamps_python/export_results.py --input-path RUN --output-dir DIR --format gpkg \\
         --correction v-do --correction v-dso [--ref-lonlat LON LAT --ref-radius M] [--plot]
@@ -22,13 +25,14 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stamps_python.numerics.timeseries import Correction, parse_correction
 from stamps_python.results import (
     ExportResult,
+    RunData,
     add_aps_argument,
     add_bootstrap_arguments,
     add_reference_arguments,
@@ -49,7 +53,11 @@ from stamps_python.utils import (
     timed,
 )
 
+if TYPE_CHECKING:
+    from stamps_python.io.mintpy import MintpyPoints
+
 FORMATS = ("gpkg", "shp", "csv")
+VIEW_FORMATS = ("mintpy", "html")  # written beside the GeoPackage
 FIXED_FIELDS = ("CODE", "HEIGHT", "H_STDEV", "VEL", "V_STDEV", "COHERENCE", "EFF_AREA", "TCOH")
 SHP_MAX_FIELDS = 255
 
@@ -168,6 +176,84 @@ def write_layer(result: ExportResult, output_dir: str | Path, fmt: str = "gpkg")
 
 
 # --------------------------------------------------------------------------------------------
+# MintPy
+
+
+def mintpy_dir(output_dir: str | Path, correction: Correction) -> Path:
+    """Folder of one correction's MintPy files: ``mintpy_<correction>`` (e.g. ``mintpy_v-do``)."""
+    return Path(output_dir) / f"mintpy_{correction.name}"
+
+
+def _date_bperp(run: RunData, dates: Sequence[str]) -> np.ndarray:
+    """Perpendicular baseline (m) of each date to the reference date: metadata.json ``bperp``,
+    else ps2's per-image ``bperp``, else 0."""
+    from stamps_python.rundir import metadata_path, read_metadata
+
+    meta = read_metadata(run.run_dir) if metadata_path(run.run_dir).is_file() else {}
+    table = meta.get("bperp")
+    if isinstance(table, Mapping) and all(d in table for d in dates):
+        return np.array([float(table[d]) for d in dates])
+    ps_bperp = np.asarray(run.ps.get("bperp", []), dtype=np.float64).ravel()
+    if ps_bperp.size == run.n_sm:
+        return ps_bperp[[run.dates.index(d) for d in dates]]
+    get_logger().info("no per-date bperp found: timeseries.h5 /bperp set to 0")
+    return np.zeros(len(dates))
+
+
+def mintpy_points(run: RunData, result: ExportResult) -> "MintpyPoints":
+    """The points of ``result`` in MintPy's units (m, m/year) at their ps2 pixels; the reference
+    pixel is the reference PS nearest to the reference PS's centroid."""
+    from stamps_python.io.mintpy import MintpyPoints
+
+    rows = np.arange(run.n_ps) if result.rows is None else result.rows
+    ij = np.asarray(run.ps["ij"], dtype=np.int64)[rows]
+    dates = [result.dates[k] for k in result.ts.date_ix]
+    ref_point = None
+    if result.ts.ref_ix is not None and result.ts.ref_ix.size:
+        ref = np.asarray(result.ts.ref_ix)
+        ll = result.lonlat[ref]
+        d = (ll - ll.mean(axis=0)) * [np.cos(np.radians(ll[:, 1].mean())), 1.0]
+        ref_point = int(ref[np.argmin(np.hypot(d[:, 0], d[:, 1]))])
+    meta = result.metadata
+    n = result.codes.size
+    return MintpyPoints(
+        line=ij[:, 1],
+        sample=ij[:, 2],
+        lonlat=result.lonlat,
+        dates=dates,
+        ref_date=str(meta["reference_date"]),
+        disp_m=result.ts.disp_mm.astype(np.float32) / 1000.0,
+        bperp=_date_bperp(run, dates),
+        vel_m=np.asarray(result.ts.vel) / 1000.0,
+        vel_std_m=np.asarray(result.ts.vel_std) / 1000.0,
+        tcoh=result.tcoh if result.tcoh is not None else np.full(n, np.nan),
+        ref_point=ref_point,
+        attrs={
+            "STAMPS_CORRECTION": result.correction.name,
+            "STAMPS_CORRECTION_MEANING": str(meta["correction_meaning"]),
+            "STAMPS_REFERENCE_AREA": str(meta["reference_area"]),
+            "STAMPS_N_REFERENCE_PS": str(meta["n_reference_ps"]),
+            "STAMPS_N_PS": str(n),
+            "STAMPS_SIGN": "LOS displacement and velocity positive toward the satellite",
+            "STAMPS_PYTHON_VERSION": str(meta["stamps_python_version"]),
+        },
+    )
+
+
+def geometry_overrides(run: RunData) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every ps2 PS's latitude, longitude and height (hgt2) at its pixel, for geometryRadar.h5."""
+    ij = np.asarray(run.ps["ij"], dtype=np.int64)
+    lonlat = np.asarray(run.ps["lonlat"], dtype=np.float64)
+    out = {
+        "latitude": (ij[:, 1], ij[:, 2], lonlat[:, 1]),
+        "longitude": (ij[:, 1], ij[:, 2], lonlat[:, 0]),
+    }
+    if run.has("hgt2"):
+        out["height"] = (ij[:, 1], ij[:, 2], run.per_ps("hgt2", "hgt", "HEIGHT"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # command line
 
 
@@ -187,7 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_argument(p, "run directory after Steps 6-8", aliases=["--input-path"])
     p.add_argument("--output-dir", help="folder for the layers (default: the run directory)")
-    p.add_argument("--format", default="gpkg", choices=FORMATS, help="layer file format")
+    p.add_argument(
+        "--format",
+        default="gpkg",
+        choices=FORMATS + VIEW_FORMATS,
+        help="layer file format; mintpy: also MintPy HDF5 (mintpy_<correction>/), html: also "
+        "one interactive viewer (ps_view.html), each beside the GeoPackage",
+    )
+    p.add_argument(
+        "--mintpy-looks",
+        nargs=2,
+        type=int,
+        default=(1, 1),
+        metavar=("AZ", "RG"),
+        help="--format mintpy: average the points over AZ lines x RG samples (multilook)",
+    )
     p.add_argument(
         "--correction",
         action="append",
@@ -221,11 +321,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = load_run(run_dir)
     run.aps = args.aps
     corrections = check_inputs(run, corrections)
+    layer_format = "gpkg" if args.format in VIEW_FORMATS else args.format
+    geometry = None
+    if args.format == "mintpy":
+        from stamps_python.io.mintpy import check_looks, read_radar_geometry
+        from stamps_python.rundir import read_metadata
+
+        meta = read_metadata(run_dir, hint="run prep_isce --bootstrap-metadata first")
+        geometry = read_radar_geometry(meta, float(run.parms["lambda"]))
+        check_looks(args.mintpy_looks, geometry)
+        overrides = geometry_overrides(run)
     written: list[Path] = []
+    results: list[ExportResult] = []
     for correction in corrections:
         with timed(f"export {correction.name}"):
             result = compute_results(run, correction, reference, args.n_boot, args.seed)
-            path = write_layer(result, output_dir, args.format)
+            path = write_layer(result, output_dir, layer_format)
             log.info(
                 "wrote %s: %d PS, %d dates, reference %s",
                 path,
@@ -234,10 +345,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result.metadata["reference_area"],
             )
             written.append(path)
+            if geometry is not None:
+                from stamps_python.io.mintpy import write_mintpy
+
+                written.extend(
+                    write_mintpy(
+                        mintpy_dir(output_dir, correction),
+                        mintpy_points(run, result),
+                        geometry,
+                        args.mintpy_looks,
+                        overrides,
+                    )
+                )
+            if args.format == "html":
+                results.append(result)
             if args.plot:
                 from stamps_python.ps_plot import make_plots
 
                 written.extend(make_plots(run, result, output_dir))
+    if results:
+        from stamps_python.html_view import write_html
+
+        with timed("export html"):
+            written.append(write_html(run, results, output_dir))
     for path in written:
         print(path)
     return 0

@@ -1,8 +1,9 @@
 """The package's layering (docs/README.md): parsed with ``ast``, imports inside functions included.
 
 utils / parms  <-  numerics  <-  io  <-  steps  <-  results  <-  CLIs (prep_isce, stamps_main,
-export_results, ps_plot, define_sb_pairs, build_sb_phase, ps_sb_merge, stamps_parms, synthetic, and the
-run order ``pipeline`` that stamps_main drives).
+export_results, ps_plot, define_sb_pairs, build_sb_phase, ps_sb_merge, aps_linear, aps_import,
+cr_insar, esd_misreg, stamps_parms, synthetic, and the run order ``pipeline`` that stamps_main
+drives).
 
 - no import cycle between the package's modules;
 - no module in ``steps/`` imports another ``steps/`` module;
