@@ -57,6 +57,7 @@ from stamps_python.rundir import (
     METADATA,
     PATCH_IN,
     PATCH_NOOVER,
+    PATCH_PREFIX,
     metadata_path,
     read_metadata,
     read_patch_list,
@@ -211,7 +212,7 @@ def check_output(merged: Path, ps_run: Path, sb_run: Path) -> None:
                 f"--output {merged}: is {label} {given}; ps_sb_merge does not write into its "
                 f"inputs: choose another directory"
             )
-        if r in out_r.parents and out_r.relative_to(r).parts[0].startswith("PATCH_"):
+        if r in out_r.parents and out_r.relative_to(r).parts[0].startswith(PATCH_PREFIX):
             raise StampsError(f"--output {merged}: is inside a patch folder of {label} {given}")
     if not merged.exists():
         return
