@@ -165,6 +165,9 @@ def test_read_mat_v7_and_v73_agree(tmp_path: Path) -> None:
     a = np.arange(12.0).reshape(4, 3)
     scipy.io.savemat(tmp_path / "v7.mat", {"ph_tropo_era5": a, "note": "text"})
     _save_mat73(tmp_path / "v73.mat", {"ph_tropo_era5": a})
+    with h5py.File(tmp_path / "bare.mat", "w") as f:  # HDF5 without MATLAB's header text
+        f["ph_tropo_era5"] = a.T
+    np.testing.assert_array_equal(read_mat(tmp_path / "bare.mat")["ph_tropo_era5"], a)
     m7, m73 = read_mat(tmp_path / "v7.mat"), read_mat(tmp_path / "v73.mat")
     np.testing.assert_array_equal(m7["ph_tropo_era5"], a)
     np.testing.assert_array_equal(m73["ph_tropo_era5"], a)

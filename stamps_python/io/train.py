@@ -16,7 +16,6 @@ from stamps_python.io.products import load_product, save_product
 from stamps_python.numerics.tropo_linear import polygon_from_vertices
 from stamps_python.utils import StampsError
 
-_MAT73_SIGNATURE = b"MATLAB 7.3 MAT-file"
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".kml", ".gml", ".fgb")
 
 
@@ -26,16 +25,12 @@ def read_mat(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise StampsError(f"{path}: file not found")
-    with open(path, "rb") as f:
-        head = f.read(128)
-    if head.startswith(_MAT73_SIGNATURE) or head[:8] == b"\x89HDF\r\n\x1a\n":
+    if h5py.is_hdf5(path):  # -v7.3: HDF5 behind MATLAB's 512-byte header
         return _read_mat73(path)
     from scipy.io import loadmat
 
     try:
         raw = loadmat(path, squeeze_me=False, mat_dtype=False)
-    except NotImplementedError:  # a v7.3 file without the usual header text
-        return _read_mat73(path)
     except Exception as exc:
         raise StampsError(f"{path}: not a readable MATLAB .mat file ({exc})") from None
     return {
