@@ -271,6 +271,33 @@ def rasterize_points(
     return img
 
 
+def _panel_layout(
+    lonlat: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, float, float, int, int]:
+    """Lon/lat extent of the points (lower corner, span, deg), cos(latitude), the panels' height
+    / width ratio and the (ncols, nrows) grid of ``n`` panels."""
+    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
+    span = np.maximum(hi - lo, 1e-6)
+    coslat = max(math.cos(math.radians(float(np.mean(lonlat[:, 1])))), 1e-3)
+    aspect = float(np.clip(span[1] / (span[0] * coslat), 0.2, 5.0))
+    ncols = max(1, math.ceil(math.sqrt(n / aspect)))
+    return lo, span, coslat, aspect, ncols, math.ceil(n / ncols)
+
+
+def _panel_raster(
+    lo: np.ndarray, span: np.ndarray, coslat: float, panel_w: float, n_points: int, px: int
+) -> tuple[tuple[int, int], tuple[float, float, float, float], int]:
+    """Raster (ny, nx) of a panel ``panel_w`` inches wide, its lon/lat extent and the point size
+    in raster pixels: sparse PS are drawn larger than ``px`` so that they stay visible."""
+    nx = max(16, round(panel_w * DPI * 0.9))
+    ny = max(16, round(nx * span[1] / (span[0] * coslat)))
+    px = max(px, min(8, int(0.5 * math.sqrt(nx * ny / max(n_points, 1)))))
+    pad = np.array([span[0] * px / nx, span[1] * px / ny])
+    hi = lo + span
+    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    return (ny, nx), extent, px
+
+
 def plot_ifg_panels(
     lonlat: np.ndarray,
     values: np.ndarray,
@@ -290,13 +317,7 @@ def plot_ifg_panels(
     lonlat = np.asarray(lonlat, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[1]
-    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
-    span = np.maximum(hi - lo, 1e-6)
-    lat0 = float(np.mean(lonlat[:, 1]))
-    coslat = max(math.cos(math.radians(lat0)), 1e-3)
-    aspect = float(np.clip(span[1] / (span[0] * coslat), 0.2, 5.0))
-    ncols = max(1, math.ceil(math.sqrt(n / aspect)))
-    nrows = math.ceil(n / ncols)
+    lo, span, coslat, aspect, ncols, nrows = _panel_layout(lonlat, n)
     panel_w = min(2.6, 30.0 / ncols)
     panel_h = min(panel_w * aspect, 30.0 / nrows)
     fig_w, fig_h = panel_w * ncols + 1.2, panel_h * nrows + 0.8
@@ -314,18 +335,13 @@ def plot_ifg_panels(
     else:
         lim = _symmetric_limit(values)
         kw = {"cmap": UNWRAPPED_CMAP, "vmin": -lim, "vmax": lim}
-    nx = max(16, round(panel_w * DPI * 0.9))
-    ny = max(16, round(nx * span[1] / (span[0] * coslat)))
-    # sparse PS are drawn larger than plot_pixels_scatterer so that they stay visible
-    px = max(px, min(8, int(0.5 * math.sqrt(nx * ny / max(len(lonlat), 1)))))
-    pad = np.array([span[0] * px / nx, span[1] * px / ny])
-    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    shape, extent, px = _panel_raster(lo, span, coslat, panel_w, len(lonlat), px)
     im = None
     for k, ax in enumerate(axes.ravel()):
         if k >= n:
             ax.set_axis_off()
             continue
-        img = rasterize_points(lonlat, values[:, k], (ny, nx), extent, px)
+        img = rasterize_points(lonlat, values[:, k], shape, extent, px)
         im = ax.imshow(img, origin="lower", extent=extent, interpolation="nearest", **kw)
         ax.set_aspect(1.0 / coslat)
         ax.set_xticks([])
@@ -407,12 +423,7 @@ def plot_value_panels(
     lonlat = np.asarray(lonlat, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     n = values.shape[1]
-    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
-    span = np.maximum(hi - lo, 1e-6)
-    coslat = max(math.cos(math.radians(float(np.mean(lonlat[:, 1])))), 1e-3)
-    aspect = float(np.clip(span[1] / (span[0] * coslat), 0.2, 5.0))
-    ncols = max(1, math.ceil(math.sqrt(n / aspect)))
-    nrows = math.ceil(n / ncols)
+    lo, span, coslat, aspect, ncols, nrows = _panel_layout(lonlat, n)
     panel_w = 6.0 if n == 1 else min(2.6, 30.0 / ncols)
     panel_h = min(panel_w * aspect, 30.0 / nrows)
     left, right, bottom, top = 0.95, 1.2, 0.75, 0.8
@@ -427,17 +438,13 @@ def plot_value_panels(
         wspace=0.05,
         hspace=0.2 / panel_h + 0.05,
     )
-    nx = max(16, round(panel_w * DPI * 0.9))
-    ny = max(16, round(nx * span[1] / (span[0] * coslat)))
-    px = max(px, min(8, int(0.5 * math.sqrt(nx * ny / max(len(lonlat), 1)))))
-    pad = np.array([span[0] * px / nx, span[1] * px / ny])
-    extent = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
+    shape, extent, px = _panel_raster(lo, span, coslat, panel_w, len(lonlat), px)
     im = None
     for k, ax in enumerate(axes.ravel()):
         if k >= n:
             ax.set_axis_off()
             continue
-        img = rasterize_points(lonlat, values[:, k], (ny, nx), extent, px)
+        img = rasterize_points(lonlat, values[:, k], shape, extent, px)
         im = ax.imshow(
             img,
             origin="lower",
