@@ -34,11 +34,11 @@ def dem_error_removed(ph_uw: np.ndarray, bperp: np.ndarray) -> np.ndarray:
         raise StampsError(
             f"bperp has {b.size} values for {ph_uw.shape[1]} interferograms (DEM correction)"
         )
+    ph = np.array(ph_uw, dtype=np.float64)
     bb = float(b @ b)
-    if bb == 0.0:
-        return np.array(ph_uw, dtype=np.float64)
-    e = (np.asarray(ph_uw, dtype=np.float64) @ b) / bb
-    return np.asarray(ph_uw, dtype=np.float64) - e[:, None] * b[None, :]
+    if bb > 0.0:
+        ph -= ((ph @ b) / bb)[:, None] * b[None, :]
+    return ph
 
 
 def linear_tropo(

@@ -58,7 +58,10 @@ def aps_linear(
     phuw_name = "phuw_sb2" if small_baseline else "phuw2"
     phuw_path = require(product_path(run_dir, phuw_name), "Step 6 (stamps_main --start 6 --end 6)")
     hgt_path = require(product_path(run_dir, "hgt2"), "Step 5 (stamps_main --start 5 --end 5)")
-    ps = load_product(ps_path)
+    names = ["n_ps", "n_ifg", "lonlat", "bperp"]
+    if small_baseline:  # what sb_invert_aps needs
+        names += ["n_image", "master_ix", "master_day", "ifgday", "ifgday_ix"]
+    ps = load_product(ps_path, names)
     n_ps = int(ps["n_ps"])
     ph_uw = np.asarray(load_product(phuw_path, ["ph_uw"])["ph_uw"])
     hgt = np.asarray(load_product(hgt_path, ["hgt"])["hgt"], dtype=np.float64).ravel()
